@@ -1,0 +1,1 @@
+//! proxy-wasm adapter (wasm32 only). (STUB)

@@ -1,0 +1,451 @@
+//! The core's entry point: one request in, one [`Check`] out. Host-independent: time and key sets are
+//! passed in, and what the host must do besides answering (refetch a key set, count a metric) comes
+//! back as [`Events`].
+
+use crate::api_key::KeyCheck;
+use crate::config::{Config, Mode};
+use crate::decision::{Decision, Denial, Edits};
+use crate::extractor::{extract, Extraction, Found};
+use crate::jwk::KeySet;
+use crate::jwt::{self, JwtError};
+use crate::matcher::Action;
+use crate::path;
+use crate::policy::{
+    self, CredentialKind, CredentialState, Credentials, Evaluation, Granted, JwtIdentity,
+    KeyIdentity,
+};
+use crate::provider::{JwksSource, Provider};
+use crate::reason::Reason;
+use crate::request::Request;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// The state of a remote provider's key set, as the host side knows it.
+#[derive(Debug, Clone)]
+pub enum KeyAvailability {
+    Ready(KeySet),
+    /// Not loaded yet; a fetch is under way.
+    Loading,
+    /// Not loaded (or stale beyond `max_stale_seconds`) and the last fetch failed.
+    Unavailable,
+}
+
+/// Gives the engine the key sets of remote providers.
+pub trait KeyStore {
+    fn keys(&self, provider: &str) -> KeyAvailability;
+}
+
+/// What the core decided, or that it must wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Decided(Decision),
+    /// Pause the request until these providers' key sets are loaded (or failed), then check again.
+    Wait(Vec<String>),
+}
+
+/// Side facts of a check, for the host to act on (metrics, refetches, logs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Events {
+    /// Id of the valid API key presented (usage counts).
+    pub key_id: Option<String>,
+    /// Providers that saw a token with an unknown `kid` (the host may refetch, rate-limited).
+    pub unknown_kid: Vec<String>,
+    /// Providers that verified a token.
+    pub verified: Vec<String>,
+    /// The denial reason (also set in report mode, where the request is let through).
+    pub denied: Option<Reason>,
+    /// `sub`/`jti` of the token for logs (never the token).
+    pub subject: Option<String>,
+}
+
+/// The result of checking one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub outcome: Outcome,
+    pub events: Events,
+}
+
+/// The policy engine for one configuration.
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    /// Every header edgeguard sets upstream: client copies are removed from every request.
+    owned_headers: Vec<String>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Self {
+        let h = &config.headers;
+        let mut owned: Vec<String> = vec![
+            h.key_id.clone(),
+            h.provider.clone(),
+            h.subject.clone(),
+            h.decision.clone(),
+        ];
+        for p in config.providers.values() {
+            owned.extend(p.claims_to_headers.iter().map(|(_, header)| header.clone()));
+        }
+        owned.sort();
+        owned.dedup();
+        Engine {
+            config,
+            owned_headers: owned,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Checks a request at `now` (seconds since the epoch, from the host). `rule_set` is the name
+    /// carried by the matched Envoy route's metadata, if any.
+    pub fn check(
+        &self,
+        req: &Request,
+        now: u64,
+        keys: &dyn KeyStore,
+        rule_set: Option<&str>,
+    ) -> Check {
+        let mut edits = Edits::default();
+        for h in &self.owned_headers {
+            edits.remove(h);
+        }
+        let mut creds = RequestCredentials {
+            engine: self,
+            req,
+            now,
+            keys,
+            api_key: None,
+            jwts: BTreeMap::new(),
+            events: Events::default(),
+            strip: Vec::new(),
+        };
+        let evaluation = self.evaluate(req, rule_set, &mut creds);
+        let RequestCredentials {
+            mut events, strip, ..
+        } = creds;
+        let outcome = match evaluation {
+            Verdict::Wait(providers) => {
+                return Check {
+                    outcome: Outcome::Wait(providers),
+                    events,
+                }
+            }
+            Verdict::Allow(granted) => {
+                for places in &strip {
+                    edits.strip(places);
+                }
+                self.forward_identities(&granted, &mut edits);
+                Decision::Allow {
+                    ops: edits.finish(req),
+                }
+            }
+            Verdict::Deny(denial) => {
+                events.denied = Some(denial.reason);
+                match self.config.mode {
+                    Mode::Enforce => Decision::Deny(denial),
+                    Mode::Report => {
+                        edits.set(
+                            &self.config.headers.decision,
+                            format!("deny; reason={}", denial.reason.code()),
+                        );
+                        Decision::Allow {
+                            ops: edits.finish(req),
+                        }
+                    }
+                }
+            }
+        };
+        Check {
+            outcome: Outcome::Decided(outcome),
+            events,
+        }
+    }
+
+    fn evaluate(
+        &self,
+        req: &Request,
+        rule_set: Option<&str>,
+        creds: &mut RequestCredentials<'_>,
+    ) -> Verdict {
+        if self.config.bypass_cors_preflight && is_cors_preflight(req) {
+            return Verdict::Allow(Vec::new());
+        }
+        let path = match path::normalize(req.path_only()) {
+            Ok(p) => p,
+            Err(_) => {
+                return Verdict::Deny(Denial {
+                    status: 400,
+                    reason: Reason::BadPath,
+                    www_authenticate: None,
+                })
+            }
+        };
+        let requirement =
+            match self
+                .config
+                .policy
+                .select(&req.method, &path, &req.authority, rule_set)
+            {
+                Action::Anonymous => return Verdict::Allow(Vec::new()),
+                Action::Deny => {
+                    return Verdict::Deny(Denial {
+                        status: 403,
+                        reason: Reason::NoMatchingRule,
+                        www_authenticate: None,
+                    })
+                }
+                Action::Require(r) => r,
+            };
+        match policy::evaluate(requirement, creds) {
+            Evaluation::Granted(g) => Verdict::Allow(g),
+            Evaluation::Pending(p) => Verdict::Wait(p),
+            Evaluation::Unavailable(_) => Verdict::Deny(Denial {
+                status: 503,
+                reason: Reason::JwksUnavailable,
+                www_authenticate: None,
+            }),
+            Evaluation::Denied {
+                reason,
+                kind,
+                scopes,
+            } => Verdict::Deny(self.denial(reason, kind, &scopes)),
+        }
+    }
+
+    /// Status and RFC 6750 challenge for a denial.
+    fn denial(&self, reason: Reason, kind: CredentialKind, scopes: &[String]) -> Denial {
+        let realm = &self.config.realm;
+        let scheme = match kind {
+            CredentialKind::Jwt => "Bearer",
+            CredentialKind::ApiKey => "ApiKey",
+        };
+        let (status, challenge) = if reason.is_forbidden() {
+            let mut c = format!("{scheme} realm=\"{realm}\", error=\"insufficient_scope\"");
+            if !scopes.is_empty() {
+                c.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
+            }
+            (403, c)
+        } else if reason == Reason::Missing {
+            (401, format!("{scheme} realm=\"{realm}\""))
+        } else {
+            let error = match kind {
+                CredentialKind::Jwt => "invalid_token",
+                CredentialKind::ApiKey => "invalid_key",
+            };
+            (
+                401,
+                format!(
+                    "{scheme} realm=\"{realm}\", error=\"{error}\", error_description=\"{}\"",
+                    reason.description()
+                ),
+            )
+        };
+        Denial {
+            status,
+            reason,
+            www_authenticate: Some(challenge),
+        }
+    }
+
+    fn forward_identities(&self, granted: &[Granted], edits: &mut Edits) {
+        let h = &self.config.headers;
+        for g in granted {
+            match g {
+                Granted::ApiKey(k) => edits.set(&h.key_id, k.id.clone()),
+                Granted::Jwt(j) => {
+                    edits.set(&h.provider, j.provider.clone());
+                    if let Some(sub) = j
+                        .claims
+                        .get("sub")
+                        .and_then(|s| s.as_str())
+                        .filter(|s| is_header_safe(s))
+                    {
+                        edits.set(&h.subject, sub.to_string());
+                    }
+                    if let Some(p) = self.config.providers.get(&j.provider) {
+                        for (claim, header) in &p.claims_to_headers {
+                            if let Some(v) = claim_header_value(&j.claims, claim) {
+                                edits.set(header, v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Verdict {
+    Allow(Vec<Granted>),
+    Deny(Denial),
+    Wait(Vec<String>),
+}
+
+fn is_cors_preflight(req: &Request) -> bool {
+    req.method.eq_ignore_ascii_case("OPTIONS")
+        && req.header("origin").is_some()
+        && req.header("access-control-request-method").is_some()
+}
+
+fn is_header_safe(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 4096 && !v.chars().any(char::is_control)
+}
+
+/// A claim rendered as a header value: strings as is, numbers and booleans as JSON, arrays of those
+/// joined with `,`. Objects, nulls and values with control characters are not forwarded.
+pub fn claim_header_value(claims: &jwt::Claims, dotted: &str) -> Option<String> {
+    let mut parts = dotted.split('.');
+    let first = parts.next()?;
+    let mut v = claims.get(first)?;
+    for p in parts {
+        v = v.get(p)?;
+    }
+    let scalar = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let out = match v {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<_>>>()?
+            .join(","),
+        other => scalar(other)?,
+    };
+    is_header_safe(&out).then_some(out)
+}
+
+/// Scopes from the provider's scope claims: space-delimited strings or arrays of strings.
+pub fn token_scopes(claims: &jwt::Claims, scope_claims: &[String]) -> Vec<String> {
+    let mut scopes = Vec::new();
+    for c in scope_claims {
+        match claims.get(c) {
+            Some(serde_json::Value::String(s)) => {
+                scopes.extend(s.split_whitespace().map(str::to_string))
+            }
+            Some(serde_json::Value::Array(a)) => {
+                scopes.extend(a.iter().filter_map(|v| v.as_str()).map(str::to_string))
+            }
+            _ => {}
+        }
+    }
+    scopes
+}
+
+/// The credentials of one request, extracted and verified at most once each.
+struct RequestCredentials<'a> {
+    engine: &'a Engine,
+    req: &'a Request,
+    now: u64,
+    keys: &'a dyn KeyStore,
+    api_key: Option<CredentialState<KeyIdentity>>,
+    jwts: BTreeMap<String, CredentialState<JwtIdentity>>,
+    events: Events,
+    /// Places of credentials to strip if the request is allowed.
+    strip: Vec<Vec<Found>>,
+}
+
+impl RequestCredentials<'_> {
+    fn check_api_key(&mut self) -> CredentialState<KeyIdentity> {
+        let Some(keys) = &self.engine.config.api_keys else {
+            return CredentialState::Missing;
+        };
+        let found = match extract(&keys.sources, self.req) {
+            Extraction::Absent => return CredentialState::Missing,
+            Extraction::Ambiguous(_) => {
+                return CredentialState::Invalid(Reason::AmbiguousCredential)
+            }
+            Extraction::One(found) => found,
+        };
+        let Some(value) = found.first().map(|f| f.value.clone()) else {
+            return CredentialState::Missing;
+        };
+        if !keys.forward_credential {
+            self.strip.push(found);
+        }
+        match keys.lookup(&value) {
+            KeyCheck::Valid(k) => {
+                self.events.key_id = Some(k.id.clone());
+                CredentialState::Valid(KeyIdentity {
+                    id: k.id.clone(),
+                    scopes: k.scopes.clone(),
+                })
+            }
+            KeyCheck::Disabled(_) => CredentialState::Invalid(Reason::DisabledKey),
+            KeyCheck::Unknown => CredentialState::Invalid(Reason::UnknownKey),
+        }
+    }
+
+    fn check_jwt(&mut self, provider: &Provider) -> CredentialState<JwtIdentity> {
+        let found = match extract(&provider.sources, self.req) {
+            Extraction::Absent => return CredentialState::Missing,
+            Extraction::Ambiguous(_) => {
+                return CredentialState::Invalid(Reason::AmbiguousCredential)
+            }
+            Extraction::One(found) => found,
+        };
+        let Some(token) = found.first().map(|f| f.value.clone()) else {
+            return CredentialState::Missing;
+        };
+        let keys = match &provider.jwks {
+            JwksSource::Inline(k) => k.clone(),
+            JwksSource::Remote(_) => match self.keys.keys(&provider.name) {
+                KeyAvailability::Ready(k) => k,
+                KeyAvailability::Loading => return CredentialState::Pending,
+                KeyAvailability::Unavailable => return CredentialState::Unavailable,
+            },
+        };
+        if !provider.forward_token {
+            self.strip.push(found);
+        }
+        match jwt::verify(&token, provider, &keys, self.now) {
+            Ok(claims) => {
+                self.events.verified.push(provider.name.clone());
+                if self.events.subject.is_none() {
+                    self.events.subject = claims
+                        .get("sub")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string);
+                }
+                let scopes = token_scopes(&claims, &provider.scope_claims);
+                CredentialState::Valid(JwtIdentity {
+                    provider: provider.name.clone(),
+                    claims: Rc::new(claims),
+                    scopes,
+                })
+            }
+            Err(e) => {
+                if e == JwtError::UnknownKid {
+                    self.events.unknown_kid.push(provider.name.clone());
+                }
+                CredentialState::Invalid(e.reason())
+            }
+        }
+    }
+}
+
+impl Credentials for RequestCredentials<'_> {
+    fn api_key(&mut self) -> CredentialState<KeyIdentity> {
+        if let Some(s) = &self.api_key {
+            return s.clone();
+        }
+        let s = self.check_api_key();
+        self.api_key = Some(s.clone());
+        s
+    }
+
+    fn jwt(&mut self, provider: &str) -> CredentialState<JwtIdentity> {
+        if let Some(s) = self.jwts.get(provider) {
+            return s.clone();
+        }
+        let Some(p) = self.engine.config.providers.get(provider) else {
+            return CredentialState::Missing;
+        };
+        let s = self.check_jwt(p);
+        self.jwts.insert(provider.to_string(), s.clone());
+        s
+    }
+}

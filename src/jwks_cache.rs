@@ -1,0 +1,1 @@
+//! JWKS lifecycle per provider (fetch, refresh, stale window, unknown-kid refetch). (STUB)

@@ -1,0 +1,1 @@
+//! Verified-token cache. (STUB)

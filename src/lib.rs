@@ -1,0 +1,27 @@
+//! edgeguard: an API-security policy plugin for proxy-wasm hosts.
+//!
+//! The crate has two halves:
+//! - a pure, host-independent **core** (every module below except `adapter`): configuration, credential
+//!   extraction, API keys, JWT/JWKS, rules and the final [`decision::Decision`]. It never calls the host;
+//!   time, key sets and request data are passed in, so it is unit-tested with plain `cargo test`.
+//! - a thin **adapter** (`adapter`, wasm32 only) that moves bytes between the proxy-wasm host and the core.
+
+pub mod api_key;
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod extractor;
+pub mod jwk;
+pub mod jwks_cache;
+pub mod jwt;
+pub mod jwt_cache;
+pub mod matcher;
+pub mod path;
+pub mod policy;
+pub mod provider;
+pub mod reason;
+pub mod request;
+pub mod stats;
+
+#[cfg(target_arch = "wasm32")]
+mod adapter;

@@ -1,0 +1,177 @@
+//! Stable reason codes for every denial, in the spirit of jwt_verify_lib's `status.h`.
+//!
+//! The code string (`Reason::code`) is public contract: it appears in JSON bodies, logs and metric names.
+//! Never rename one; add new variants instead.
+
+/// Why a request was denied (or, in report mode, would have been).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    // --- credential presence / shape ---
+    /// No credential of the required kind was presented.
+    Missing,
+    /// The credential was presented but is not well-formed (bad segments, base64, JSON, ...).
+    Malformed,
+    /// The token exceeds `max_token_bytes`; rejected before any parsing.
+    TokenTooLarge,
+    /// The same credential kind was presented in several places with different values.
+    AmbiguousCredential,
+    // --- JWT ---
+    /// `exp` is in the past (beyond clock skew).
+    Expired,
+    /// `nbf` is in the future (beyond clock skew).
+    NotYetValid,
+    /// `exp` (or `iat`) too far from now: token lives longer than `max_lifetime_seconds`.
+    LifetimeTooLong,
+    /// A required claim (e.g. `exp`) is absent.
+    MissingClaim,
+    /// A registered claim has the wrong JSON type (e.g. `exp` as a string).
+    InvalidClaim,
+    /// Signature does not verify.
+    BadSignature,
+    /// No key in the provider's key set matches the token's `kid`.
+    UnknownKid,
+    /// The token's `alg` is `none`, not in the provider's `algorithms`, or does not fit the key.
+    AlgNotAllowed,
+    /// The token's header names a `crit` extension we do not implement.
+    UnsupportedCrit,
+    /// `iss` is not the provider's issuer.
+    WrongIssuer,
+    /// `aud` matches none of the provider's audiences.
+    WrongAudience,
+    // --- API keys ---
+    /// The presented API key matches no configured key.
+    UnknownKey,
+    /// The presented API key is configured but switched off.
+    DisabledKey,
+    // --- authorization ---
+    /// A valid credential lacks a required scope.
+    InsufficientScope,
+    /// A valid credential lacks a required claim value.
+    ClaimMismatch,
+    /// A valid API key is not among the ids a rule allows.
+    KeyNotAllowed,
+    /// No rule matched and the default is deny.
+    NoMatchingRule,
+    /// The request path could not be normalized safely (e.g. `..` above the root, encoded `/`).
+    BadPath,
+    // --- availability ---
+    /// The provider's key set has not been loaded (or went stale) and the fetch failed: 503.
+    JwksUnavailable,
+}
+
+impl Reason {
+    /// The stable, snake_case code used in bodies, logs and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Missing => "missing",
+            Reason::Malformed => "malformed",
+            Reason::TokenTooLarge => "token_too_large",
+            Reason::AmbiguousCredential => "ambiguous_credential",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::LifetimeTooLong => "lifetime_too_long",
+            Reason::MissingClaim => "missing_claim",
+            Reason::InvalidClaim => "invalid_claim",
+            Reason::BadSignature => "bad_signature",
+            Reason::UnknownKid => "unknown_kid",
+            Reason::AlgNotAllowed => "alg_not_allowed",
+            Reason::UnsupportedCrit => "unsupported_crit",
+            Reason::WrongIssuer => "wrong_issuer",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::UnknownKey => "unknown_key",
+            Reason::DisabledKey => "disabled_key",
+            Reason::InsufficientScope => "insufficient_scope",
+            Reason::ClaimMismatch => "claim_mismatch",
+            Reason::KeyNotAllowed => "key_not_allowed",
+            Reason::NoMatchingRule => "no_matching_rule",
+            Reason::BadPath => "bad_path",
+            Reason::JwksUnavailable => "jwks_unavailable",
+        }
+    }
+
+    /// Every reason, for metric registration and docs.
+    pub const ALL: [Reason; 23] = [
+        Reason::Missing,
+        Reason::Malformed,
+        Reason::TokenTooLarge,
+        Reason::AmbiguousCredential,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::LifetimeTooLong,
+        Reason::MissingClaim,
+        Reason::InvalidClaim,
+        Reason::BadSignature,
+        Reason::UnknownKid,
+        Reason::AlgNotAllowed,
+        Reason::UnsupportedCrit,
+        Reason::WrongIssuer,
+        Reason::WrongAudience,
+        Reason::UnknownKey,
+        Reason::DisabledKey,
+        Reason::InsufficientScope,
+        Reason::ClaimMismatch,
+        Reason::KeyNotAllowed,
+        Reason::NoMatchingRule,
+        Reason::BadPath,
+        Reason::JwksUnavailable,
+    ];
+
+    /// A short human sentence for `error_description` and the JSON body.
+    pub fn description(self) -> &'static str {
+        match self {
+            Reason::Missing => "credentials are required",
+            Reason::Malformed => "the credential is malformed",
+            Reason::TokenTooLarge => "the token is too large",
+            Reason::AmbiguousCredential => "conflicting credentials were presented",
+            Reason::Expired => "the token has expired",
+            Reason::NotYetValid => "the token is not yet valid",
+            Reason::LifetimeTooLong => "the token lifetime is too long",
+            Reason::MissingClaim => "the token lacks a required claim",
+            Reason::InvalidClaim => "the token has an invalid claim",
+            Reason::BadSignature => "the token signature is invalid",
+            Reason::UnknownKid => "the token was signed by an unknown key",
+            Reason::AlgNotAllowed => "the token algorithm is not allowed",
+            Reason::UnsupportedCrit => "the token has an unsupported critical header",
+            Reason::WrongIssuer => "the token issuer is not accepted",
+            Reason::WrongAudience => "the token audience is not accepted",
+            Reason::UnknownKey => "the API key is not valid",
+            Reason::DisabledKey => "the API key is disabled",
+            Reason::InsufficientScope => "the credential lacks a required scope",
+            Reason::ClaimMismatch => "the token lacks a required claim value",
+            Reason::KeyNotAllowed => "the API key is not allowed on this route",
+            Reason::NoMatchingRule => "access to this route is denied",
+            Reason::BadPath => "the request path is not acceptable",
+            Reason::JwksUnavailable => "the token cannot be checked right now; retry later",
+        }
+    }
+
+    /// True for reasons that mean "valid credential, not enough rights" (403 rather than 401).
+    pub fn is_forbidden(self) -> bool {
+        matches!(
+            self,
+            Reason::InsufficientScope
+                | Reason::ClaimMismatch
+                | Reason::KeyNotAllowed
+                | Reason::NoMatchingRule
+                | Reason::BadPath
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_snake_case() {
+        let codes: HashSet<_> = Reason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), Reason::ALL.len());
+        for c in codes {
+            assert!(
+                c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c}"
+            );
+        }
+    }
+}
