@@ -703,7 +703,9 @@ mod tests {
         }
         assert!(p.has_rule_set("admin") && !p.has_rule_set("nope"));
         let mut allow = v;
-        allow["default"] = json!("allow");
+        if let Some(o) = allow.as_object_mut() {
+            o.insert("default".into(), json!("allow"));
+        }
         let p = policy(allow);
         assert_eq!(sel(&p, "GET", "/other", "h", None), "anonymous");
         assert_eq!(sel(&p, "GET", "/other", "h", Some("admin")), "anonymous");
