@@ -875,6 +875,33 @@ mod tests {
     }
 
     #[test]
+    fn errors_through_the_config_parser() {
+        let parse = |rules: Value| {
+            let doc = json!({"providers": {"a": {"issuer": "https://a.example"}}, "rules": rules});
+            crate::config::Config::parse(doc.to_string().as_bytes())
+                .err()
+                .map(|e| e.field)
+        };
+        let a = json!({"jwt": "a"});
+        assert_eq!(
+            parse(json!([{"require": a}, {"require": {"any": [a, {"jwt": "b"}]}}])),
+            Some("rules[1].require.any[1].jwt".into())
+        );
+        assert_eq!(
+            parse(json!([{"match": {"path": "/x"}, "require": a}])),
+            Some("rules[0].match.path".into())
+        );
+        assert_eq!(
+            parse(json!([{"require": {"jwt": "a", "scope": ["x"]}}])),
+            Some("rules[0].require.scope".into())
+        );
+        assert_eq!(
+            parse(json!([{"match": {"path_glob": "/a/*"}, "require": a}])),
+            None
+        );
+    }
+
+    #[test]
     fn wildcard_algorithm() {
         let m = |p: &str, s: &str| segment_matches(p, s);
         assert!(m("*", "abc") && m("a*c", "abc") && m("a*c", "ac") && m("*b*", "abc"));
