@@ -127,7 +127,7 @@ impl Root {
         p.state = state;
         if state.last_ok_ms > 0
             && p.age_ms(now)
-                .map_or(true, |age| now.saturating_sub(age) < state.last_ok_ms)
+                .is_none_or(|age| now.saturating_sub(age) < state.last_ok_ms)
         {
             if let Ok((Some(bytes), version)) = hostcalls::get_shared_data(&keys_key(name)) {
                 if version != p.keys_version {
