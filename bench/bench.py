@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""edgeguard benchmark driver (stdlib only). Run through `bench/run.sh` (or `make bench`).
+
+One run starts Envoy (same binary, same listener, `--concurrency 1`, a `direct_response` route after the
+auth filter so the "upstream" costs nothing) once per filter set-up and round:
+
+  none              no auth filter
+  native_apikey     envoy.filters.http.api_key_auth
+  native_jwt        envoy.filters.http.jwt_authn, no cache
+  native_jwt_cache  envoy.filters.http.jwt_authn, jwt_cache_config {jwt_cache_size: 1000}
+  edgeguard_apikey  edgeguard (wasm, V8) with the same API key
+  edgeguard_jwt     edgeguard (wasm, V8) with the same issuer, audience and JWKS
+
+and drives it with wrk (bench/rotate.lua) for each scenario, in interleaved rounds (the set-up order is
+rotated every round). Per run it records req/s, p50/p99 latency and Envoy CPU µs per request (utime+stime
+of the Envoy process from /proc/<pid>/stat over the run / requests); the report takes medians over the
+rounds and divides by the matching native baseline of the same run. Writes bench/results.json and
+bench/results.md and prints the table.
+
+Fails loudly (exit 1) when an auth set-up does not enforce (a request without credentials is not 401).
+A scenario whose valid requests are not all 200 (or whose mix is not ~10% 401) is reported FAILED, with
+no numbers.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PATH = "/orders/1"
+
+# ----------------------------------------------------------------------------------------------------
+# Set-ups and scenarios
+
+
+def http_filters(kind, fx, wasm):
+    """The auth filter (or none) placed before the router."""
+    if kind == "none":
+        return []
+    if kind == "native_apikey":
+        return [{
+            "name": "envoy.filters.http.api_key_auth",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.api_key_auth.v3.ApiKeyAuth",
+                "credentials": [{"key": fx["apikey"], "client": "bench"}],
+                "key_sources": [{"header": "x-api-key"}],
+                # edgeguard strips the key before the request goes upstream; so does this.
+                "forwarding": {"hide_credentials": True},
+            },
+        }]
+    if kind in ("native_jwt", "native_jwt_cache"):
+        provider = {
+            "issuer": fx["issuer"],
+            "audiences": [fx["audience"]],
+            "local_jwks": {"inline_string": fx["jwks"]},
+            "forward": False,
+        }
+        if kind == "native_jwt_cache":
+            provider["jwt_cache_config"] = {"jwt_cache_size": 1000}
+        return [{
+            "name": "envoy.filters.http.jwt_authn",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+                "providers": {"idp": provider},
+                "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}],
+            },
+        }]
+    if kind == "edgeguard_apikey":
+        plugin = {"api_keys": {"keys": [{"id": "bench", "sha256": fx["apikey_sha256"]}]}}
+    elif kind == "edgeguard_jwt":
+        plugin = {"providers": {"idp": {
+            "issuer": fx["issuer"],
+            "audiences": [fx["audience"]],
+            "jwks": {"inline": json.loads(fx["jwks"])},
+        }}}
+    else:
+        raise ValueError(kind)
+    return [{
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "edgeguard",
+                "root_id": "edgeguard",
+                "vm_config": {
+                    "vm_id": "edgeguard",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": json.dumps(plugin),
+                },
+                "fail_open": False,
+            },
+        },
+    }]
+
+
+def envoy_config(kind, fx, wasm):
+    """Envoy bootstrap (JSON is YAML): listener and admin on port 0, direct_response after the filter."""
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "bench",
+        "codec_type": "HTTP1",
+        "route_config": {
+            "name": "bench",
+            "virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{"match": {"prefix": "/"},
+                            "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}],
+            }],
+        },
+        "http_filters": http_filters(kind, fx, wasm) + [{
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }],
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {"listeners": [{
+            "name": "bench",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}],
+        }]},
+    }
+
+
+# Scenario: (name, credential file, header, prefix, expected 401 share, set-ups, baseline set-up, target)
+# The target is a bound on edgeguard's CPU µs/request divided by the baseline's.
+ALGS = [("rs256", "RS256"), ("es256", "ES256"), ("eddsa", "EdDSA")]
+JWT_SETUPS = ["native_jwt", "native_jwt_cache", "edgeguard_jwt"]
+APIKEY_SETUPS = ["native_apikey", "edgeguard_apikey"]
+BEARER = ("authorization", "Bearer ")
+
+
+def scenarios(out):
+    s = [
+        dict(name="no_auth", label="no auth filter (ES256 bearer sent, ignored)", file="es256.token",
+             header=BEARER, invalid_share=0.0, setups=["none"], baseline=None, target=None),
+        dict(name="apikey", label="API key (valid)", file="apikey.txt", header=("x-api-key", ""),
+             invalid_share=0.0, setups=APIKEY_SETUPS, baseline="native_apikey", target=1.0),
+        dict(name="apikey_mix", label="API key 90% valid / 10% unknown", file="apikey.mix",
+             header=("x-api-key", ""), invalid_share=0.1, setups=APIKEY_SETUPS, baseline="native_apikey",
+             target=None),
+    ]
+    for a, A in ALGS:
+        s.append(dict(name=f"jwt_repeated_{a}", label=f"JWT {A} repeated token", file=f"{a}.token",
+                      header=BEARER, invalid_share=0.0, setups=JWT_SETUPS, baseline="native_jwt_cache",
+                      target=1.05))
+    cold_targets = {"rs256": 3.0, "es256": 2.0, "eddsa": 1.5}
+    for a, A in ALGS:
+        s.append(dict(name=f"jwt_cold_{a}", label=f"JWT {A} cold (distinct tokens)", file=f"{a}.pool",
+                      header=BEARER, invalid_share=0.0, setups=JWT_SETUPS, baseline="native_jwt",
+                      target=cold_targets[a]))
+    s.append(dict(name="jwt_mix_es256", label="JWT ES256 90% valid (repeated) / 10% bad signature",
+                  file="es256.mix", header=BEARER, invalid_share=0.1, setups=JWT_SETUPS,
+                  baseline="native_jwt_cache", target=None))
+    return s
+
+
+def make_mix(valid_line, invalid_path, dest, n=1000):
+    """Every 10th credential is invalid (distinct ones), the rest is the repeated valid one."""
+    with open(invalid_path) as f:
+        bad = [l.strip() for l in f if l.strip()]
+    lines = []
+    for i in range(n):
+        lines.append(bad[(i // 10) % len(bad)] if i % 10 == 9 else valid_line)
+    with open(dest, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def first_line(path):
+    with open(path) as f:
+        return f.readline().strip()
+
+
+def load_fixtures(out):
+    meta = json.load(open(os.path.join(out, "meta.json")))
+    fx = {
+        "issuer": meta["issuer"],
+        "audience": meta["audience"],
+        "pool_size": meta["pool_size"],
+        "jwks": open(os.path.join(out, "jwks.json")).read().strip(),
+        "apikey": first_line(os.path.join(out, "apikey.txt")),
+        "apikey_sha256": first_line(os.path.join(out, "apikey.sha256")),
+    }
+    make_mix(fx["apikey"], os.path.join(out, "apikey.invalid"), os.path.join(out, "apikey.mix"))
+    make_mix(first_line(os.path.join(out, "es256.token")), os.path.join(out, "es256.invalid"),
+             os.path.join(out, "es256.mix"))
+    return fx
+
+
+# ----------------------------------------------------------------------------------------------------
+# Envoy process
+
+
+def proc_cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat(5))
+
+
+def proc_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Envoy:
+    """One Envoy; the Python process stays its live parent (PR_SET_PDEATHSIG in the venv wrapper)."""
+
+    _base_id = 40000 + (os.getpid() % 5000) * 4
+
+    def __init__(self, binary, kind, cfg, workdir):
+        Envoy._base_id += 1
+        self.kind = kind
+        self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir)
+        self.cfg_path = os.path.join(self.dir, "envoy.json")
+        with open(self.cfg_path, "w") as f:
+            json.dump(cfg, f)
+        self.admin_path = os.path.join(self.dir, "admin.addr")
+        self.log_path = os.path.join(self.dir, "envoy.log")
+        self.log = open(self.log_path, "w")
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [binary, "-c", self.cfg_path, "--concurrency", "1", "--disable-hot-restart",
+             "--base-id", str(Envoy._base_id), "--admin-address-path", self.admin_path,
+             "--log-level", "warn"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        self.admin = None
+        self.port = None
+        self.startup_s = None
+
+    def log_tail(self, n=15):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout=20.0):
+        deadline = self.t0 + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Envoy ({self.kind}) exited with {self.proc.returncode}:\n"
+                                   + self.log_tail())
+            if self.admin is None:
+                try:
+                    addr = open(self.admin_path).read().strip()
+                    if addr:
+                        self.admin = addr
+                except OSError:
+                    pass
+            if self.admin is not None:
+                try:
+                    status, body = admin_get(self.admin, "/ready")
+                    if status == 200 and body.strip() == "LIVE":
+                        self.startup_s = time.monotonic() - self.t0
+                        break
+                except OSError:
+                    pass
+            time.sleep(0.005)
+        else:
+            raise RuntimeError(f"Envoy ({self.kind}) not LIVE after {timeout}s:\n" + self.log_tail())
+        _, body = admin_get(self.admin, "/listeners?format=json")
+        for ls in json.loads(body).get("listener_statuses", []):
+            if ls.get("name") == "bench":
+                self.port = ls["local_address"]["socket_address"]["port_value"]
+        if not self.port:
+            raise RuntimeError(f"Envoy ({self.kind}): no bound port for listener 'bench'")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+
+def admin_get(addr, path, timeout=2.0):
+    host, port = addr.rsplit(":", 1)
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        c.close()
+
+
+def probe(port, headers):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request("GET", PATH, headers=headers)
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
+# ----------------------------------------------------------------------------------------------------
+# wrk
+
+
+def run_wrk(port, sc, out, duration, conns, envoy_pid):
+    header, prefix = sc["header"]
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "2s",
+           "-s", os.path.join(HERE, "rotate.lua"), f"http://127.0.0.1:{port}{PATH}", "--",
+           os.path.join(out, sc["file"]), header, prefix]
+    c0 = proc_cpu_ticks(envoy_pid)
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+    wall = time.monotonic() - t0
+    c1 = proc_cpu_ticks(envoy_pid)
+    m = re.search(r"^WRKJSON (.*)$", p.stdout, re.M)
+    if p.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed ({p.returncode}): {p.stderr.strip()} {p.stdout[-500:]}")
+    w = json.loads(m.group(1))
+    req = w["requests"]
+    return {
+        "requests": req,
+        "rps": req / (w["duration_us"] / 1e6) if w["duration_us"] else 0.0,
+        "p50_us": w["p50_us"],
+        "p99_us": w["p99_us"],
+        "cpu_us_per_req": (c1 - c0) * 1e6 / CLK_TCK / req if req else None,
+        "envoy_cpu_share": (c1 - c0) / CLK_TCK / wall if wall else None,
+        "non_2xx": w["errors_status"],
+        "socket_errors": w["errors_connect"] + w["errors_read"] + w["errors_write"] + w["errors_timeout"],
+    }
+
+
+def check_run(sc, r):
+    """None if the run is sound, else why it FAILED."""
+    if r["requests"] == 0:
+        return "no requests completed"
+    share = r["non_2xx"] / r["requests"]
+    want = sc["invalid_share"]
+    if want == 0 and r["non_2xx"]:
+        return f"{r['non_2xx']} of {r['requests']} valid requests were refused"
+    if want and abs(share - want) > 0.02:
+        return f"{share:.1%} of requests refused, expected {want:.0%}"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Preflight: enforcement and scenario sanity, before measuring
+
+
+def preflight(env, kind, scs, out):
+    """Returns {scenario: failure reason} for scenarios that cannot be measured on this set-up.
+    Raises (the whole bench fails) when an auth set-up lets a request without credentials through."""
+    failed = {}
+    if kind != "none":
+        st = probe(env.port, {})
+        if st != 401:
+            raise SystemExit(f"FATAL: {kind}: a request without credentials got {st}, expected 401 — "
+                             "auth is not enforced, refusing to benchmark")
+        hdr = "x-api-key" if "apikey" in kind else "authorization"
+        val = "not-a-valid-key" if "apikey" in kind else "Bearer " + first_line(os.path.join(out, "es256.invalid"))
+        st = probe(env.port, {hdr: val})
+        if st != 401:
+            raise SystemExit(f"FATAL: {kind}: an invalid credential got {st}, expected 401")
+    for sc in scs:
+        header, prefix = sc["header"]
+        with open(os.path.join(out, sc["file"])) as f:
+            lines = [l.strip() for _, l in zip(range(10), f)]
+        for i, cred in enumerate(lines):
+            if not cred:
+                continue
+            want = 401 if (sc["invalid_share"] and i % 10 == 9) else 200
+            st = probe(env.port, {header: prefix + cred})
+            if st != want:
+                failed[sc["name"]] = f"preflight: credential #{i} of {sc['file']} got {st}, expected {want}"
+                break
+    return failed
+
+
+def warm_up(env, out, kind, conns):
+    """1 s of traffic so V8 has compiled/tiered the hot paths before the first measured run."""
+    if "apikey" in kind:
+        f, h, p = "apikey.mix", "x-api-key", ""
+    else:
+        f, h, p = "warm.tokens", "authorization", "Bearer "
+    sc = {"file": f, "header": (h, p)}
+    try:
+        run_wrk(env.port, sc, out, 1, conns, env.pid)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        print(f"  warm-up failed: {e}", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Report
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def summarize(results, scs, setups_meta, wasm_size, rounds_done, args, elapsed):
+    rows = []
+    for sc in scs:
+        per = {}
+        for kind in sc["setups"]:
+            runs = results.get((sc["name"], kind), [])
+            fails = [r["failed"] for r in runs if r.get("failed")]
+            ok = [r for r in runs if not r.get("failed")]
+            if fails or not ok:
+                per[kind] = {"status": "FAILED", "why": fails[0] if fails else "not run", "runs": runs}
+                continue
+            per[kind] = {
+                "status": "ok",
+                "rounds": len(ok),
+                "rps": med([r["rps"] for r in ok]),
+                "p50_us": med([r["p50_us"] for r in ok]),
+                "p99_us": med([r["p99_us"] for r in ok]),
+                "cpu_us_per_req": med([r["cpu_us_per_req"] for r in ok]),
+                "requests": sum(r["requests"] for r in ok),
+                "socket_errors": sum(r["socket_errors"] for r in ok),
+                "runs": ok,
+            }
+        base = per.get(sc["baseline"]) if sc["baseline"] else None
+        for kind, m in per.items():
+            row = {"scenario": sc["name"], "label": sc["label"], "setup": kind, **m}
+            if m["status"] == "ok" and base and base.get("status") == "ok" and kind != sc["baseline"]:
+                row["baseline"] = sc["baseline"]
+                row["ratio"] = {
+                    "cpu_us_per_req": ratio(m["cpu_us_per_req"], base["cpu_us_per_req"]),
+                    "rps": ratio(m["rps"], base["rps"]),
+                    "p50": ratio(m["p50_us"], base["p50_us"]),
+                    "p99": ratio(m["p99_us"], base["p99_us"]),
+                }
+                if kind.startswith("edgeguard") and sc["target"] is not None:
+                    row["target"] = {"metric": "cpu_us_per_req ratio", "max": sc["target"],
+                                     "met": row["ratio"]["cpu_us_per_req"] <= sc["target"]}
+            elif kind.startswith("edgeguard") and sc["target"] is not None:
+                row["target"] = {"metric": "cpu_us_per_req ratio", "max": sc["target"], "met": False}
+            rows.append(row)
+    footprint = {}
+    for kind, ms in setups_meta.items():
+        footprint[kind] = {
+            "startup_ms": med([x["startup_s"] * 1000 for x in ms if x.get("startup_s") is not None]),
+            "rss_idle_mb": med([x["rss_idle_kb"] / 1024 for x in ms if x.get("rss_idle_kb")]),
+            "rss_loaded_mb": med([x["rss_loaded_kb"] / 1024 for x in ms if x.get("rss_loaded_kb")]),
+            "starts": len(ms),
+            "errors": [x["error"] for x in ms if x.get("error")],
+        }
+    return {
+        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "envoy": args.envoy_version,
+        "wrk": f"wrk -t1 -c{args.connections} -d{args.duration}s, --concurrency 1",
+        "rounds": rounds_done,
+        "elapsed_s": round(elapsed, 1),
+        "pool_size": args.pool_size,
+        "wasm_bytes": wasm_size,
+        "wasm_target_bytes": 400 * 1024,
+        "rows": rows,
+        "footprint": footprint,
+    }
+
+
+def fmt(x, d=0):
+    return "—" if x is None else f"{x:,.{d}f}"
+
+
+def fmt_ratio(x):
+    return "—" if x is None else f"{x:.2f}×"
+
+
+def markdown(rep):
+    L = []
+    L.append(f"Envoy {rep['envoy']}; {rep['wrk']}; median of {rep['rounds']} interleaved round(s); "
+             f"{rep['elapsed_s']:.0f} s; generated {rep['generated']}.")
+    L.append("")
+    L.append("CPU = Envoy utime+stime per request (all threads). Ratios divide by the scenario's native "
+             "baseline (CPU, p50, p99: lower is better; req/s: higher is better). Targets apply to the CPU ratio.")
+    L.append("")
+    L.append("| Scenario | Filter | req/s | p50 µs | p99 µs | CPU µs/req | baseline | CPU × | req/s × | p50 × | p99 × | target |")
+    L.append("|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|---|")
+    for r in rep["rows"]:
+        if r["status"] != "ok":
+            tgt = f"≤ {r['target']['max']}× **FAILED**" if r.get("target") else ""
+            L.append(f"| {r['label']} | {r['setup']} | **FAILED** | | | | | | | | | {tgt} |")
+            continue
+        ra = r.get("ratio", {})
+        tgt = ""
+        if r.get("target"):
+            t = r["target"]
+            tgt = f"≤ {t['max']}× {'met' if t['met'] else '**missed**'}"
+        L.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["label"], r["setup"], fmt(r["rps"]), fmt(r["p50_us"]), fmt(r["p99_us"]),
+            fmt(r["cpu_us_per_req"], 1), r.get("baseline", "(baseline)" if r["setup"].startswith("native") or r["setup"] == "none" else ""),
+            fmt_ratio(ra.get("cpu_us_per_req")), fmt_ratio(ra.get("rps")), fmt_ratio(ra.get("p50")),
+            fmt_ratio(ra.get("p99")), tgt))
+    fails = [r for r in rep["rows"] if r["status"] != "ok"]
+    if fails:
+        L.append("")
+        L.append("FAILED cases (no numbers reported):")
+        for r in fails:
+            L.append(f"- {r['scenario']} / {r['setup']}: {r['why']}")
+    L.append("")
+    L.append("| Filter set-up | start-up ms (spawn → /ready LIVE) | RSS idle MB | RSS after load MB |")
+    L.append("|---|--:|--:|--:|")
+    for k, f in rep["footprint"].items():
+        L.append(f"| {k} | {fmt(f['startup_ms'])} | {fmt(f['rss_idle_mb'], 1)} | {fmt(f['rss_loaded_mb'], 1)} |")
+    wb = rep["wasm_bytes"]
+    L.append("")
+    if wb is not None:
+        L.append(f"edgeguard.wasm: {wb:,} bytes ({wb / 1024:.0f} KiB); target ≤ 400 KiB: "
+                 f"{'met' if wb <= rep['wasm_target_bytes'] else '**missed**'}.")
+    return "\n".join(L) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--envoy", required=True)
+    ap.add_argument("--wasm", required=True)
+    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--budget", type=float, default=570.0,
+                    help="seconds; no new round starts when the next would not finish in time")
+    ap.add_argument("--only", default="", help="comma-separated scenario name prefixes (development)")
+    ap.add_argument("--results", default=HERE)
+    args = ap.parse_args()
+
+    t_start = time.monotonic()
+    for tool in ("wrk",):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found (apt-get install -y wrk)")
+    fx = load_fixtures(args.out)
+    args.pool_size = fx["pool_size"]
+    v = subprocess.run([args.envoy, "--version"], capture_output=True, text=True, timeout=30).stdout
+    m = re.search(r"version: \S+/(\d+\.\d+\.\d+)", v)
+    args.envoy_version = m.group(1) if m else v.strip()[:80]
+    wasm_size = os.path.getsize(args.wasm) if os.path.exists(args.wasm) else None
+
+    scs = scenarios(args.out)
+    if args.only:
+        pre = [p for p in args.only.split(",") if p]
+        scs = [s for s in scs if any(s["name"].startswith(p) for p in pre)]
+    setups = []
+    for s in scs:
+        for k in s["setups"]:
+            if k not in setups:
+                setups.append(k)
+    per_round_runs = sum(len(s["setups"]) for s in scs)
+    per_round_s = per_round_runs * (args.duration + 0.4) + len(setups) * 3.0
+    print(f"bench plan: {len(setups)} Envoy set-ups × {args.rounds} rounds; {per_round_runs} wrk runs of "
+          f"{args.duration}s per round (+1 s warm-up per set-up); ≈{per_round_s:.0f} s per round, "
+          f"≈{per_round_s * args.rounds:.0f} s total; budget {args.budget:.0f} s", flush=True)
+
+    workdir = tempfile.mkdtemp(prefix="run-", dir=args.out)
+    results = {}
+    setups_meta = {k: [] for k in setups}
+    envoy_holder = []
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    rounds_done = 0
+    try:
+        for rnd in range(args.rounds):
+            spent = time.monotonic() - t_start
+            if rnd > 0 and spent + per_round_s > args.budget:
+                print(f"budget: stopping after {rnd} round(s) ({spent:.0f} s spent)", flush=True)
+                break
+            order = setups[rnd % len(setups):] + setups[:rnd % len(setups)]
+            print(f"round {rnd + 1}/{args.rounds}: {' '.join(order)}", flush=True)
+            for kind in order:
+                my = [s for s in scs if kind in s["setups"]]
+                meta = {}
+                setups_meta[kind].append(meta)
+                env = Envoy(args.envoy, kind, envoy_config(kind, fx, os.path.abspath(args.wasm)), workdir)
+                envoy_holder.append(env)
+                try:
+                    try:
+                        env.wait_ready()
+                    except RuntimeError as e:
+                        meta["error"] = str(e).splitlines()[0]
+                        print(f"  {kind}: Envoy did not start: {e}", file=sys.stderr, flush=True)
+                        for s in my:
+                            results.setdefault((s["name"], kind), []).append(
+                                {"failed": f"Envoy did not start with this set-up: {str(e).splitlines()[-1][:300]}"})
+                        continue
+                    meta["startup_s"] = env.startup_s
+                    meta["rss_idle_kb"] = proc_rss_kb(env.pid)
+                    failed = preflight(env, kind, my, args.out)
+                    warm_up(env, args.out, kind, args.connections)
+                    for s in my:
+                        key = (s["name"], kind)
+                        if s["name"] in failed:
+                            results.setdefault(key, []).append({"failed": failed[s["name"]]})
+                            print(f"  {s['name']:<20} {kind:<17} FAILED: {failed[s['name']]}", flush=True)
+                            continue
+                        r = run_wrk(env.port, s, args.out, args.duration, args.connections, env.pid)
+                        why = check_run(s, r)
+                        if why:
+                            r["failed"] = why
+                        results.setdefault(key, []).append(r)
+                        print(f"  {s['name']:<20} {kind:<17} {r['rps']:>8.0f} req/s  p50 {r['p50_us']:>6} µs  "
+                              f"p99 {r['p99_us']:>6} µs  CPU {r['cpu_us_per_req']:>6.1f} µs/req  "
+                              f"envoy {r['envoy_cpu_share']:.0%}"
+                              + (f"  FAILED: {why}" if why else "")
+                              + (f"  socket errors {r['socket_errors']}" if r["socket_errors"] else ""),
+                              flush=True)
+                    meta["rss_loaded_kb"] = proc_rss_kb(env.pid)
+                finally:
+                    env.stop()
+                    envoy_holder.remove(env)
+            rounds_done += 1
+    except KeyboardInterrupt as e:
+        print(f"interrupted ({e}); reporting what was measured", file=sys.stderr)
+    finally:
+        for env in envoy_holder:
+            env.stop()
+
+    elapsed = time.monotonic() - t_start
+    rep = summarize(results, scs, setups_meta, wasm_size, rounds_done, args, elapsed)
+    md = markdown(rep)
+    with open(os.path.join(args.results, "results.json"), "w") as f:
+        json.dump(rep, f, indent=2)
+    with open(os.path.join(args.results, "results.md"), "w") as f:
+        f.write(md)
+    shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print(md)
+    print(f"wrote {os.path.join(args.results, 'results.json')} and results.md in {elapsed:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

