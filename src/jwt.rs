@@ -461,3 +461,635 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Object(m))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::Claims;
+    use super::*;
+    use crate::provider::JwksSource;
+    use jwt_simple::prelude::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_700_000_000;
+    const ISS: &str = "https://idp.example";
+    const SECRET: [u8; 64] = [7u8; 64];
+    /// A test-only key (generated with `openssl genpkey`); never use it anywhere else.
+    const RSA_PEM: &str = include_str!("../tests/fixtures/test-rsa-2048.pem");
+
+    fn b64(b: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn raw_token(header: &str, payload: &str, sig: &[u8]) -> String {
+        format!(
+            "{}.{}.{}",
+            b64(header.as_bytes()),
+            b64(payload.as_bytes()),
+            b64(sig)
+        )
+    }
+
+    /// A token with any header/payload text, HMAC-SHA256-signed with `secret`.
+    fn hs_raw(header: &str, payload: &str, secret: &[u8]) -> String {
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+        let mac = hmac_sha256::HMAC::mac(input.as_bytes(), secret);
+        format!("{input}.{}", b64(&mac))
+    }
+
+    fn hs(header: Value, payload: Value) -> String {
+        hs_raw(&header.to_string(), &payload.to_string(), &SECRET)
+    }
+
+    fn good_claims() -> Value {
+        json!({"iss": ISS, "aud": "api", "sub": "alice", "iat": NOW, "exp": NOW + 300})
+    }
+
+    fn with(mut v: Value, key: &str, val: Value) -> Value {
+        v[key] = val;
+        v
+    }
+
+    fn without(mut v: Value, key: &str) -> Value {
+        v.as_object_mut().unwrap().remove(key);
+        v
+    }
+
+    fn hs_keys() -> KeySet {
+        let doc = json!({"keys": [{"kty": "oct", "kid": "hk", "k": b64(&SECRET)}]});
+        KeySet::from_value(&doc).unwrap().0
+    }
+
+    fn provider(keys: &KeySet) -> Provider {
+        let mut p = Provider::new("idp", ISS, JwksSource::Inline(keys.clone()));
+        p.audiences = vec!["api".into(), "other".into()];
+        p
+    }
+
+    fn check(token: &str) -> Result<Claims, JwtError> {
+        let keys = hs_keys();
+        verify(token, &provider(&keys), &keys, NOW)
+    }
+
+    fn hs_header() -> Value {
+        json!({"alg": "HS256", "kid": "hk", "typ": "JWT"})
+    }
+
+    fn rsa_pair() -> RS256KeyPair {
+        RS256KeyPair::from_pem(RSA_PEM).unwrap()
+    }
+
+    fn rsa_jwk(kid: &str, alg: Option<&str>) -> Value {
+        let c = rsa_pair().public_key().to_components();
+        let mut j = json!({"kty": "RSA", "kid": kid, "n": b64(&c.n), "e": b64(&c.e)});
+        if let Some(a) = alg {
+            j["alg"] = json!(a);
+        }
+        j
+    }
+
+    fn jwt_claims() -> JWTClaims<Map<String, Value>> {
+        let mut extra = Map::new();
+        extra.insert("scope".into(), json!("read write"));
+        let mut c =
+            jwt_simple::prelude::Claims::with_custom_claims(extra, Duration::from_secs(300))
+                .with_issuer(ISS)
+                .with_audience("api")
+                .with_subject("alice");
+        c.issued_at = Some(UnixTimeStamp::from_secs(NOW));
+        c.expires_at = Some(UnixTimeStamp::from_secs(NOW + 300));
+        c.invalid_before = Some(UnixTimeStamp::from_secs(NOW));
+        c
+    }
+
+    fn verify_with(jwks: Value, token: &str) -> Result<Claims, JwtError> {
+        let (keys, skipped) = KeySet::from_value(&json!({ "keys": jwks })).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        verify(token, &provider(&keys), &keys, NOW)
+    }
+
+    #[test]
+    fn every_supported_algorithm_verifies() {
+        let der = rsa_pair().to_der().unwrap();
+        let rsa = json!([rsa_jwk("r", None)]);
+        let t = rsa_pair().with_key_id("r").sign(jwt_claims()).unwrap();
+        assert_eq!(verify_with(rsa.clone(), &t).unwrap()["sub"], "alice");
+        let t = RS384KeyPair::from_der(&der)
+            .unwrap()
+            .with_key_id("r")
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa.clone(), &t).unwrap();
+        let t = RS512KeyPair::from_der(&der)
+            .unwrap()
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa.clone(), &t).unwrap();
+        let t = PS256KeyPair::from_der(&der)
+            .unwrap()
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa.clone(), &t).unwrap();
+        let t = PS384KeyPair::from_der(&der)
+            .unwrap()
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa.clone(), &t).unwrap();
+        let t = PS512KeyPair::from_der(&der)
+            .unwrap()
+            .with_key_id("r")
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa, &t).unwrap();
+
+        let k = ES256KeyPair::generate().with_key_id("e");
+        let p = k.public_key().public_key().to_bytes_uncompressed();
+        let jwk = json!([{"kty": "EC", "crv": "P-256", "kid": "e", "x": b64(&p[1..33]), "y": b64(&p[33..])}]);
+        verify_with(jwk, &k.sign(jwt_claims()).unwrap()).unwrap();
+
+        let k = ES384KeyPair::generate().with_key_id("e");
+        let p = k.public_key().public_key().to_bytes_uncompressed();
+        let jwk = json!([{"kty": "EC", "crv": "P-384", "kid": "e", "x": b64(&p[1..49]), "y": b64(&p[49..])}]);
+        verify_with(jwk, &k.sign(jwt_claims()).unwrap()).unwrap();
+
+        let k = Ed25519KeyPair::generate().with_key_id("o");
+        let jwk = json!([{"kty": "OKP", "crv": "Ed25519", "kid": "o", "x": b64(&k.public_key().to_bytes())}]);
+        let claims = verify_with(jwk, &k.sign(jwt_claims()).unwrap()).unwrap();
+        assert_eq!(claims["scope"], "read write");
+
+        let oct = json!([{"kty": "oct", "kid": "h", "k": b64(&SECRET)}]);
+        for t in [
+            HS256Key::from_bytes(&SECRET)
+                .with_key_id("h")
+                .authenticate(jwt_claims())
+                .unwrap(),
+            HS384Key::from_bytes(&SECRET)
+                .authenticate(jwt_claims())
+                .unwrap(),
+            HS512Key::from_bytes(&SECRET)
+                .with_key_id("h")
+                .authenticate(jwt_claims())
+                .unwrap(),
+        ] {
+            verify_with(oct.clone(), &t).unwrap();
+        }
+    }
+
+    #[test]
+    fn hand_built_token_verifies() {
+        let claims = check(&hs(hs_header(), good_claims())).unwrap();
+        assert_eq!(claims["sub"], "alice");
+    }
+
+    #[test]
+    fn reason_token_too_large() {
+        let big = with(good_claims(), "pad", json!("x".repeat(9000)));
+        let e = check(&hs(hs_header(), big)).unwrap_err();
+        assert_eq!(e, JwtError::TokenTooLarge);
+        assert_eq!(e.reason(), Reason::TokenTooLarge);
+        // before any parsing: garbage of that size is also "too large"
+        assert_eq!(check(&"!".repeat(9000)), Err(JwtError::TokenTooLarge));
+    }
+
+    #[test]
+    fn reason_malformed_segments() {
+        let good = hs(hs_header(), good_claims());
+        let parts: Vec<&str> = good.split('.').collect();
+        let (h, p, s) = (parts[0], parts[1], parts[2]);
+        for bad in [
+            format!("{h}.{p}"),
+            format!("{h}.{p}.{s}.{s}"),
+            format!("{h}..{s}"),
+            format!(".{p}.{s}"),
+            format!("{h}.{p}."),
+            format!("{h}=.{p}.{s}"),
+            format!("{h}.{p}.{s}="),
+            format!("{h}.{p}+.{s}"),
+            format!("{h}.{p}/.{s}"),
+            format!("{h}.{p}.{s} "),
+            format!("{h}.{p} .{s}"),
+            format!("{h}.\t{p}.{s}"),
+            "...".to_string(),
+            String::new(),
+        ] {
+            let e = check(&bad).unwrap_err();
+            assert!(matches!(e, JwtError::Malformed(_)), "{bad:?}: {e:?}");
+            assert_eq!(e.reason(), Reason::Malformed);
+        }
+        // base64 with non-canonical trailing bits
+        let noncanon = format!("{h}.{p}.{}", &s[..s.len() - 1]);
+        assert!(check(&noncanon).is_err());
+    }
+
+    #[test]
+    fn reason_malformed_json() {
+        let sig = b"sig";
+        for (h, p) in [
+            ("not json", r#"{"iss":"x"}"#),
+            (r#"{"alg":"HS256"}"#, "[1,2]"),
+            (r#"["alg"]"#, r#"{}"#),
+            (r#"{"alg":"HS256"}"#, "\"s\""),
+            (r#"{"alg":"HS256","alg":"HS256"}"#, r#"{}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"sub":"a","sub":"b"}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"x":{"a":1,"a":2}}"#),
+            (r#"{"alg":5}"#, r#"{}"#),
+            (r#"{"typ":"JWT"}"#, r#"{}"#),
+            (r#"{"alg":"HS256","kid":5}"#, r#"{}"#),
+            (r#"{"alg":"HS256","kid":null}"#, r#"{}"#),
+        ] {
+            let e = check(&raw_token(h, p, sig)).unwrap_err();
+            assert!(matches!(e, JwtError::Malformed(_)), "{h} {p}: {e:?}");
+        }
+        // invalid UTF-8 in the payload
+        let t = format!(
+            "{}.{}.{}",
+            b64(br#"{"alg":"HS256"}"#),
+            b64(b"{\"a\":\"\xff\"}"),
+            b64(sig)
+        );
+        assert!(matches!(check(&t), Err(JwtError::Malformed(_))));
+        // duplicate members are refused even when correctly signed
+        let t = hs_raw(
+            r#"{"alg":"HS256","kid":"hk"}"#,
+            &format!(
+                r#"{{"iss":"evil","iss":"{ISS}","aud":"api","exp":{}}}"#,
+                NOW + 60
+            ),
+            &SECRET,
+        );
+        assert_eq!(
+            check(&t),
+            Err(JwtError::Malformed("duplicate JSON member name"))
+        );
+    }
+
+    #[test]
+    fn reason_alg_not_allowed_none() {
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            let t = raw_token(
+                &json!({"alg": alg}).to_string(),
+                &good_claims().to_string(),
+                b"x",
+            );
+            assert_eq!(
+                check(&t).unwrap_err().reason(),
+                Reason::AlgNotAllowed,
+                "{alg}"
+            );
+        }
+        // unknown alg, and one not in the provider's list
+        let t = hs(json!({"alg": "HS999"}), good_claims());
+        assert_eq!(check(&t).unwrap_err().reason(), Reason::AlgNotAllowed);
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.algorithms = vec![Alg::RS256];
+        let e = verify(&hs(hs_header(), good_claims()), &p, &keys, NOW).unwrap_err();
+        assert_eq!(e.reason(), Reason::AlgNotAllowed);
+        // case matters
+        let t = hs(json!({"alg": "hs256", "kid": "hk"}), good_claims());
+        assert_eq!(check(&t).unwrap_err().reason(), Reason::AlgNotAllowed);
+    }
+
+    #[test]
+    fn attack_hs256_with_rsa_public_key_bytes() {
+        let pk = rsa_pair().public_key();
+        let doc = json!({"keys": [rsa_jwk("r", None)]});
+        let (keys, _) = KeySet::from_value(&doc).unwrap();
+        let p = provider(&keys);
+        for secret in [pk.to_pem().unwrap().into_bytes(), pk.to_der().unwrap()] {
+            for header in [json!({"alg": "HS256", "kid": "r"}), json!({"alg": "HS256"})] {
+                let t = hs_raw(&header.to_string(), &good_claims().to_string(), &secret);
+                let e = verify(&t, &p, &keys, NOW).unwrap_err();
+                assert_eq!(e.reason(), Reason::AlgNotAllowed, "{header}");
+            }
+        }
+    }
+
+    #[test]
+    fn attack_token_alg_differs_from_jwk_alg() {
+        let der = rsa_pair().to_der().unwrap();
+        let jwks = json!([rsa_jwk("r", Some("RS256"))]);
+        let t = PS256KeyPair::from_der(&der)
+            .unwrap()
+            .with_key_id("r")
+            .sign(jwt_claims())
+            .unwrap();
+        assert_eq!(
+            verify_with(jwks.clone(), &t).unwrap_err().reason(),
+            Reason::AlgNotAllowed
+        );
+        let t = RS512KeyPair::from_der(&der)
+            .unwrap()
+            .sign(jwt_claims())
+            .unwrap();
+        assert_eq!(
+            verify_with(jwks.clone(), &t).unwrap_err().reason(),
+            Reason::AlgNotAllowed
+        );
+        let t = rsa_pair().with_key_id("r").sign(jwt_claims()).unwrap();
+        verify_with(jwks, &t).unwrap();
+    }
+
+    #[test]
+    fn attack_embedded_jwk_is_never_trusted() {
+        let attacker = [9u8; 32];
+        let header = json!({"alg": "HS256", "kid": "hk",
+            "jwk": {"kty": "oct", "k": b64(&attacker)}});
+        let t = hs_raw(&header.to_string(), &good_claims().to_string(), &attacker);
+        assert!(matches!(check(&t), Err(JwtError::Malformed(_))));
+        // as strings / URLs they are ignored: the provider's key still decides
+        let header = json!({"alg": "HS256", "kid": "hk", "jwk": b64(&attacker),
+            "jku": "https://evil.example/jwks", "x5u": "https://evil.example/c", "x5c": ["AAAA"]});
+        let t = hs_raw(&header.to_string(), &good_claims().to_string(), &attacker);
+        assert_eq!(check(&t), Err(JwtError::BadSignature));
+        let t = hs_raw(&header.to_string(), &good_claims().to_string(), &SECRET);
+        check(&t).unwrap();
+    }
+
+    #[test]
+    fn reason_unsupported_crit() {
+        for h in [
+            json!({"alg": "HS256", "kid": "hk", "crit": ["exp"]}),
+            json!({"alg": "HS256", "kid": "hk", "crit": ["b64"], "b64": false}),
+            json!({"alg": "HS256", "kid": "hk", "b64": false}),
+        ] {
+            let e = check(&hs(h.clone(), good_claims())).unwrap_err();
+            assert_eq!(e, JwtError::UnsupportedCrit, "{h}");
+            assert_eq!(e.reason(), Reason::UnsupportedCrit);
+        }
+        let e = check(&hs(json!({"alg": "HS256", "crit": []}), good_claims())).unwrap_err();
+        assert!(matches!(e, JwtError::Malformed(_)));
+    }
+
+    #[test]
+    fn reason_unknown_kid() {
+        let t = hs(json!({"alg": "HS256", "kid": "nope"}), good_claims());
+        let e = check(&t).unwrap_err();
+        assert_eq!(e, JwtError::UnknownKid);
+        assert_eq!(e.reason(), Reason::UnknownKid);
+        // an empty key set
+        let keys = KeySet::default();
+        let t = hs(json!({"alg": "HS256"}), good_claims());
+        assert_eq!(
+            verify(&t, &provider(&keys), &keys, NOW),
+            Err(JwtError::UnknownKid)
+        );
+    }
+
+    #[test]
+    fn kidless_token_tries_compatible_keys() {
+        let other = [1u8; 32];
+        let doc = json!({"keys": [
+            {"kty": "oct", "kid": "a", "k": b64(&other)},
+            {"kty": "oct", "kid": "b", "k": b64(&SECRET)}]});
+        let (keys, _) = KeySet::from_value(&doc).unwrap();
+        let t = hs(json!({"alg": "HS256"}), good_claims());
+        verify(&t, &provider(&keys), &keys, NOW).unwrap();
+        let t = hs(json!({"alg": "HS256", "kid": "a"}), good_claims());
+        assert_eq!(
+            verify(&t, &provider(&keys), &keys, NOW),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn reason_bad_signature() {
+        let t = hs_raw(
+            &hs_header().to_string(),
+            &good_claims().to_string(),
+            &[8u8; 32],
+        );
+        let e = check(&t).unwrap_err();
+        assert_eq!(e, JwtError::BadSignature);
+        assert_eq!(e.reason(), Reason::BadSignature);
+        // tampered payload
+        let good = hs(hs_header(), good_claims());
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged = with(good_claims(), "sub", json!("root"));
+        let t = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(forged.to_string().as_bytes()),
+            parts[2]
+        );
+        assert_eq!(check(&t), Err(JwtError::BadSignature));
+        // RSA with a short signature: an error, not a panic
+        let doc = json!({"keys": [rsa_jwk("r", None)]});
+        let (keys, _) = KeySet::from_value(&doc).unwrap();
+        let t = raw_token(
+            r#"{"alg":"RS256","kid":"r"}"#,
+            &good_claims().to_string(),
+            b"x",
+        );
+        assert_eq!(
+            verify(&t, &provider(&keys), &keys, NOW),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn reason_expired_and_skew() {
+        let c = with(good_claims(), "exp", json!(NOW - 61));
+        assert_eq!(check(&hs(hs_header(), c)), Err(JwtError::Expired));
+        assert_eq!(JwtError::Expired.reason(), Reason::Expired);
+        let c = with(good_claims(), "exp", json!(NOW - 60));
+        check(&hs(hs_header(), c)).unwrap();
+        let c = with(good_claims(), "exp", json!(NOW as f64 - 59.5));
+        check(&hs(hs_header(), c)).unwrap();
+    }
+
+    #[test]
+    fn reason_not_yet_valid() {
+        let c = with(good_claims(), "nbf", json!(NOW + 61));
+        let e = check(&hs(hs_header(), c)).unwrap_err();
+        assert_eq!(e, JwtError::NotYetValid);
+        assert_eq!(e.reason(), Reason::NotYetValid);
+        let c = with(good_claims(), "nbf", json!(NOW + 60));
+        check(&hs(hs_header(), c)).unwrap();
+    }
+
+    #[test]
+    fn reason_lifetime_too_long() {
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.max_lifetime_seconds = Some(3600);
+        let c = with(good_claims(), "exp", json!(NOW + 3661));
+        let e = verify(&hs(hs_header(), c), &p, &keys, NOW).unwrap_err();
+        assert_eq!(e, JwtError::LifetimeTooLong);
+        assert_eq!(e.reason(), Reason::LifetimeTooLong);
+        // issued long ago with a long lifetime: exp - iat too long
+        let c = with(good_claims(), "iat", json!(NOW - 7200));
+        let c = with(c, "exp", json!(NOW + 600));
+        assert_eq!(
+            verify(&hs(hs_header(), c), &p, &keys, NOW),
+            Err(JwtError::LifetimeTooLong)
+        );
+        let c = with(good_claims(), "exp", json!(NOW + 3600));
+        verify(&hs(hs_header(), c), &p, &keys, NOW).unwrap();
+        // with a maximum lifetime, exp is required even if require_exp is off
+        p.require_exp = false;
+        let c = without(good_claims(), "exp");
+        assert_eq!(
+            verify(&hs(hs_header(), c), &p, &keys, NOW),
+            Err(JwtError::MissingClaim("exp"))
+        );
+    }
+
+    #[test]
+    fn reason_missing_claim() {
+        let e = check(&hs(hs_header(), without(good_claims(), "exp"))).unwrap_err();
+        assert_eq!(e, JwtError::MissingClaim("exp"));
+        assert_eq!(e.reason(), Reason::MissingClaim);
+        let e = check(&hs(hs_header(), without(good_claims(), "iss"))).unwrap_err();
+        assert_eq!(e, JwtError::MissingClaim("iss"));
+        // exp optional when configured so
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.require_exp = false;
+        verify(
+            &hs(hs_header(), without(good_claims(), "exp")),
+            &p,
+            &keys,
+            NOW,
+        )
+        .unwrap();
+    }
+
+    fn claim_name(k: &str) -> &'static str {
+        ["exp", "nbf", "iat", "aud", "iss", "sub", "jti"]
+            .into_iter()
+            .find(|n| *n == k)
+            .unwrap()
+    }
+
+    #[test]
+    fn reason_invalid_claim() {
+        for (k, v) in [
+            ("exp", json!("1700000300")),
+            ("exp", json!(-1)),
+            ("exp", json!(1e300)),
+            ("exp", json!(-0.5)),
+            ("exp", json!(18446744073709551615u64)),
+            ("exp", json!(null)),
+            ("exp", json!(true)),
+            ("nbf", json!([1])),
+            ("iat", json!({"a": 1})),
+            ("aud", json!(5)),
+            ("aud", json!(["api", 5])),
+            ("iss", json!(5)),
+            ("sub", json!(5)),
+            ("jti", json!(false)),
+        ] {
+            let e = check(&hs(hs_header(), with(good_claims(), k, v.clone()))).unwrap_err();
+            assert_eq!(e, JwtError::InvalidClaim(claim_name(k)), "{k}={v}");
+            assert_eq!(e.reason(), Reason::InvalidClaim);
+        }
+        // aud as a number is refused even when the provider checks no audience
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.audiences.clear();
+        let c = with(good_claims(), "aud", json!(5));
+        assert_eq!(
+            verify(&hs(hs_header(), c), &p, &keys, NOW),
+            Err(JwtError::InvalidClaim("aud"))
+        );
+    }
+
+    #[test]
+    fn reason_wrong_issuer() {
+        for iss in [
+            "https://evil.example",
+            "https://IDP.example",
+            "https://idp.example/",
+            "",
+        ] {
+            let e = check(&hs(hs_header(), with(good_claims(), "iss", json!(iss)))).unwrap_err();
+            assert_eq!(e, JwtError::WrongIssuer, "{iss}");
+            assert_eq!(e.reason(), Reason::WrongIssuer);
+        }
+    }
+
+    #[test]
+    fn reason_wrong_audience() {
+        for aud in [json!("nope"), json!([]), json!(["x", "y"]), json!("API")] {
+            let e = check(&hs(hs_header(), with(good_claims(), "aud", aud.clone()))).unwrap_err();
+            assert_eq!(e, JwtError::WrongAudience, "{aud}");
+            assert_eq!(e.reason(), Reason::WrongAudience);
+        }
+        let e = check(&hs(hs_header(), without(good_claims(), "aud"))).unwrap_err();
+        assert_eq!(e, JwtError::WrongAudience);
+        check(&hs(
+            hs_header(),
+            with(good_claims(), "aud", json!(["x", "other"])),
+        ))
+        .unwrap();
+        // no audiences configured: aud not checked
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.audiences.clear();
+        verify(
+            &hs(hs_header(), without(good_claims(), "aud")),
+            &p,
+            &keys,
+            NOW,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn typ_and_other_header_members() {
+        for typ in ["JWT", "jwt", "at+jwt", "application/at+JWT"] {
+            check(&hs(with(hs_header(), "typ", json!(typ)), good_claims())).unwrap();
+        }
+        for typ in [json!("JOSE"), json!(1), json!("+jwt")] {
+            let e = check(&hs(with(hs_header(), "typ", typ), good_claims())).unwrap_err();
+            assert!(matches!(e, JwtError::Malformed(_)));
+        }
+        let e = check(&hs(with(hs_header(), "salt", json!("AAAA")), good_claims())).unwrap_err();
+        assert!(matches!(e, JwtError::Malformed(_)));
+        // unknown header members are fine
+        check(&hs(
+            with(hs_header(), "foo", json!({"bar": 1})),
+            good_claims(),
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn huge_now_does_not_panic() {
+        let t = hs(hs_header(), without(good_claims(), "exp"));
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.require_exp = false;
+        let _ = verify(&t, &p, &keys, u64::MAX);
+        let c = with(good_claims(), "exp", json!(i64::MAX));
+        let _ = verify(&hs(hs_header(), c), &p, &keys, u64::MAX);
+        let c = with(good_claims(), "exp", json!(i64::MAX));
+        verify(&hs(hs_header(), c), &p, &keys, NOW).unwrap();
+    }
+
+    #[test]
+    fn every_error_maps_to_its_reason_and_never_shows_the_token() {
+        let all = [
+            JwtError::TokenTooLarge,
+            JwtError::Malformed("m"),
+            JwtError::AlgNotAllowed("a"),
+            JwtError::UnsupportedCrit,
+            JwtError::UnknownKid,
+            JwtError::MissingClaim("exp"),
+            JwtError::InvalidClaim("exp"),
+            JwtError::Expired,
+            JwtError::NotYetValid,
+            JwtError::LifetimeTooLong,
+            JwtError::WrongIssuer,
+            JwtError::WrongAudience,
+            JwtError::BadSignature,
+        ];
+        let reasons: std::collections::HashSet<_> = all.iter().map(JwtError::reason).collect();
+        assert_eq!(reasons.len(), all.len());
+        for e in all {
+            assert!(e.to_string().starts_with(e.reason().code()));
+        }
+    }
+}
