@@ -538,3 +538,184 @@ fn bit_length(x: &[u8]) -> usize {
         Some(top) => bytes.count() * 8 + (8 - top.leading_zeros() as usize),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256KeyPair, Ed25519KeyPair};
+    use serde_json::json;
+
+    fn b64(b: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn oct(kid: &str) -> Value {
+        json!({"kty": "oct", "kid": kid, "k": b64(&[3u8; 32])})
+    }
+
+    fn ec(kid: &str) -> Value {
+        let p = ES256KeyPair::generate()
+            .public_key()
+            .public_key()
+            .to_bytes_uncompressed();
+        json!({"kty": "EC", "crv": "P-256", "kid": kid, "x": b64(&p[1..33]), "y": b64(&p[33..])})
+    }
+
+    fn parse(keys: Vec<Value>) -> Result<(KeySet, Vec<SkippedKey>), JwksError> {
+        parse_jwks(json!({ "keys": keys }).to_string().as_bytes())
+    }
+
+    fn skipped_why(key: Value) -> String {
+        let (set, skipped) = parse(vec![oct("good"), key]).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        skipped[0].why.clone()
+    }
+
+    #[test]
+    fn bad_keys_are_skipped_good_ones_kept() {
+        let mut enc = oct("e");
+        enc["use"] = json!("enc");
+        assert!(skipped_why(enc).contains("use"));
+        let mut ops = oct("o");
+        ops["key_ops"] = json!(["encrypt"]);
+        assert!(skipped_why(ops).contains("key_ops"));
+        let mut ok_ops = oct("o2");
+        ok_ops["key_ops"] = json!(["sign", "verify"]);
+        ok_ops["use"] = json!("sig");
+        assert_eq!(parse(vec![ok_ops]).unwrap().0.len(), 1);
+        assert!(skipped_why(json!({"kty": "XYZ", "kid": "x"})).contains("kty"));
+        assert!(
+            skipped_why(json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}))
+                .contains("curve")
+        );
+        assert!(skipped_why(json!({"kty": "OKP", "crv": "X25519", "x": "AA"})).contains("curve"));
+        assert!(skipped_why(json!("a string")).contains("object"));
+        assert!(skipped_why(json!({"kid": "no kty"})).contains("kty"));
+        let mut alg = oct("a");
+        alg["alg"] = json!("RS1");
+        assert!(skipped_why(alg).contains("alg"));
+        let mut alg = oct("a");
+        alg["alg"] = json!("RS256");
+        assert!(skipped_why(alg).contains("does not fit"));
+        let mut kid = oct("k");
+        kid["kid"] = json!(7);
+        assert!(skipped_why(kid).contains("kid"));
+    }
+
+    #[test]
+    fn malformed_parameters_are_skipped_without_key_material() {
+        let secret = b64(&[3u8; 32]);
+        for k in [
+            format!("{secret}="),
+            format!("{secret}+"),
+            format!(" {secret}"),
+            "!!".into(),
+        ] {
+            let why = skipped_why(json!({"kty": "oct", "k": k}));
+            assert!(why.contains("base64url"), "{why}");
+            assert!(!why.contains(&secret));
+        }
+        let why = skipped_why(json!({"kty": "oct", "k": b64(&[3u8; 16])}));
+        assert!(why.contains("shorter"), "{why}");
+        let mut e = ec("e");
+        e["x"] = json!(b64(&[1u8; 32]));
+        assert!(skipped_why(e).contains("invalid EC"));
+        let mut e = ec("e");
+        e["d"] = json!(b64(&[1u8; 32]));
+        assert!(skipped_why(e).contains("private"));
+        let why = skipped_why(json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&[1u8; 31])}));
+        assert!(why.contains("length"));
+    }
+
+    #[test]
+    fn short_rsa_modulus_is_skipped() {
+        let mut n = vec![0xffu8; 128]; // 1024 bits
+        n[127] = 0xfd;
+        let why = skipped_why(json!({"kty": "RSA", "n": b64(&n), "e": "AQAB"}));
+        assert!(why.contains("2048"), "{why}");
+        let n = vec![0xffu8; 256];
+        let why = skipped_why(json!({"kty": "RSA", "n": b64(&n), "e": "Aw"}));
+        assert!(why.contains("RSA"), "{why}");
+    }
+
+    #[test]
+    fn algorithms_follow_key_type_and_jwk_alg() {
+        let mut k = oct("h");
+        k["k"] = json!(b64(&[3u8; 48]));
+        let (set, _) = parse(vec![k]).unwrap();
+        let key = &set.keys()[0];
+        assert!(key.supports(Alg::HS256) && key.supports(Alg::HS384) && !key.supports(Alg::HS512));
+        assert!(!key.supports(Alg::RS256));
+        let mut k = oct("h");
+        k["alg"] = json!("HS512");
+        assert!(skipped_why(k).contains("shorter"));
+        let (set, _) = parse(vec![ec("e")]).unwrap();
+        assert!(set.keys()[0].supports(Alg::ES256) && !set.keys()[0].supports(Alg::ES384));
+        let x = Ed25519KeyPair::generate().public_key().to_bytes();
+        let (set, _) = parse(vec![
+            json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&x), "alg": "EdDSA"}),
+        ])
+        .unwrap();
+        assert_eq!(set.keys()[0].alg(), Some(Alg::EdDSA));
+        assert!(set.keys()[0].supports(Alg::EdDSA));
+        assert_eq!(set.keys()[0].kid(), None);
+    }
+
+    #[test]
+    fn whole_document_errors() {
+        assert!(matches!(parse_jwks(b"nope"), Err(JwksError::NotJson(_))));
+        assert_eq!(parse_jwks(b"[]").unwrap_err(), JwksError::NotJwks);
+        assert_eq!(
+            parse_jwks(br#"{"keys": {}}"#).unwrap_err(),
+            JwksError::NotJwks
+        );
+        assert_eq!(
+            parse_jwks(br#"{"keys": []}"#).unwrap_err(),
+            JwksError::NoUsableKeys
+        );
+        let mut enc = oct("e");
+        enc["use"] = json!("enc");
+        assert_eq!(parse(vec![enc]).unwrap_err(), JwksError::NoUsableKeys);
+    }
+
+    #[test]
+    fn thousand_keys_are_capped() {
+        let keys: Vec<Value> = (0..1000).map(|i| oct(&format!("k{i}"))).collect();
+        let (set, skipped) = parse(keys).unwrap();
+        assert_eq!(set.len(), MAX_KEYS);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].why.contains("744"));
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_tracks_changes() {
+        let a = ec("a");
+        let fp = |keys: Vec<Value>| parse(keys).unwrap().0.fingerprint();
+        assert_eq!(fp(vec![a.clone(), oct("h")]), fp(vec![a.clone(), oct("h")]));
+        assert_ne!(
+            fp(vec![a.clone(), oct("h")]),
+            fp(vec![a.clone(), oct("h2")])
+        );
+        assert_ne!(fp(vec![a.clone()]), fp(vec![ec("a")]));
+        let mut other = oct("h");
+        other["k"] = json!(b64(&[4u8; 32]));
+        assert_ne!(fp(vec![oct("h")]), fp(vec![other]));
+        // cheap clone shares the keys
+        let (set, _) = parse(vec![a]).unwrap();
+        let clone = set.clone();
+        assert!(std::ptr::eq(set.keys().as_ptr(), clone.keys().as_ptr()));
+        assert!(!format!("{set:?}").contains(&b64(&[3u8; 32])));
+    }
+
+    #[test]
+    fn alg_names() {
+        for a in Alg::ALL {
+            assert_eq!(Alg::from_name(a.name()), Some(a));
+        }
+        assert_eq!(Alg::from_name("none"), None);
+        assert_eq!(Alg::from_name("rs256"), None);
+    }
+}

@@ -446,3 +446,243 @@ impl RemoteConfig {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn b64(b: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn inline() -> Value {
+        json!({"inline": {"keys": [{"kty": "oct", "kid": "h", "k": b64(&[5u8; 32])}]}})
+    }
+
+    fn base() -> Value {
+        json!({"issuer": "https://idp.example", "jwks": inline()})
+    }
+
+    fn validate(v: Value) -> Result<Provider, ConfigError> {
+        let text = v.to_string();
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let c: ProviderConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| ConfigError::new(&e.path().to_string(), e.inner().to_string()))?;
+        c.validate("idp", "providers.idp")
+    }
+
+    fn err(v: Value) -> ConfigError {
+        validate(v).unwrap_err()
+    }
+
+    fn set(mut v: Value, k: &str, val: Value) -> Value {
+        v[k] = val;
+        v
+    }
+
+    #[test]
+    fn defaults() {
+        let p = validate(base()).unwrap();
+        assert_eq!(p.clock_skew_seconds, 60);
+        assert!(p.require_exp);
+        assert_eq!(p.max_lifetime_seconds, None);
+        assert_eq!(p.algorithms, Alg::ALL.to_vec());
+        assert_eq!(p.max_token_bytes, 8192);
+        assert!(!p.forward_token);
+        assert!(p.audiences.is_empty());
+        assert_eq!(p.scope_claims, vec!["scope", "scp"]);
+        assert_eq!(p.sources.len(), 1);
+        assert!(matches!(p.jwks, JwksSource::Inline(ref k) if k.len() == 1));
+    }
+
+    #[test]
+    fn full_config() {
+        let v = json!({"issuer": "https://idp.example", "audiences": ["orders-api"],
+            "jwks": {"remote": {"cluster": "jwks_cluster", "authority": "idp.example",
+                "path": "/.well-known/jwks.json"}},
+            "from": [{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}, {"cookie": "at"}],
+            "clock_skew_seconds": 30, "require_exp": false, "max_lifetime_seconds": 86400,
+            "algorithms": ["RS256", "ES256", "RS256"], "max_token_bytes": 4096,
+            "forward_token": true, "claims_to_headers": [{"claim": "sub", "header": "x-user-id"},
+                {"claim": "org.id", "header": "x-org"}],
+            "scope_claims": ["scope"]});
+        let p = validate(v).unwrap();
+        assert_eq!(p.algorithms, vec![Alg::RS256, Alg::ES256]);
+        assert_eq!(p.audiences, vec!["orders-api"]);
+        assert_eq!(p.sources.len(), 3);
+        assert_eq!(p.claims_to_headers[1], ("org.id".into(), "x-org".into()));
+        let JwksSource::Remote(r) = p.jwks else {
+            panic!()
+        };
+        assert_eq!(
+            r,
+            RemoteJwks {
+                cluster: "jwks_cluster".into(),
+                authority: "idp.example".into(),
+                path: "/.well-known/jwks.json".into(),
+                refresh_seconds: 300,
+                timeout_ms: 2000,
+                max_stale_seconds: 86400,
+                max_bytes: 512 * 1024,
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (set(base(), "issuer", json!("")), "providers.idp.issuer"),
+            (
+                set(base(), "audiences", json!([])),
+                "providers.idp.audiences",
+            ),
+            (
+                set(base(), "audiences", json!(["a", ""])),
+                "providers.idp.audiences[1]",
+            ),
+            (
+                set(base(), "algorithms", json!(["RS256", "XX1"])),
+                "providers.idp.algorithms[1]",
+            ),
+            (
+                set(base(), "algorithms", json!(["none"])),
+                "providers.idp.algorithms[0]",
+            ),
+            (
+                set(base(), "algorithms", json!(["NONE"])),
+                "providers.idp.algorithms[0]",
+            ),
+            (
+                set(base(), "algorithms", json!([])),
+                "providers.idp.algorithms",
+            ),
+            (
+                set(base(), "clock_skew_seconds", json!(100000)),
+                "providers.idp.clock_skew_seconds",
+            ),
+            (
+                set(base(), "max_lifetime_seconds", json!(0)),
+                "providers.idp.max_lifetime_seconds",
+            ),
+            (
+                set(base(), "max_token_bytes", json!(1)),
+                "providers.idp.max_token_bytes",
+            ),
+            (set(base(), "from", json!([])), "providers.idp.from"),
+            (
+                set(base(), "scope_claims", json!([""])),
+                "providers.idp.scope_claims[0]",
+            ),
+            (set(base(), "jwks", json!({})), "providers.idp.jwks"),
+            (
+                set(
+                    base(),
+                    "jwks",
+                    json!({"inline": {"keys": []}, "remote": {"cluster": "c", "authority": "a", "path": "/"}}),
+                ),
+                "providers.idp.jwks",
+            ),
+            (
+                set(
+                    base(),
+                    "jwks",
+                    json!({"inline": {"keys": [{"kty": "oct", "use": "enc", "k": b64(&[1u8; 32])}]}}),
+                ),
+                "providers.idp.jwks.inline",
+            ),
+            (
+                set(base(), "jwks", json!({"inline": []})),
+                "providers.idp.jwks.inline",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "sub", "header": "X-User"}]),
+                ),
+                "providers.idp.claims_to_headers[0].header",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "sub", "header": "host"}]),
+                ),
+                "providers.idp.claims_to_headers[0].header",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "sub", "header": "authorization"}]),
+                ),
+                "providers.idp.claims_to_headers[0].header",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "a", "header": "x-a"}, {"claim": "b", "header": "x-a"}]),
+                ),
+                "providers.idp.claims_to_headers[1].header",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "a..b", "header": "x-a"}]),
+                ),
+                "providers.idp.claims_to_headers[0].claim",
+            ),
+        ];
+        for (v, field) in cases {
+            let e = err(v.clone());
+            assert_eq!(e.field, field, "{v}: {e}");
+        }
+        assert!(err(set(base(), "algorithms", json!(["none"])))
+            .problem
+            .contains("none"));
+        assert!(err(set(base(), "algorithms", json!(["XX1"])))
+            .problem
+            .contains("RS256"));
+        assert!(err(set(base(), "extra", json!(1)))
+            .problem
+            .contains("unknown field"));
+    }
+
+    #[test]
+    fn remote_ranges() {
+        let remote = |extra: Value| {
+            let mut r = json!({"cluster": "c", "authority": "idp.example", "path": "/jwks"});
+            for (k, v) in extra.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+            set(base(), "jwks", json!({ "remote": r }))
+        };
+        validate(remote(
+            json!({"refresh_seconds": 1, "timeout_ms": 60000, "max_stale_seconds": 0}),
+        ))
+        .unwrap();
+        for (extra, field) in [
+            (json!({"refresh_seconds": 0}), "refresh_seconds"),
+            (json!({"timeout_ms": 0}), "timeout_ms"),
+            (json!({"timeout_ms": 60001}), "timeout_ms"),
+            (json!({"max_stale_seconds": 99999999}), "max_stale_seconds"),
+            (json!({"max_bytes": 10}), "max_bytes"),
+            (json!({"cluster": ""}), "cluster"),
+            (json!({"authority": "a b"}), "authority"),
+            (json!({"path": "jwks"}), "path"),
+            (json!({"url": "https://x"}), "url"),
+        ] {
+            let e = err(remote(extra.clone()));
+            assert!(e.field.contains("jwks.remote"), "{extra}: {e}");
+            assert!(
+                e.field.ends_with(field) || e.problem.contains(field),
+                "{extra}: {e}"
+            );
+        }
+    }
+}
