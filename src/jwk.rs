@@ -431,8 +431,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
     };
     let invalid = |what: &str| format!("invalid {what} key parameters");
     let mut verifiers = Vec::new();
-    let params;
-    match kty {
+    let params = match kty {
         KeyType::Rsa => {
             let n = b64_member(o, "n")?;
             let e = b64_member(o, "e")?;
@@ -467,7 +466,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
                     _ => continue,
                 });
             }
-            params = vec![n, e];
+            vec![n, e]
         }
         KeyType::P256 | KeyType::P384 => {
             let len = if kty == KeyType::P256 { 32 } else { 48 };
@@ -485,7 +484,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             } else {
                 Verifier::Es384(ES384PublicKey::from_bytes(&point).map_err(|_| invalid("EC"))?)
             });
-            params = vec![x, y];
+            vec![x, y]
         }
         KeyType::Ed25519 => {
             let x = b64_member(o, "x")?;
@@ -495,7 +494,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             verifiers.push(Verifier::EdDsa(
                 Ed25519PublicKey::from_bytes(&x).map_err(|_| invalid("Ed25519"))?,
             ));
-            params = vec![x];
+            vec![x]
         }
         KeyType::Oct => {
             let k = b64_member(o, "k")?;
@@ -517,9 +516,9 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             if verifiers.is_empty() {
                 return Err("oct key shorter than the hash output of its \"alg\"".into());
             }
-            params = vec![k];
+            vec![k]
         }
-    }
+    };
     Ok((
         Jwk {
             kid,
@@ -540,7 +539,12 @@ fn bit_length(x: &[u8]) -> usize {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
     use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256KeyPair, Ed25519KeyPair};
