@@ -76,8 +76,15 @@ impl Vm {
     }
 
     fn count(&self, name: &str) {
+        self.add(name, 1);
+    }
+
+    fn add(&self, name: &str, n: u32) {
+        if n == 0 {
+            return;
+        }
         if let Some(id) = self.metric(MetricType::Counter, name) {
-            let _ = hostcalls::increment_metric(id, 1);
+            let _ = hostcalls::increment_metric(id, i64::from(n));
         }
     }
 
@@ -475,6 +482,8 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
     for p in &events.verified {
         vm.count(&stats::provider_verified(p));
     }
+    vm.add(stats::CACHE_HIT, events.cache_hits);
+    vm.add(stats::CACHE_MISS, events.cache_misses);
     match outcome {
         Outcome::Wait(providers) => {
             log::debug!("edgeguard: waiting for key set of {}", providers.join(","));
