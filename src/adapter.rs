@@ -1,1 +1,562 @@
-//! proxy-wasm adapter (wasm32 only). (STUB)
+//! The proxy-wasm adapter: moves bytes between the host and the core, nothing else.
+//!
+//! - `Root` (one per VM): parses the configuration, drives the JWKS lifecycle on a timer and through
+//!   HTTP callouts, shares key sets with the other VMs through shared data, and resumes requests that
+//!   waited for keys.
+//! - `Filter` (one per request): hands the request head to the [`Engine`] and applies its decision.
+//!
+//! Host calls go through `hostcalls` with their errors handled; header maps are read as bytes because
+//! the SDK's string getters panic on a non-UTF-8 header value, and a panic traps the VM.
+
+use crate::config::Config;
+use crate::decision::{Decision, HeaderOp};
+use crate::engine::{Check, Engine, Outcome};
+use crate::jwk::parse_jwks;
+use crate::jwks_cache::{
+    keys_key, state_key, FetchReason, JwksCache, KeysRecord, ProviderKeys, SharedState,
+};
+use crate::provider::JwksSource;
+use crate::request::Request;
+use crate::stats;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Trace);
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Root::new(context_id)) });
+}}
+
+/// Route metadata path naming the rule set for a route (see README, "Route-level rule sets").
+const RULE_SET_PROPERTY: [&str; 5] = [
+    "xds",
+    "route_metadata",
+    "filter_metadata",
+    "edgeguard",
+    "rule_set",
+];
+/// Timer period while remote key sets exist: how fast VMs notice keys fetched by another VM.
+const TICK: Duration = Duration::from_millis(100);
+
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A request paused until a provider's key set is loaded.
+struct Waiter {
+    context_id: u32,
+    since_ms: u64,
+}
+
+/// State of one VM shared by its root and request contexts.
+struct Vm {
+    engine: Engine,
+    jwks: RefCell<JwksCache>,
+    waiters: RefCell<Vec<Waiter>>,
+    /// Longest a request may wait for keys before it gets 503.
+    max_wait_ms: u64,
+    metrics: RefCell<HashMap<String, u32>>,
+}
+
+impl Vm {
+    fn metric(&self, kind: MetricType, name: &str) -> Option<u32> {
+        if let Some(id) = self.metrics.borrow().get(name) {
+            return Some(*id);
+        }
+        let id = hostcalls::define_metric(kind, name).ok()?;
+        self.metrics.borrow_mut().insert(name.to_string(), id);
+        Some(id)
+    }
+
+    fn count(&self, name: &str) {
+        if let Some(id) = self.metric(MetricType::Counter, name) {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    fn gauge(&self, name: &str, value: u64) {
+        if let Some(id) = self.metric(MetricType::Gauge, name) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+}
+
+struct Root {
+    context_id: u32,
+    /// Random id of this VM in shared-data leases.
+    vm_token: u64,
+    vm: Option<Rc<Vm>>,
+    /// Callouts in flight: token → provider.
+    calls: HashMap<u32, String>,
+}
+
+impl Root {
+    fn new(context_id: u32) -> Self {
+        let mut b = [0u8; 8];
+        let vm_token = match getrandom::getrandom(&mut b) {
+            Ok(()) => u64::from_le_bytes(b) | 1,
+            Err(_) => (now_ms() << 16) | u64::from(context_id) | 1,
+        };
+        Root {
+            context_id,
+            vm_token,
+            vm: None,
+            calls: HashMap::new(),
+        }
+    }
+
+    /// Reads the shared lease/status and key records; installs a newer key set. True if anything
+    /// changed that waiting requests should see.
+    fn sync(&self, vm: &Vm, name: &str, now: u64) -> bool {
+        let mut cache = vm.jwks.borrow_mut();
+        let Some(p) = cache.providers.get_mut(name) else {
+            return false;
+        };
+        let state = match hostcalls::get_shared_data(&state_key(name)) {
+            Ok((Some(bytes), _)) => SharedState::decode(&bytes),
+            _ => SharedState::default(),
+        };
+        let mut changed = state != p.state;
+        p.state = state;
+        if state.last_ok_ms > 0
+            && p.age_ms(now)
+                .is_none_or(|age| now.saturating_sub(age) < state.last_ok_ms)
+        {
+            if let Ok((Some(bytes), version)) = hostcalls::get_shared_data(&keys_key(name)) {
+                if version != p.keys_version {
+                    if let Some(record) = KeysRecord::decode(&bytes) {
+                        match parse_jwks(&record.body) {
+                            Ok((set, _)) => {
+                                p.install(set, record.fetched_at_ms, version);
+                                changed = true;
+                            }
+                            Err(e) => log::warn!(
+                                "edgeguard: provider {name}: shared key set unreadable: {e}"
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(age) = p.age_ms(now) {
+            vm.gauge(&stats::jwks_age(name), age / 1000);
+        }
+        changed
+    }
+
+    /// Starts a fetch for `name` if one is due and this VM wins the lease.
+    fn maybe_fetch(&mut self, vm: &Vm, name: &str, now: u64) {
+        let (remote, reason) = {
+            let cache = vm.jwks.borrow();
+            let Some(p) = cache.providers.get(name) else {
+                return;
+            };
+            let Some(reason) = p.fetch_due(now) else {
+                return;
+            };
+            (p.remote.clone(), reason)
+        };
+        let key = state_key(name);
+        let (current, cas) = match hostcalls::get_shared_data(&key) {
+            Ok((bytes, cas)) => (
+                bytes.map(|b| SharedState::decode(&b)).unwrap_or_default(),
+                cas,
+            ),
+            Err(_) => return,
+        };
+        if current.leased(now) {
+            return;
+        }
+        let mut next = current;
+        next.holder = self.vm_token;
+        next.lease_until_ms = now.saturating_add(remote.timeout_ms).saturating_add(1000);
+        if reason == FetchReason::UnknownKid {
+            next.forced_ms = now;
+        }
+        if hostcalls::set_shared_data(&key, Some(&next.encode()), cas).is_err() {
+            return; // another VM took the lease first
+        }
+        if let Some(p) = vm.jwks.borrow_mut().providers.get_mut(name) {
+            p.state = next;
+            p.clear_refetch();
+        }
+        let headers = vec![
+            (":method", "GET"),
+            (":path", remote.path.as_str()),
+            (":authority", remote.authority.as_str()),
+            ("accept", "application/json"),
+        ];
+        match hostcalls::dispatch_http_call(
+            &remote.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(remote.timeout_ms),
+        ) {
+            Ok(token) => {
+                log::debug!(
+                    "edgeguard: provider {name}: fetching JWKS ({})",
+                    reason.as_str()
+                );
+                self.calls.insert(token, name.to_string());
+            }
+            Err(status) => self.fetch_done(
+                vm,
+                name,
+                now,
+                Err(format!(
+                    "cannot dispatch to cluster {:?}: {status:?}",
+                    remote.cluster
+                )),
+            ),
+        }
+    }
+
+    /// Records a fetch outcome in shared data and locally.
+    fn fetch_done(
+        &self,
+        vm: &Vm,
+        name: &str,
+        now: u64,
+        result: Result<(Vec<u8>, crate::jwk::KeySet), String>,
+    ) {
+        let ok = result.is_ok();
+        vm.count(&stats::jwks_fetch(name, ok));
+        let key = state_key(name);
+        for _ in 0..8 {
+            let (mut state, cas) = match hostcalls::get_shared_data(&key) {
+                Ok((bytes, cas)) => (
+                    bytes.map(|b| SharedState::decode(&b)).unwrap_or_default(),
+                    cas,
+                ),
+                Err(_) => (SharedState::default(), None),
+            };
+            if state.holder == self.vm_token {
+                state.holder = 0;
+                state.lease_until_ms = 0;
+            }
+            match &result {
+                Ok((body, _)) => {
+                    let record = KeysRecord {
+                        fetched_at_ms: now,
+                        body: body.clone(),
+                    };
+                    let _ =
+                        hostcalls::set_shared_data(&keys_key(name), Some(&record.encode()), None);
+                    state.last_ok_ms = now;
+                    state.failures = 0;
+                }
+                Err(_) => {
+                    state.last_fail_ms = now;
+                    state.failures = state.failures.saturating_add(1);
+                }
+            }
+            if hostcalls::set_shared_data(&key, Some(&state.encode()), cas).is_ok() {
+                break;
+            }
+        }
+        match result {
+            Ok((_, set)) => {
+                log::info!("edgeguard: provider {name}: JWKS loaded, {} usable key(s)", set.len());
+                let version = hostcalls::get_shared_data(&keys_key(name)).ok().and_then(|(_, v)| v);
+                if let Some(p) = vm.jwks.borrow_mut().providers.get_mut(name) {
+                    p.install(set, now, version);
+                }
+            }
+            Err(why) => log::warn!("edgeguard: provider {name}: JWKS fetch failed: {why}; keeping the last good key set if any"),
+        }
+        self.sync(vm, name, now);
+    }
+
+    /// Re-checks paused requests; those still waiting past `max_wait_ms` get 503.
+    fn resume_waiters(&self, vm: &Rc<Vm>, now: u64) {
+        let waiters = std::mem::take(&mut *vm.waiters.borrow_mut());
+        for w in waiters {
+            if hostcalls::set_effective_context(w.context_id).is_err() {
+                continue; // the stream is gone
+            }
+            let expired = now.saturating_sub(w.since_ms) > vm.max_wait_ms;
+            process(vm, w.context_id, Some(w.since_ms), expired);
+        }
+        let _ = hostcalls::set_effective_context(self.context_id);
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(name) = self.calls.remove(&token_id) else {
+            return;
+        };
+        let Some(vm) = self.vm.clone() else { return };
+        let now = now_ms();
+        let max_bytes = vm
+            .jwks
+            .borrow()
+            .providers
+            .get(&name)
+            .map_or(0, |p| p.remote.max_bytes);
+        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten();
+        let status = status
+            .as_deref()
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<u16>().ok());
+        let result = match status {
+            None => Err("no response (timeout or connection failure)".to_string()),
+            Some(200) if body_size > max_bytes => Err(format!(
+                "response of {body_size} bytes exceeds max_bytes {max_bytes}"
+            )),
+            Some(200) => {
+                match hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size) {
+                    Ok(Some(body)) => match parse_jwks(&body) {
+                        Ok((set, skipped)) => {
+                            for s in skipped {
+                                log::warn!(
+                                    "edgeguard: provider {name}: skipped JWK kid={:?}: {}",
+                                    s.kid.as_deref().unwrap_or("-"),
+                                    s.why
+                                );
+                            }
+                            Ok((body, set))
+                        }
+                        Err(e) => Err(format!("unusable JWKS: {e}")),
+                    },
+                    _ => Err("empty response body".to_string()),
+                }
+            }
+            Some(code) => Err(format!("HTTP status {code}")),
+        };
+        self.fetch_done(&vm, &name, now, result);
+        self.resume_waiters(&vm, now);
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let config = match Config::parse(&bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("edgeguard: {e}");
+                return false;
+            }
+        };
+        let mut jwks = JwksCache::default();
+        let mut max_wait_ms = 0;
+        for (name, p) in &config.providers {
+            if let JwksSource::Remote(r) = &p.jwks {
+                max_wait_ms = max_wait_ms.max(r.timeout_ms.saturating_add(2000));
+                jwks.providers
+                    .insert(name.clone(), ProviderKeys::new(r.clone()));
+            }
+        }
+        let remote = !jwks.providers.is_empty();
+        log::info!(
+            "edgeguard: configured: mode={:?}, {} API key(s), {} provider(s)",
+            config.mode,
+            config.api_keys.as_ref().map_or(0, |k| k.keys().len()),
+            config.providers.len()
+        );
+        let vm = Rc::new(Vm {
+            engine: Engine::new(config),
+            jwks: RefCell::new(jwks),
+            waiters: RefCell::new(Vec::new()),
+            max_wait_ms,
+            metrics: RefCell::new(HashMap::new()),
+        });
+        if let Some(old) = self.vm.replace(vm.clone()) {
+            // A configuration update: requests paused under the old one are re-checked under the new.
+            vm.waiters
+                .borrow_mut()
+                .extend(old.waiters.borrow_mut().drain(..));
+        }
+        if remote {
+            let _ = hostcalls::set_tick_period(TICK);
+        }
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(vm) = self.vm.clone() else { return };
+        let now = now_ms();
+        let names: Vec<String> = vm.jwks.borrow().providers.keys().cloned().collect();
+        let mut changed = false;
+        for name in &names {
+            changed |= self.sync(&vm, name, now);
+            self.maybe_fetch(&vm, name, now);
+        }
+        let overdue = vm
+            .waiters
+            .borrow()
+            .iter()
+            .any(|w| now.saturating_sub(w.since_ms) > vm.max_wait_ms);
+        if (changed || overdue) && !vm.waiters.borrow().is_empty() {
+            self.resume_waiters(&vm, now);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let vm = self.vm.clone()?;
+        Some(Box::new(Filter { vm, context_id }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Filter {
+    vm: Rc<Vm>,
+    context_id: u32,
+}
+
+impl Context for Filter {
+    fn on_done(&mut self) -> bool {
+        // A paused request whose client went away must not be resumed later.
+        self.vm
+            .waiters
+            .borrow_mut()
+            .retain(|w| w.context_id != self.context_id);
+        true
+    }
+}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        process(&self.vm, self.context_id, None, false)
+    }
+}
+
+/// Checks the current request (the effective context) and applies the decision. `waiting_since` is
+/// set when the request was paused earlier (it must then be resumed or answered); `expired` turns a
+/// further wait into 503.
+fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bool) -> Action {
+    let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
+        Ok(h) => h
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let req = Request::from_headers(headers);
+    let rule_set = hostcalls::get_property(RULE_SET_PROPERTY.to_vec())
+        .ok()
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok());
+    let now = now_ms();
+    let check = {
+        let cache = vm.jwks.borrow();
+        vm.engine
+            .check(&req, now / 1000, &cache.at(now), rule_set.as_deref())
+    };
+    let Check { outcome, events } = check;
+    for p in &events.verified {
+        vm.count(&stats::provider_verified(p));
+    }
+    match outcome {
+        Outcome::Wait(providers) if !expired => {
+            log::debug!("edgeguard: waiting for key set of {}", providers.join(","));
+            vm.waiters.borrow_mut().push(Waiter {
+                context_id,
+                since_ms: waiting_since.unwrap_or(now),
+            });
+            Action::Pause
+        }
+        Outcome::Wait(_) => {
+            let denial = crate::decision::Denial {
+                status: 503,
+                reason: crate::reason::Reason::JwksUnavailable,
+                www_authenticate: None,
+            };
+            log::info!(
+                "edgeguard: deny {} {}: {} (waited too long for keys)",
+                req.method,
+                req.path_only(),
+                denial.reason.code()
+            );
+            vm.count(stats::DENIED);
+            vm.count(&stats::denied_by(denial.reason));
+            send(&denial);
+            Action::Pause
+        }
+        Outcome::Decided(Decision::Allow { ops }) => {
+            if let Some(reason) = events.denied {
+                log::info!(
+                    "edgeguard: report-only: would deny {} {}: {}",
+                    req.method,
+                    req.path_only(),
+                    reason.code()
+                );
+                vm.count(stats::WOULD_DENY);
+                vm.count(&stats::denied_by(reason));
+            }
+            vm.count(stats::ALLOWED);
+            if let Some(id) = &events.key_id {
+                vm.count(&stats::key_allowed(id));
+            }
+            for op in ops {
+                let r = match &op {
+                    HeaderOp::Remove(n) => {
+                        hostcalls::set_map_value(MapType::HttpRequestHeaders, n, None)
+                    }
+                    HeaderOp::Set(n, v) => {
+                        hostcalls::set_map_value(MapType::HttpRequestHeaders, n, Some(v))
+                    }
+                };
+                if let Err(s) = r {
+                    log::warn!("edgeguard: cannot edit request header: {s:?}");
+                }
+            }
+            if waiting_since.is_some() {
+                let _ = hostcalls::resume_http_request();
+            }
+            Action::Continue
+        }
+        Outcome::Decided(Decision::Deny(denial)) => {
+            log::debug!(
+                "edgeguard: deny {} {}: {} (key={}, sub={})",
+                req.method,
+                req.path_only(),
+                denial.reason.code(),
+                events.key_id.as_deref().unwrap_or("-"),
+                events.subject.as_deref().unwrap_or("-")
+            );
+            vm.count(stats::DENIED);
+            vm.count(&stats::denied_by(denial.reason));
+            send(&denial);
+            Action::Pause
+        }
+    }
+}
+
+fn send(denial: &crate::decision::Denial) {
+    let headers = denial.headers();
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if let Err(s) = hostcalls::send_http_response(
+        u32::from(denial.status),
+        headers,
+        Some(denial.body().as_bytes()),
+    ) {
+        log::warn!("edgeguard: cannot send local reply: {s:?}");
+    }
+}

@@ -33,6 +33,9 @@ pub enum KeyAvailability {
 /// Gives the engine the key sets of remote providers.
 pub trait KeyStore {
     fn keys(&self, provider: &str) -> KeyAvailability;
+    /// A token named a `kid` the key set lacks: the store may refetch (rate-limited). True when it
+    /// will, and the request should wait for the new key set instead of failing now.
+    fn refetch_unknown_kid(&self, provider: &str) -> bool;
 }
 
 /// What the core decided, or that it must wait.
@@ -420,6 +423,11 @@ impl RequestCredentials<'_> {
             Err(e) => {
                 if e == JwtError::UnknownKid {
                     self.events.unknown_kid.push(provider.name.clone());
+                    if matches!(provider.jwks, JwksSource::Remote(_))
+                        && self.keys.refetch_unknown_kid(&provider.name)
+                    {
+                        return CredentialState::Pending;
+                    }
                 }
                 CredentialState::Invalid(e.reason())
             }

@@ -1,7 +1,56 @@
 //! Rules: which requirement applies to a request (path, method, host; route metadata rule sets).
-//! (STUB: to be completed by the policy work.)
+//!
+//! # JSON form
+//!
+//! ```json
+//! {
+//!   "rules": [
+//!     {"match": {"path_prefix": "/health", "methods": ["GET"]}, "allow": "anonymous"},
+//!     {"match": {"path_glob": "/orders/*", "hosts": ["api.example.com"]},
+//!      "require": {"jwt": "corp", "scopes": ["orders:read"]}}
+//!   ],
+//!   "rule_sets": {"admin": [{"match": {}, "require": {"api_key": {"ids": ["ops"]}}}]},
+//!   "default": "deny"
+//! }
+//! ```
+//!
+//! A rule has a `match` (optional: missing or `{}` matches every request) and exactly one of `require`
+//! (a requirement, see [`crate::policy`]) or `"allow": "anonymous"`.
+//!
+//! # Matching
+//! Rules are tried in order; the **first match wins**. Paths are compared after
+//! [`crate::path::normalize`], case-sensitively. A `match` holds at most one path matcher:
+//! - `path_prefix`: segment-aware. `"/orders"` matches `/orders`, `/orders/` and `/orders/1`, but
+//!   **not** `/ordersadmin`. A trailing slash in the prefix changes nothing (`"/orders/"` also matches
+//!   `/orders`), so a protected directory cannot be reached through its slash-less spelling. `"/"`
+//!   matches every path.
+//! - `path_exact`: the whole path; a trailing slash is ignored on both sides (`"/orders"` matches
+//!   `/orders` and `/orders/`).
+//! - `path_glob`: segment-wise. `*` matches any characters within one segment (`/orders/*` matches
+//!   `/orders/1` but not `/orders/1/items` nor `/orders`; `/files/*.json` matches `/files/a.json`);
+//!   `**`, which must be a whole segment, matches zero or more segments (`/orders/**` matches
+//!   `/orders`, `/orders/1` and `/orders/1/items`; `/**/secret` matches `/secret` and `/a/b/secret`).
+//!   A trailing slash of the request path is ignored.
+//! - none: any path.
+//!
+//! Configured paths must already be in normalized form (the error names the normalized spelling).
+//!
+//! `methods` (optional, non-empty): the request method must be one of them, case-insensitively.
+//! `hosts` (optional, non-empty): the request's `:authority` must be one of them, case-insensitively,
+//! ignoring its port and a trailing dot (`API.example.com.:8443` matches `api.example.com`). A host
+//! `*.example.com` matches any name ending in `.example.com` (any depth), but not `example.com`.
+//!
+//! # Rule sets and default
+//! `rule_sets` are named rule lists selected by the Envoy route's metadata. With a rule set name, its
+//! rules are tried first, then the top-level `rules`. A name that is not configured **denies** the
+//! request (fail closed: a typo in route metadata must not open routes).
+//! When no rule matches, `default` decides: `"deny"` (the default, 403 `no_matching_rule`) or
+//! `"allow"` (anonymous access).
+//! Without `rules`, a single implicit rule requires any configured credential (a valid API key if
+//! `api_keys` is configured, or a valid token from any provider) on every path.
 
 use crate::config::{ConfigError, Known};
+use crate::path;
 use crate::policy::{Requirement, RequirementConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,27 +68,61 @@ pub enum DefaultAction {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
-    #[serde(rename = "match")]
+    #[serde(rename = "match", default)]
     matches: MatchConfig,
     require: Option<RequirementConfig>,
+    allow: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MatchConfig {
     path_prefix: Option<String>,
+    path_exact: Option<String>,
+    path_glob: Option<String>,
+    methods: Option<Vec<String>>,
+    hosts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathMatch {
+    Any,
+    /// Without a trailing slash (`""` for the root).
+    Prefix(String),
+    /// Without a trailing slash (`""` for the root).
+    Exact(String),
+    /// Segments; `None` is `**`.
+    Glob(Vec<Option<String>>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    Exact(String),
+    /// `*.example.com` stored as `.example.com`.
+    Suffix(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum RuleAction {
+    Require(Requirement),
+    Anonymous,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Rule {
-    prefix: String,
-    requirement: Requirement,
+    path: PathMatch,
+    /// Uppercase; empty = any.
+    methods: Vec<String>,
+    /// Empty = any.
+    hosts: Vec<HostMatch>,
+    action: RuleAction,
 }
 
 /// The validated rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     rules: Vec<Rule>,
+    rule_sets: BTreeMap<String, Vec<Rule>>,
     default: DefaultAction,
 }
 
@@ -48,70 +131,784 @@ pub struct Policy {
 pub enum Action<'a> {
     Require(&'a Requirement),
     Anonymous,
-    /// No rule matched and the default is deny.
+    /// No rule matched and the default is deny (or the route names an unknown rule set).
     Deny,
 }
 
 impl Policy {
     pub fn validate(
         rules: Option<Vec<RuleConfig>>,
-        _rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
+        rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
         default: Option<DefaultAction>,
         known: Known<'_>,
     ) -> Result<Policy, ConfigError> {
         let rules = match rules {
-            None => {
-                let mut any = Vec::new();
-                if known.api_keys {
-                    any.push(Requirement::ApiKey {
-                        scopes: vec![],
-                        ids: vec![],
-                    });
-                }
-                any.extend(known.providers.keys().map(|p| Requirement::Jwt {
-                    provider: p.clone(),
-                    scopes: vec![],
-                    claims: vec![],
-                }));
-                vec![Rule {
-                    prefix: "/".into(),
-                    requirement: Requirement::Any(any),
-                }]
-            }
-            Some(list) => list
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let f = format!("rules[{i}]");
-                    let requirement = r
-                        .require
-                        .ok_or_else(|| ConfigError::new(&f, "needs \"require\""))?
-                        .validate(&format!("{f}.require"), known)?;
-                    Ok(Rule {
-                        prefix: r.matches.path_prefix.unwrap_or_else(|| "/".into()),
-                        requirement,
-                    })
-                })
-                .collect::<Result<_, ConfigError>>()?,
+            None => vec![implicit_rule(known)],
+            Some(list) => validate_rules(list, "rules", known)?,
         };
+        let mut sets = BTreeMap::new();
+        for (name, list) in rule_sets.unwrap_or_default() {
+            let field = format!("rule_sets.{name}");
+            if name.is_empty() {
+                return Err(ConfigError::new(
+                    &field,
+                    "a rule set name must not be empty",
+                ));
+            }
+            sets.insert(name, validate_rules(list, &field, known)?);
+        }
         Ok(Policy {
             rules,
+            rule_sets: sets,
             default: default.unwrap_or_default(),
         })
     }
 
-    /// Selects the action for a request (`path` already normalized).
+    /// Whether a rule set of that name is configured.
+    pub fn has_rule_set(&self, name: &str) -> bool {
+        self.rule_sets.contains_key(name)
+    }
+
+    /// Selects the action for a request (`path` already normalized; `host` is the `:authority`).
     pub fn select(
         &self,
-        _method: &str,
+        method: &str,
         path: &str,
-        _host: &str,
-        _rule_set: Option<&str>,
+        host: &str,
+        rule_set: Option<&str>,
     ) -> Action<'_> {
-        match self.rules.iter().find(|r| path.starts_with(&r.prefix)) {
-            Some(r) => Action::Require(&r.requirement),
+        let first: &[Rule] = match rule_set {
+            None => &[],
+            Some(name) => match self.rule_sets.get(name) {
+                Some(rules) => rules,
+                None => return Action::Deny,
+            },
+        };
+        let host = request_host(host);
+        let found = first
+            .iter()
+            .chain(&self.rules)
+            .find(|r| r.matches(method, path, &host));
+        match found.map(|r| &r.action) {
+            Some(RuleAction::Require(req)) => Action::Require(req),
+            Some(RuleAction::Anonymous) => Action::Anonymous,
             None if self.default == DefaultAction::Allow => Action::Anonymous,
             None => Action::Deny,
         }
+    }
+}
+
+fn implicit_rule(known: Known<'_>) -> Rule {
+    let mut any = Vec::new();
+    if known.api_keys {
+        any.push(Requirement::ApiKey {
+            scopes: vec![],
+            ids: vec![],
+        });
+    }
+    any.extend(known.providers.keys().map(|p| Requirement::Jwt {
+        provider: p.clone(),
+        scopes: vec![],
+        claims: vec![],
+    }));
+    Rule {
+        path: PathMatch::Any,
+        methods: Vec::new(),
+        hosts: Vec::new(),
+        action: RuleAction::Require(Requirement::Any(any)),
+    }
+}
+
+fn validate_rules(
+    list: Vec<RuleConfig>,
+    field: &str,
+    known: Known<'_>,
+) -> Result<Vec<Rule>, ConfigError> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, r)| r.validate(&format!("{field}[{i}]"), known))
+        .collect()
+}
+
+impl RuleConfig {
+    fn validate(self, field: &str, known: Known<'_>) -> Result<Rule, ConfigError> {
+        let action = match (self.require, self.allow) {
+            (Some(req), None) => {
+                RuleAction::Require(req.validate(&format!("{field}.require"), known)?)
+            }
+            (None, Some(a)) if a == "anonymous" => RuleAction::Anonymous,
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    &format!("{field}.allow"),
+                    "the only accepted value is \"anonymous\"",
+                ))
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    field,
+                    "needs exactly one of \"require\" or \"allow\"",
+                ))
+            }
+        };
+        let m = self.matches;
+        let f = format!("{field}.match");
+        let path = match (m.path_prefix, m.path_exact, m.path_glob) {
+            (None, None, None) => PathMatch::Any,
+            (Some(p), None, None) => {
+                let p = config_path(&p, &format!("{f}.path_prefix"))?;
+                PathMatch::Prefix(p.trim_end_matches('/').to_string())
+            }
+            (None, Some(p), None) => {
+                let p = config_path(&p, &format!("{f}.path_exact"))?;
+                PathMatch::Exact(p.trim_end_matches('/').to_string())
+            }
+            (None, None, Some(p)) => PathMatch::Glob(glob(&p, &format!("{f}.path_glob"))?),
+            _ => {
+                return Err(ConfigError::new(
+                    &f,
+                    "use at most one of \"path_prefix\", \"path_exact\", \"path_glob\"",
+                ))
+            }
+        };
+        let methods = match m.methods {
+            None => Vec::new(),
+            Some(list) => methods(list, &format!("{f}.methods"))?,
+        };
+        let hosts = match m.hosts {
+            None => Vec::new(),
+            Some(list) => hosts(list, &format!("{f}.hosts"))?,
+        };
+        Ok(Rule {
+            path,
+            methods,
+            hosts,
+            action,
+        })
+    }
+}
+
+/// A configured path: must be in normalized form, so that it can match anything at all.
+fn config_path(p: &str, field: &str) -> Result<String, ConfigError> {
+    match path::normalize(p) {
+        Ok(n) if n == p => Ok(n),
+        Ok(n) => Err(ConfigError::new(
+            field,
+            format!("must be a normalized path: use \"{n}\""),
+        )),
+        Err(e) => Err(ConfigError::new(
+            field,
+            format!("must be a normalized path starting with '/': {e}"),
+        )),
+    }
+}
+
+fn glob(p: &str, field: &str) -> Result<Vec<Option<String>>, ConfigError> {
+    let p = config_path(p, field)?;
+    let mut segments = Vec::new();
+    for s in p.trim_end_matches('/').split('/').skip(1) {
+        if s == "**" {
+            // Consecutive `**` mean the same as one.
+            if segments.last() != Some(&None) {
+                segments.push(None);
+            }
+        } else if s.contains("**") {
+            return Err(ConfigError::new(
+                field,
+                "'**' must be a whole segment (e.g. \"/a/**/b\")",
+            ));
+        } else {
+            segments.push(Some(s.to_string()));
+        }
+    }
+    Ok(segments)
+}
+
+fn methods(list: Vec<String>, field: &str) -> Result<Vec<String>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            "must list at least one method (omit it to match any)",
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, m) in list.into_iter().enumerate() {
+        if m.is_empty()
+            || !m
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(
+                &format!("{field}[{i}]"),
+                "an HTTP method name such as \"GET\"",
+            ));
+        }
+        let m = m.to_ascii_uppercase();
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+fn hosts(list: Vec<String>, field: &str) -> Result<Vec<HostMatch>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            "must list at least one host (omit it to match any)",
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, h) in list.into_iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let h = h.to_ascii_lowercase();
+        let h = h.strip_suffix('.').unwrap_or(&h);
+        let (wildcard, name) = match h.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, h),
+        };
+        let valid = !name.is_empty()
+            && name.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !valid {
+            return Err(ConfigError::new(
+                &f,
+                "a host name without port (e.g. \"api.example.com\" or \"*.example.com\")",
+            ));
+        }
+        out.push(if wildcard {
+            HostMatch::Suffix(format!(".{name}"))
+        } else {
+            HostMatch::Exact(name.to_string())
+        });
+    }
+    Ok(out)
+}
+
+/// The request's `:authority` for matching: lowercase, without port or trailing dot.
+fn request_host(authority: &str) -> String {
+    let host = match authority.rsplit_once(':') {
+        Some((h, port))
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && (!h.contains(':') || h.ends_with(']')) =>
+        {
+            h
+        }
+        _ => authority,
+    };
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
+}
+
+impl Rule {
+    fn matches(&self, method: &str, path: &str, host: &str) -> bool {
+        (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+            && (self.hosts.is_empty() || self.hosts.iter().any(|h| h.matches(host)))
+            && self.path.matches(path)
+    }
+}
+
+impl HostMatch {
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostMatch::Exact(h) => h == host,
+            HostMatch::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+        }
+    }
+}
+
+impl PathMatch {
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Any => true,
+            PathMatch::Prefix(p) => match path.strip_prefix(p.as_str()) {
+                Some(rest) => rest.is_empty() || rest.starts_with('/'),
+                None => false,
+            },
+            PathMatch::Exact(p) => path.trim_end_matches('/') == p,
+            PathMatch::Glob(pattern) => {
+                let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+                wildcard(pattern, &segments, Option::is_none, |p, s| {
+                    p.as_deref().is_some_and(|p| segment_matches(p, s))
+                })
+            }
+        }
+    }
+}
+
+/// `*` within one segment: any run of characters.
+fn segment_matches(pattern: &str, segment: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = segment.chars().collect();
+    wildcard(&p, &s, |c| *c == '*', |a, b| a == b)
+}
+
+/// Wildcard matching with a single backtracking point (linear in practice, no recursion):
+/// `is_star` items match any run of `text` items, others match one item if `eq`.
+fn wildcard<P, T>(
+    pattern: &[P],
+    text: &[T],
+    is_star: impl Fn(&P) -> bool,
+    eq: impl Fn(&P, &T) -> bool,
+) -> bool {
+    let (mut p, mut t) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(item) = text.get(t) {
+        match pattern.get(p) {
+            Some(pi) if is_star(pi) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(pi) if eq(pi, item) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    while pattern.get(p).is_some_and(&is_star) {
+        p += 1;
+    }
+    p == pattern.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwk::KeySet;
+    use crate::provider::{JwksSource, Provider};
+    use serde_json::{json, Value};
+
+    fn providers() -> BTreeMap<String, Provider> {
+        ["a", "b"]
+            .into_iter()
+            .map(|n| {
+                let p = Provider {
+                    name: n.into(),
+                    issuer: format!("https://{n}.example"),
+                    sources: Vec::new(),
+                    jwks: JwksSource::Inline(KeySet::default()),
+                    forward_token: false,
+                    claims_to_headers: Vec::new(),
+                    scope_claims: vec!["scope".into()],
+                };
+                (n.to_string(), p)
+            })
+            .collect()
+    }
+
+    fn build(v: Value, api_keys: bool) -> Result<Policy, ConfigError> {
+        let p = providers();
+        let known = Known {
+            providers: &p,
+            api_keys,
+        };
+        let serde = |e: serde_json::Error| ConfigError::new("serde", e.to_string());
+        let rules = match v.get("rules") {
+            Some(r) => Some(serde_json::from_value(r.clone()).map_err(serde)?),
+            None => None,
+        };
+        let sets = match v.get("rule_sets") {
+            Some(r) => Some(serde_json::from_value(r.clone()).map_err(serde)?),
+            None => None,
+        };
+        let default = match v.get("default") {
+            Some(r) => Some(serde_json::from_value(r.clone()).map_err(serde)?),
+            None => None,
+        };
+        Policy::validate(rules, sets, default, known)
+    }
+
+    fn policy(v: Value) -> Policy {
+        match build(v.clone(), true) {
+            Ok(p) => p,
+            Err(e) => unreachable!("{v}: {e}"),
+        }
+    }
+
+    /// A rule that requires a token of provider `a` with scope `tag`, to recognise which rule matched.
+    fn tagged(m: Value, tag: &str) -> Value {
+        json!({"match": m, "require": {"jwt": "a", "scopes": [tag]}})
+    }
+
+    /// `"anonymous"`, `"deny"` or the tag of the matched rule.
+    fn describe(a: Action<'_>) -> String {
+        match a {
+            Action::Anonymous => "anonymous".into(),
+            Action::Deny => "deny".into(),
+            Action::Require(Requirement::Jwt { scopes, .. }) => {
+                scopes.first().cloned().unwrap_or_default()
+            }
+            Action::Require(r) => format!("{r:?}"),
+        }
+    }
+
+    /// Normalizes like the engine, then selects.
+    fn sel(p: &Policy, method: &str, raw_path: &str, host: &str, set: Option<&str>) -> String {
+        match path::normalize(raw_path) {
+            Ok(n) => describe(p.select(method, &n, host, set)),
+            Err(_) => "bad_path".into(),
+        }
+    }
+
+    #[test]
+    fn path_matchers() {
+        let p = policy(json!({"rules": [
+            tagged(json!({"path_exact": "/orders/export"}), "exact"),
+            tagged(json!({"path_glob": "/orders/*/items"}), "glob1"),
+            tagged(json!({"path_glob": "/files/*.json"}), "json"),
+            tagged(json!({"path_glob": "/docs/**/secret"}), "glob2"),
+            tagged(json!({"path_glob": "/reports/**"}), "reports"),
+            tagged(json!({"path_prefix": "/orders"}), "orders"),
+            tagged(json!({"path_prefix": "/admin/"}), "admin"),
+            tagged(json!({"path_glob": "/users/*"}), "user"),
+            {"match": {"path_prefix": "/public"}, "allow": "anonymous"},
+            {"match": {"path_exact": "/"}, "allow": "anonymous"},
+        ]}));
+        let cases = [
+            ("/orders/export", "exact"),
+            ("/orders/export/", "exact"),
+            ("/orders/export/1", "orders"),
+            ("/orders/1/items", "glob1"),
+            ("/orders/1/items/", "glob1"),
+            ("/orders/1/items/2", "orders"),
+            ("/orders", "orders"),
+            ("/orders/", "orders"),
+            ("/orders/1", "orders"),
+            ("/ordersadmin", "deny"),
+            ("/orders-x", "deny"),
+            ("/admin", "admin"),
+            ("/admin/", "admin"),
+            ("/admin/users", "admin"),
+            ("/administrator", "deny"),
+            ("/files/a.json", "json"),
+            ("/files/.json", "json"),
+            ("/files/a.json.bak", "deny"),
+            ("/files/a/b.json", "deny"),
+            ("/docs/secret", "glob2"),
+            ("/docs/a/b/c/secret", "glob2"),
+            ("/docs/a/secret/x", "deny"),
+            ("/reports", "reports"),
+            ("/reports/2024/q1", "reports"),
+            ("/users/1", "user"),
+            ("/users", "deny"),
+            ("/users/1/keys", "deny"),
+            ("/public", "anonymous"),
+            ("/public/x", "anonymous"),
+            ("/", "anonymous"),
+            ("/nothing", "deny"),
+            // bypass attempts are normalized before matching
+            ("/public/../admin", "admin"),
+            ("/public/..;/admin", "admin"),
+            ("/public/%2e%2e/admin", "admin"),
+            ("//admin", "admin"),
+            ("/./admin", "admin"),
+            ("/%61dmin", "admin"),
+            ("/admin;x=1", "admin"),
+            ("/public%2f..%2fadmin", "bad_path"),
+            ("/public/../../admin", "bad_path"),
+            ("/public\\..\\admin", "bad_path"),
+            // case-sensitive
+            ("/ADMIN", "deny"),
+            ("/Public", "deny"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(sel(&p, "GET", path, "h", None), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn methods_hosts_and_order() {
+        let p = policy(json!({"rules": [
+            tagged(json!({"path_prefix": "/orders", "methods": ["post", "Delete"]}), "write"),
+            tagged(json!({"path_prefix": "/orders", "hosts": ["api.example.com"]}), "api"),
+            tagged(json!({"hosts": ["*.internal.example"]}), "internal"),
+            tagged(json!({"path_prefix": "/orders"}), "read"),
+            tagged(json!({}), "catch-all"),
+            tagged(json!({"path_prefix": "/never"}), "shadowed"),
+        ]}));
+        let cases = [
+            ("POST", "/orders", "x", "write"),
+            ("post", "/orders", "x", "write"),
+            ("DELETE", "/orders/1", "api.example.com", "write"),
+            ("GET", "/orders", "api.example.com", "api"),
+            ("GET", "/orders", "API.Example.COM", "api"),
+            ("GET", "/orders", "api.example.com:8443", "api"),
+            ("GET", "/orders", "api.example.com.", "api"),
+            ("GET", "/orders", "api.example.com.:443", "api"),
+            ("GET", "/orders", "api.example.com.evil", "read"),
+            ("GET", "/orders", "xapi.example.com", "read"),
+            ("GET", "/x", "svc.internal.example", "internal"),
+            ("GET", "/x", "a.b.internal.example:80", "internal"),
+            ("GET", "/x", "internal.example", "catch-all"),
+            ("GET", "/x", "evilinternal.example", "catch-all"),
+            ("GET", "/orders", "[::1]:8080", "read"),
+            ("PATCH", "/orders", "x", "read"),
+            ("GET", "/never", "x", "catch-all"),
+        ];
+        for (m, path, host, want) in cases {
+            assert_eq!(sel(&p, m, path, host, None), want, "{m} {path} {host}");
+        }
+    }
+
+    #[test]
+    fn request_host_forms() {
+        for (raw, want) in [
+            ("api.example.com", "api.example.com"),
+            ("API.example.com:8443", "api.example.com"),
+            ("api.example.com.", "api.example.com"),
+            ("api.example.com:", "api.example.com"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("", ""),
+        ] {
+            assert_eq!(request_host(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn rule_sets_and_default() {
+        let v = json!({
+            "rules": [
+                tagged(json!({"path_prefix": "/orders"}), "top"),
+                {"match": {"path_prefix": "/health"}, "allow": "anonymous"},
+            ],
+            "rule_sets": {
+                "admin": [tagged(json!({"path_prefix": "/orders"}), "admin-orders")],
+                "open": [{"match": {"path_prefix": "/orders", "methods": ["GET"]}, "allow": "anonymous"}],
+                "empty": [],
+            },
+        });
+        let p = policy(v.clone());
+        let cases = [
+            (None, "/orders", "top"),
+            (Some("admin"), "/orders", "admin-orders"),
+            (Some("admin"), "/health", "anonymous"),
+            (Some("admin"), "/other", "deny"),
+            (Some("open"), "/orders", "anonymous"),
+            (Some("empty"), "/orders", "top"),
+            // unknown rule set: fail closed
+            (Some("nope"), "/health", "deny"),
+            (Some(""), "/health", "deny"),
+            (None, "/other", "deny"),
+        ];
+        for (set, path, want) in cases {
+            assert_eq!(sel(&p, "GET", path, "h", set), want, "{set:?} {path}");
+        }
+        assert!(p.has_rule_set("admin") && !p.has_rule_set("nope"));
+        let mut allow = v;
+        if let Some(o) = allow.as_object_mut() {
+            o.insert("default".into(), json!("allow"));
+        }
+        let p = policy(allow);
+        assert_eq!(sel(&p, "GET", "/other", "h", None), "anonymous");
+        assert_eq!(sel(&p, "GET", "/other", "h", Some("admin")), "anonymous");
+        assert_eq!(sel(&p, "GET", "/other", "h", Some("nope")), "deny");
+        let p = policy(json!({"rules": [], "default": "deny"}));
+        assert_eq!(sel(&p, "GET", "/", "h", None), "deny");
+    }
+
+    #[test]
+    fn implicit_rule_requires_any_credential() {
+        let want_all = Requirement::Any(vec![
+            Requirement::ApiKey {
+                scopes: vec![],
+                ids: vec![],
+            },
+            Requirement::Jwt {
+                provider: "a".into(),
+                scopes: vec![],
+                claims: vec![],
+            },
+            Requirement::Jwt {
+                provider: "b".into(),
+                scopes: vec![],
+                claims: vec![],
+            },
+        ]);
+        let p = policy(json!({"default": "allow"}));
+        for path in ["/", "/x/y"] {
+            assert_eq!(p.select("GET", path, "h", None), Action::Require(&want_all));
+        }
+        let p = build(json!({}), false);
+        let want_jwt = Requirement::Any(vec![
+            Requirement::Jwt {
+                provider: "a".into(),
+                scopes: vec![],
+                claims: vec![],
+            },
+            Requirement::Jwt {
+                provider: "b".into(),
+                scopes: vec![],
+                claims: vec![],
+            },
+        ]);
+        assert_eq!(
+            p.map(|p| p.select("GET", "/", "h", None) == Action::Require(&want_jwt)),
+            Ok(true)
+        );
+        // rule sets still go first
+        let p = policy(json!({"rule_sets": {"s": [{"allow": "anonymous"}]}}));
+        assert_eq!(p.select("GET", "/", "h", Some("s")), Action::Anonymous);
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let a = json!({"jwt": "a"});
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (json!({"rules": [{"match": {}}]}), "rules[0]", "exactly one"),
+            (
+                json!({"rules": [{"match": {}, "require": a, "allow": "anonymous"}]}),
+                "rules[0]",
+                "exactly one",
+            ),
+            (
+                json!({"rules": [{"allow": "everyone"}]}),
+                "rules[0].allow",
+                "anonymous",
+            ),
+            (
+                json!({"rules": [{"allow": "anonymous"}, {"match": {"path_prefix": "/a", "path_exact": "/a"}, "require": a}]}),
+                "rules[1].match",
+                "at most one",
+            ),
+            (
+                json!({"rules": [{"match": {"path_prefix": "orders"}, "require": a}]}),
+                "rules[0].match.path_prefix",
+                "'/'",
+            ),
+            (
+                json!({"rules": [{"match": {"path_prefix": "/a/../b"}, "require": a}]}),
+                "rules[0].match.path_prefix",
+                "\"/b\"",
+            ),
+            (
+                json!({"rules": [{"match": {"path_exact": "//a"}, "require": a}]}),
+                "rules[0].match.path_exact",
+                "\"/a\"",
+            ),
+            (
+                json!({"rules": [{"match": {"path_exact": "/a%2fb"}, "require": a}]}),
+                "rules[0].match.path_exact",
+                "normalized",
+            ),
+            (
+                json!({"rules": [{"match": {"path_glob": "/a/**b"}, "require": a}]}),
+                "rules[0].match.path_glob",
+                "whole segment",
+            ),
+            (
+                json!({"rules": [{"match": {"path_glob": "/a;x/*"}, "require": a}]}),
+                "rules[0].match.path_glob",
+                "normalized",
+            ),
+            (
+                json!({"rules": [{"match": {"methods": []}, "require": a}]}),
+                "rules[0].match.methods",
+                "at least one",
+            ),
+            (
+                json!({"rules": [{"match": {"methods": ["GET", "G T"]}, "require": a}]}),
+                "rules[0].match.methods[1]",
+                "method",
+            ),
+            (
+                json!({"rules": [{"match": {"hosts": []}, "require": a}]}),
+                "rules[0].match.hosts",
+                "at least one",
+            ),
+            (
+                json!({"rules": [{"match": {"hosts": ["api.example.com:443"]}, "require": a}]}),
+                "rules[0].match.hosts[0]",
+                "port",
+            ),
+            (
+                json!({"rules": [{"match": {"hosts": ["a.*.com"]}, "require": a}]}),
+                "rules[0].match.hosts[0]",
+                "host",
+            ),
+            (
+                json!({"rules": [{"match": {"hosts": ["*"]}, "require": a}]}),
+                "rules[0].match.hosts[0]",
+                "host",
+            ),
+            (
+                json!({"rules": [{"allow": "anonymous"}, {"allow": "anonymous"}, {"require": {"all": [a, {"jwt": "zz"}]}}]}),
+                "rules[2].require.all[1].jwt",
+                "unknown provider",
+            ),
+            (
+                json!({"rule_sets": {"admin": [{"allow": "anonymous"}, {"require": {"api_key": {"ids": []}}}]}}),
+                "rule_sets.admin[1].require.api_key.ids",
+                "at least one",
+            ),
+            (json!({"rule_sets": {"": []}}), "rule_sets.", "empty"),
+        ];
+        for (v, field, problem) in cases {
+            match build(v.clone(), true) {
+                Ok(p) => unreachable!("{v} accepted as {p:?}"),
+                Err(e) => {
+                    assert_eq!(e.field, field, "{v}: {e}");
+                    assert!(e.problem.contains(problem), "{v}: {e}");
+                }
+            }
+        }
+        // api_key requirements need an api_keys section
+        let e = build(json!({"rules": [{"require": {"api_key": {}}}]}), false).err();
+        assert_eq!(
+            e.map(|e| e.field),
+            Some("rules[0].require.api_key".to_string())
+        );
+        // unknown fields are refused by serde
+        assert!(build(
+            json!({"rules": [{"match": {"path": "/a"}, "require": a}]}),
+            true
+        )
+        .is_err());
+        assert!(build(json!({"default": "maybe"}), true).is_err());
+    }
+
+    #[test]
+    fn errors_through_the_config_parser() {
+        let parse = |rules: Value| {
+            let doc = json!({"providers": {"a": {"issuer": "https://a.example"}}, "rules": rules});
+            crate::config::Config::parse(doc.to_string().as_bytes())
+                .err()
+                .map(|e| e.field)
+        };
+        let a = json!({"jwt": "a"});
+        assert_eq!(
+            parse(json!([{"require": a}, {"require": {"any": [a, {"jwt": "b"}]}}])),
+            Some("rules[1].require.any[1].jwt".into())
+        );
+        assert_eq!(
+            parse(json!([{"match": {"path": "/x"}, "require": a}])),
+            Some("rules[0].match.path".into())
+        );
+        assert_eq!(
+            parse(json!([{"require": {"jwt": "a", "scope": ["x"]}}])),
+            Some("rules[0].require.scope".into())
+        );
+        assert_eq!(
+            parse(json!([{"match": {"path_glob": "/a/*"}, "require": a}])),
+            None
+        );
+    }
+
+    #[test]
+    fn wildcard_algorithm() {
+        let m = |p: &str, s: &str| segment_matches(p, s);
+        assert!(m("*", "abc") && m("a*c", "abc") && m("a*c", "ac") && m("*b*", "abc"));
+        assert!(m("*.tar.*", "x.tar.gz") && !m("*.tar.*", "x.tgz") && !m("a*", "ba"));
+        assert!(m("abc", "abc") && !m("abc", "abcd") && m("**", "x") && m("", ""));
+        // pathological patterns stay fast
+        let long = "a".repeat(2000);
+        assert!(!m(&format!("{}b", "*a".repeat(50)), &long));
     }
 }

@@ -108,7 +108,7 @@ impl Request {
         let kept: Vec<&str> = value
             .split(';')
             .map(str::trim)
-            .filter(|c| !c.is_empty() && c.split_once('=').map_or(true, |(k, _)| k.trim() != name))
+            .filter(|c| !c.is_empty() && c.split_once('=').is_none_or(|(k, _)| k.trim() != name))
             .collect();
         (!kept.is_empty()).then(|| kept.join("; "))
     }

@@ -1,1 +1,42 @@
-//! Metric names. (STUB)
+//! Metric names. Every name starts with `edgeguard.`; Envoy shows wasm metrics under the
+//! `wasmcustom.` prefix (`/stats`) and as `envoy_wasmcustom_edgeguard_*` in `/stats/prometheus`.
+//!
+//! | name | kind | meaning |
+//! |---|---|---|
+//! | `edgeguard.requests.allowed` | counter | requests let through (report mode included) |
+//! | `edgeguard.requests.denied` | counter | requests answered with a denial |
+//! | `edgeguard.requests.would_deny` | counter | report mode: requests that would have been denied |
+//! | `edgeguard.denied.<reason>` | counter | denials (or would-be denials) by reason code |
+//! | `edgeguard.api_key.<id>.allowed` | counter | requests allowed with API key `<id>` (usage) |
+//! | `edgeguard.provider.<name>.verified` | counter | tokens verified by provider `<name>` |
+//! | `edgeguard.jwks.<name>.fetch_ok` / `fetch_failed` | counter | JWKS fetches by outcome |
+//! | `edgeguard.jwks.<name>.age_seconds` | gauge | age of the key set in use |
+
+use crate::reason::Reason;
+
+pub const ALLOWED: &str = "edgeguard.requests.allowed";
+pub const DENIED: &str = "edgeguard.requests.denied";
+pub const WOULD_DENY: &str = "edgeguard.requests.would_deny";
+
+pub fn denied_by(reason: Reason) -> String {
+    format!("edgeguard.denied.{}", reason.code())
+}
+
+pub fn key_allowed(id: &str) -> String {
+    format!("edgeguard.api_key.{id}.allowed")
+}
+
+pub fn provider_verified(name: &str) -> String {
+    format!("edgeguard.provider.{name}.verified")
+}
+
+pub fn jwks_fetch(name: &str, ok: bool) -> String {
+    format!(
+        "edgeguard.jwks.{name}.{}",
+        if ok { "fetch_ok" } else { "fetch_failed" }
+    )
+}
+
+pub fn jwks_age(name: &str) -> String {
+    format!("edgeguard.jwks.{name}.age_seconds")
+}
