@@ -82,6 +82,12 @@ fn valid_key_in_header_is_forwarded_with_key_id_and_stripped() {
     assert_eq!(h["x-other"], "kept", "{seen}");
     assert_eq!(seen["path"], "/orders?page=2", "{seen}");
     assert_eq!(seen["method"], "GET", "{seen}");
+    // Metrics (Envoy prefixes wasm metrics with `wasmcustom.`).
+    let usage = common::wait_until(std::time::Duration::from_secs(5), || {
+        envoy.stat("wasmcustom.edgeguard.api_key.ios-app.allowed") == Some(1)
+    });
+    assert!(usage, "{:?}", envoy.stats_matching("edgeguard"));
+    assert_eq!(envoy.stat("wasmcustom.edgeguard.requests.allowed"), Some(1));
 }
 
 #[test]
@@ -148,6 +154,15 @@ fn missing_unknown_and_disabled_keys_get_401_with_reason() {
     // A spoofed identity header does not help.
     let r = envoy.get("/orders", &[("x-edgeguard-key-id", "ios-app")]);
     assert_denied(&envoy, &r, "missing");
+    // Metrics by reason (Envoy prefixes wasm metrics with `wasmcustom.`).
+    let counted = common::wait_until(std::time::Duration::from_secs(5), || {
+        envoy.stat("wasmcustom.edgeguard.requests.denied") == Some(5)
+    });
+    assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
+    for (reason, n) in [("missing", 2), ("unknown_key", 1), ("disabled_key", 2)] {
+        let name = format!("wasmcustom.edgeguard.denied.{reason}");
+        assert_eq!(envoy.stat(&name), Some(n), "{name}");
+    }
 }
 
 #[test]
