@@ -226,8 +226,14 @@ fn demo_configs_are_valid() {
         "{address: 127.0.0.1, port_value: 10000}",
         "{address: 0.0.0.0, port_value: 10000}",
     );
-    assert_ne!(demo, expected, "demo.yaml no longer has the 127.0.0.1:10000 listener");
-    assert_eq!(docker, expected, "envoy/demo.docker.yaml drifted from envoy/demo.yaml");
+    assert_ne!(
+        demo, expected,
+        "demo.yaml no longer has the 127.0.0.1:10000 listener"
+    );
+    assert_eq!(
+        docker, expected,
+        "envoy/demo.docker.yaml drifted from envoy/demo.yaml"
+    );
     // A config typo is caught (the validation is not vacuous).
     let (ok, _) = envoy_validate(&demo.replace("stat_prefix: echo", "stat_prefx: echo"));
     assert!(!ok);
@@ -251,7 +257,10 @@ fn demo_works_end_to_end_with_the_printed_key() {
     let revoked = makefile_var("DEMO_REVOKED_KEY");
     let demo = std::fs::read_to_string(repo().join("envoy/demo.yaml")).unwrap();
     assert!(demo.contains(&sha256_hex(key.as_bytes())));
-    assert!(!demo.contains(&key), "the demo config must hold only the digest");
+    assert!(
+        !demo.contains(&key),
+        "the demo config must hold only the digest"
+    );
     // Same config on free ports: ingress and admin on 0, the Lua echo listener on a port picked now.
     let echo_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -267,7 +276,10 @@ fn demo_works_end_to_end_with_the_printed_key() {
     std::fs::write(&path, cfg).unwrap();
     let envoy = Envoy::start_config_file(&path);
 
-    let r = envoy.get("/orders?api_key=x", &[("x-api-key", &key), ("x-edgeguard-key-id", "spoof")]);
+    let r = envoy.get(
+        "/orders?api_key=x",
+        &[("x-api-key", &key), ("x-edgeguard-key-id", "spoof")],
+    );
     assert_eq!(r.status, 401, "two different keys presented: {r:?}");
     let r = envoy.get(&format!("/orders?page=2&api_key={key}"), &[]);
     let seen = upstream_saw(&r);

@@ -249,8 +249,18 @@ impl Envoy {
         let cfg = config(plugin_json, &wasm, upstream_port, &opts);
         let dir = temp_dir("envoy");
         let cfg_path = dir.join("envoy.json");
-        write(&cfg_path, &serde_json::to_string_pretty(&cfg).unwrap_or_default());
-        Envoy::launch(&bin, &cfg_path, dir, opts.concurrency, &opts.log_level, echo)
+        write(
+            &cfg_path,
+            &serde_json::to_string_pretty(&cfg).unwrap_or_default(),
+        );
+        Envoy::launch(
+            &bin,
+            &cfg_path,
+            dir,
+            opts.concurrency,
+            &opts.log_level,
+            echo,
+        )
     }
 
     /// Envoy on a config file of your own. Its admin must be on 127.0.0.1 (port 0 is best); `port` is
@@ -273,7 +283,9 @@ impl Envoy {
         let log_path = dir.join("envoy.log");
         let out = std::fs::File::create(dir.join("stdout.txt"))
             .unwrap_or_else(|e| panic!("create stdout file: {e}"));
-        let err = out.try_clone().unwrap_or_else(|e| panic!("dup stdout file: {e}"));
+        let err = out
+            .try_clone()
+            .unwrap_or_else(|e| panic!("dup stdout file: {e}"));
         // A base id unique among concurrently running test processes and within this one.
         let base_id = 10_000 + (std::process::id() % 100_000) * 64 + (unique() as u32 % 64);
         let child = Command::new(bin)
@@ -345,7 +357,10 @@ impl Envoy {
         let v: Value = serde_json::from_str(&listeners.body)
             .unwrap_or_else(|e| panic!("admin /listeners is not JSON ({e}): {}", listeners.body));
         // Listener "main" (the generated config) or "ingress" (envoy/demo.yaml), else the first one.
-        let statuses = v["listener_statuses"].as_array().cloned().unwrap_or_default();
+        let statuses = v["listener_statuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let listener = statuses
             .iter()
             .find(|l| matches!(l["name"].as_str(), Some("main" | "ingress")))
@@ -374,10 +389,15 @@ impl Envoy {
     }
 
     /// Any request through Envoy. Panics (with Envoy's log tail) on an I/O error.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
-        http_request(self.addr(), method, path, headers, body).unwrap_or_else(|e| {
-            panic!("{method} {path} through Envoy: {e}\n{}", self.log_tail(30))
-        })
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        http_request(self.addr(), method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path} through Envoy: {e}\n{}", self.log_tail(30)))
     }
 
     /// The admin `/stats` text (`name: value` lines).
@@ -403,7 +423,10 @@ impl Envoy {
 
     /// The last `n` lines of Envoy's log (and of its stdout/stderr).
     pub fn log_tail(&self, n: usize) -> String {
-        let mut s = format!("--- {} (last {n} lines) ---\n", self.dir.join("envoy.log").display());
+        let mut s = format!(
+            "--- {} (last {n} lines) ---\n",
+            self.dir.join("envoy.log").display()
+        );
         s += &tail(&self.dir.join("envoy.log"), n);
         let out = tail(&self.dir.join("stdout.txt"), n);
         if !out.trim().is_empty() {
@@ -589,7 +612,11 @@ fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
     Ok(Response {
         status,
         headers,
@@ -647,7 +674,8 @@ impl Received {
     }
 }
 
-type Handler = Arc<dyn Fn(&Received) -> (u16, Vec<(String, String)>, String, Duration) + Send + Sync>;
+type Handler =
+    Arc<dyn Fn(&Received) -> (u16, Vec<(String, String)>, String, Duration) + Send + Sync>;
 
 /// The listening part shared by [`EchoUpstream`] and [`HttpServer`]: accepts on a thread, one thread
 /// per connection, each connection answered once and closed. Listen backlog: Rust's std (128 or more).
@@ -705,7 +733,12 @@ impl Drop for Server {
     }
 }
 
-fn accept_loop(listener: TcpListener, stop: Arc<AtomicBool>, hits: Arc<AtomicU64>, handler: Handler) {
+fn accept_loop(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    hits: Arc<AtomicU64>,
+    handler: Handler,
+) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
@@ -731,13 +764,18 @@ fn serve(mut s: TcpStream, hits: &AtomicU64, handler: &Handler, stop: &AtomicBoo
     // Delay in small steps, bounded, and cut short when the server is stopped.
     let until = Instant::now() + delay.min(Duration::from_secs(60));
     while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-        thread::sleep(Duration::from_millis(5).min(until.saturating_duration_since(Instant::now())));
+        thread::sleep(
+            Duration::from_millis(5).min(until.saturating_duration_since(Instant::now())),
+        );
     }
     let mut resp = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
     for (n, v) in &headers {
         resp += &format!("{n}: {v}\r\n");
     }
-    resp += &format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len());
+    resp += &format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
     resp += &body;
     let _ = s.write_all(resp.as_bytes());
     let _ = s.flush();
@@ -915,7 +953,10 @@ impl HttpServer {
     fn handler(path: &str, reply: &Arc<Mutex<Reply>>) -> Handler {
         let (path, reply) = (path.to_string(), reply.clone());
         Arc::new(move |req: &Received| {
-            let r = reply.lock().map(|r| r.clone()).unwrap_or_else(|_| Reply::status(500, ""));
+            let r = reply
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_else(|_| Reply::status(500, ""));
             let req_path = req.path.split('?').next().unwrap_or_default();
             if req_path == path {
                 (
