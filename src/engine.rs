@@ -457,3 +457,193 @@ impl Credentials for RequestCredentials<'_> {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api_key::sha256_hex;
+    use crate::decision::HeaderOp;
+
+    struct NoKeys;
+    impl KeyStore for NoKeys {
+        fn keys(&self, _: &str) -> KeyAvailability {
+            KeyAvailability::Unavailable
+        }
+        fn refetch_unknown_kid(&self, _: &str) -> bool {
+            false
+        }
+    }
+
+    fn engine(extra: &str) -> Engine {
+        let json = format!(
+            r#"{{"api_keys": {{"from": [{{"header": "x-api-key"}}, {{"query": "api_key"}}],
+                "keys": [{{"id": "ios", "sha256": "{}", "scopes": ["orders:read"]}},
+                         {{"id": "old", "sha256": "{}", "disabled": true}}]}} {extra}}}"#,
+            sha256_hex(b"k1"),
+            sha256_hex(b"k2")
+        );
+        match Config::parse(json.as_bytes()) {
+            Ok(c) => Engine::new(c),
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
+    fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
+        let mut h = vec![
+            (":method".to_string(), method.to_string()),
+            (":path".to_string(), path.to_string()),
+            (":authority".to_string(), "api.test".to_string()),
+        ];
+        h.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Request::from_headers(h)
+    }
+
+    fn decide(e: &Engine, r: &Request) -> Decision {
+        match e.check(r, 1_700_000_000, &NoKeys, None).outcome {
+            Outcome::Decided(d) => d,
+            Outcome::Wait(p) => unreachable!("unexpected wait for {p:?}"),
+        }
+    }
+
+    fn denial(d: Decision) -> Denial {
+        match d {
+            Decision::Deny(d) => d,
+            Decision::Allow { ops } => unreachable!("allowed: {ops:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_key_sets_identity_and_strips_credential() {
+        let e = engine("");
+        let d = decide(
+            &e,
+            &req(
+                "GET",
+                "/o?api_key=k1&x=1",
+                &[("x-edgeguard-key-id", "spoofed")],
+            ),
+        );
+        let Decision::Allow { ops } = d else {
+            unreachable!("{d:?}")
+        };
+        assert!(
+            ops.contains(&HeaderOp::Set(":path".into(), "/o?x=1".into())),
+            "{ops:?}"
+        );
+        let remove = ops
+            .iter()
+            .position(|o| o == &HeaderOp::Remove("x-edgeguard-key-id".into()));
+        let set = ops
+            .iter()
+            .position(|o| o == &HeaderOp::Set("x-edgeguard-key-id".into(), "ios".into()));
+        assert!(remove.is_some() && set.is_some() && remove < set, "{ops:?}");
+        let d = decide(&e, &req("GET", "/o", &[("x-api-key", "k1")]));
+        assert!(
+            matches!(d, Decision::Allow { ops } if ops.contains(&HeaderOp::Remove("x-api-key".into())))
+        );
+    }
+
+    #[test]
+    fn missing_unknown_disabled_ambiguous() {
+        let e = engine("");
+        let d = denial(decide(&e, &req("GET", "/", &[])));
+        assert_eq!((d.status, d.reason), (401, Reason::Missing));
+        assert_eq!(
+            d.www_authenticate.as_deref(),
+            Some("ApiKey realm=\"edgeguard\"")
+        );
+        let d = denial(decide(&e, &req("GET", "/", &[("x-api-key", "nope")])));
+        assert_eq!((d.status, d.reason), (401, Reason::UnknownKey));
+        assert!(d
+            .www_authenticate
+            .unwrap_or_default()
+            .contains("error=\"invalid_key\""));
+        let d = denial(decide(&e, &req("GET", "/", &[("x-api-key", "k2")])));
+        assert_eq!(d.reason, Reason::DisabledKey);
+        let d = denial(decide(
+            &e,
+            &req("GET", "/?api_key=k1", &[("x-api-key", "other")]),
+        ));
+        assert_eq!(d.reason, Reason::AmbiguousCredential);
+    }
+
+    #[test]
+    fn scopes_give_403_with_challenge() {
+        let e = engine(
+            r#", "rules": [{"match": {"path_prefix": "/w"}, "require": {"api_key": {"scopes": ["orders:write"]}}}]"#,
+        );
+        let d = denial(decide(&e, &req("POST", "/w", &[("x-api-key", "k1")])));
+        assert_eq!((d.status, d.reason), (403, Reason::InsufficientScope));
+        assert_eq!(
+            d.www_authenticate.as_deref(),
+            Some(
+                "ApiKey realm=\"edgeguard\", error=\"insufficient_scope\", scope=\"orders:write\""
+            )
+        );
+        let d = denial(decide(&e, &req("GET", "/other", &[("x-api-key", "k1")])));
+        assert_eq!((d.status, d.reason), (403, Reason::NoMatchingRule));
+    }
+
+    #[test]
+    fn report_mode_lets_through_and_says_why() {
+        let e = engine(r#", "mode": "report""#);
+        let d = decide(&e, &req("GET", "/", &[("x-edgeguard-decision", "allow")]));
+        let Decision::Allow { ops } = d else {
+            unreachable!()
+        };
+        assert_eq!(
+            ops.last(),
+            Some(&HeaderOp::Set(
+                "x-edgeguard-decision".into(),
+                "deny; reason=missing".into()
+            ))
+        );
+        assert!(ops.contains(&HeaderOp::Remove("x-edgeguard-decision".into())));
+    }
+
+    #[test]
+    fn cors_preflight_and_bad_paths() {
+        let e = engine("");
+        let pre = req(
+            "OPTIONS",
+            "/o",
+            &[
+                ("origin", "https://a"),
+                ("access-control-request-method", "POST"),
+            ],
+        );
+        assert!(matches!(decide(&e, &pre), Decision::Allow { .. }));
+        let e = engine(r#", "bypass_cors_preflight": false"#);
+        assert!(matches!(decide(&e, &pre), Decision::Deny(_)));
+        let d = denial(decide(
+            &e,
+            &req("GET", "/a/../../etc", &[("x-api-key", "k1")]),
+        ));
+        assert_eq!((d.status, d.reason), (400, Reason::BadPath));
+    }
+
+    #[test]
+    fn claim_values_render_as_headers() {
+        let claims: jwt::Claims = match serde_json::from_str(
+            r#"{"sub":"u1","n":5,"b":true,"a":["x","y"],"o":{"p":{"q":"deep"}},"bad":"a\nb","obj":{}}"#,
+        ) {
+            Ok(c) => c,
+            Err(e) => unreachable!("{e}"),
+        };
+        assert_eq!(claim_header_value(&claims, "sub").as_deref(), Some("u1"));
+        assert_eq!(claim_header_value(&claims, "n").as_deref(), Some("5"));
+        assert_eq!(claim_header_value(&claims, "b").as_deref(), Some("true"));
+        assert_eq!(claim_header_value(&claims, "a").as_deref(), Some("x,y"));
+        assert_eq!(
+            claim_header_value(&claims, "o.p.q").as_deref(),
+            Some("deep")
+        );
+        assert_eq!(claim_header_value(&claims, "bad"), None);
+        assert_eq!(claim_header_value(&claims, "obj"), None);
+        assert_eq!(claim_header_value(&claims, "nope"), None);
+        assert_eq!(
+            token_scopes(&claims, &["a".into(), "sub".into()]),
+            vec!["x", "y", "u1"]
+        );
+    }
+}
