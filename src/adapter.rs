@@ -76,8 +76,15 @@ impl Vm {
     }
 
     fn count(&self, name: &str) {
+        self.add(name, 1);
+    }
+
+    fn add(&self, name: &str, n: u32) {
+        if n == 0 {
+            return;
+        }
         if let Some(id) = self.metric(MetricType::Counter, name) {
-            let _ = hostcalls::increment_metric(id, 1);
+            let _ = hostcalls::increment_metric(id, i64::from(n));
         }
     }
 
@@ -445,8 +452,8 @@ impl HttpContext for Filter {
 }
 
 /// Checks the current request (the effective context) and applies the decision. `waiting_since` is
-/// set when the request was paused earlier (it must then be resumed or answered); `expired` turns a
-/// further wait into 503.
+/// set when the request was paused earlier (it must then be resumed or answered); `expired` means it
+/// may wait no longer: keys still loading count as unavailable (503 `jwks_unavailable`).
 fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bool) -> Action {
     let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
         Ok(h) => h
@@ -463,37 +470,27 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
     let now = now_ms();
     let check = {
         let cache = vm.jwks.borrow();
+        let keys = if expired {
+            cache.at_final(now)
+        } else {
+            cache.at(now)
+        };
         vm.engine
-            .check(&req, now / 1000, &cache.at(now), rule_set.as_deref())
+            .check(&req, now / 1000, &keys, rule_set.as_deref())
     };
     let Check { outcome, events } = check;
     for p in &events.verified {
         vm.count(&stats::provider_verified(p));
     }
+    vm.add(stats::CACHE_HIT, events.cache_hits);
+    vm.add(stats::CACHE_MISS, events.cache_misses);
     match outcome {
-        Outcome::Wait(providers) if !expired => {
+        Outcome::Wait(providers) => {
             log::debug!("edgeguard: waiting for key set of {}", providers.join(","));
             vm.waiters.borrow_mut().push(Waiter {
                 context_id,
                 since_ms: waiting_since.unwrap_or(now),
             });
-            Action::Pause
-        }
-        Outcome::Wait(_) => {
-            let denial = crate::decision::Denial {
-                status: 503,
-                reason: crate::reason::Reason::JwksUnavailable,
-                www_authenticate: None,
-            };
-            log::info!(
-                "edgeguard: deny {} {}: {} (waited too long for keys)",
-                req.method,
-                req.path_only(),
-                denial.reason.code()
-            );
-            vm.count(stats::DENIED);
-            vm.count(&stats::denied_by(denial.reason));
-            send(&denial);
             Action::Pause
         }
         Outcome::Decided(Decision::Allow { ops }) => {

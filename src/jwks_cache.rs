@@ -253,6 +253,17 @@ impl JwksCache {
         CacheAt {
             cache: self,
             now_ms,
+            final_check: false,
+        }
+    }
+
+    /// The view for a request that has waited as long as it may: keys still loading count as
+    /// unavailable (503), and no refetch is waited for.
+    pub fn at_final(&self, now_ms: u64) -> CacheAt<'_> {
+        CacheAt {
+            cache: self,
+            now_ms,
+            final_check: true,
         }
     }
 }
@@ -261,21 +272,30 @@ impl JwksCache {
 pub struct CacheAt<'a> {
     cache: &'a JwksCache,
     now_ms: u64,
+    final_check: bool,
 }
 
 impl KeyStore for CacheAt<'_> {
     fn keys(&self, provider: &str) -> KeyAvailability {
-        match self.cache.providers.get(provider) {
-            Some(p) => p.availability(self.now_ms),
+        match self
+            .cache
+            .providers
+            .get(provider)
+            .map(|p| p.availability(self.now_ms))
+        {
+            Some(KeyAvailability::Loading) if self.final_check => KeyAvailability::Unavailable,
+            Some(a) => a,
             None => KeyAvailability::Unavailable,
         }
     }
 
     fn refetch_unknown_kid(&self, provider: &str) -> bool {
-        self.cache
-            .providers
-            .get(provider)
-            .is_some_and(|p| p.want_refetch(self.now_ms))
+        !self.final_check
+            && self
+                .cache
+                .providers
+                .get(provider)
+                .is_some_and(|p| p.want_refetch(self.now_ms))
     }
 }
 

@@ -1,35 +1,1100 @@
-//! JWT verification: strict compact-form parsing, header checks, key selection, signature, claims.
-//! (STUB: to be completed by the JWT work.)
+//! JWT verification: strict compact-form parsing, header checks, claims, key selection, signature.
+//!
+//! # Check order
+//! Cheap, key-independent checks come first (as Envoy's `jwt_authn` does); the signature is checked
+//! last. The first failure is reported:
+//!
+//! 1. **Size**: longer than the provider's `max_token_bytes` → `TokenTooLarge`, before any parsing.
+//! 2. **Compact form**: exactly three `.`-separated, non-empty segments of strict base64url without
+//!    padding (no `=`, `+`, `/`, whitespace; canonical trailing bits). Header and payload must be JSON
+//!    objects in UTF-8, without duplicate member names at any depth → else `Malformed`.
+//! 3. **Header**: `alg` must be a string (`Malformed`), never `none` in any case, a supported name and
+//!    in the provider's `algorithms` (`AlgNotAllowed`); `crit` naming anything, or `b64` other than
+//!    `true` → `UnsupportedCrit` (we implement no extensions); `kid` must be a string; `typ`, if present,
+//!    `JWT` or `…+jwt`; `jwk`, `jku`, `x5u`, `x5c` are never used to find a key (see note below).
+//! 4. **Claims** (before key selection, so an expired token signed by a rotated-out key does not trigger
+//!    a key refetch): `exp`/`nbf`/`iat` must be non-negative finite numbers within the `i64` range
+//!    (fractions are truncated), `iss`/`sub`/`jti`/`nonce` strings, `aud` a string or an array of strings
+//!    → else `InvalidClaim`. Then: `exp` absent while `require_exp` (or `max_lifetime_seconds`) is set →
+//!    `MissingClaim`; `now > exp + skew` → `Expired`; `nbf > now + skew` → `NotYetValid`;
+//!    `exp − now > max_lifetime + skew`, or (with `iat`) `exp − iat > max_lifetime + skew` →
+//!    `LifetimeTooLong`; `iss` absent → `MissingClaim`, different (exact, case-sensitive) →
+//!    `WrongIssuer`; when audiences are configured, `aud` absent or matching none → `WrongAudience`.
+//! 5. **Key selection**: only keys from the provider's key set, never from the token. With a `kid`: the
+//!    keys with that kid (none → `UnknownKid`) that can verify `alg` (none → `AlgNotAllowed`). Without a
+//!    `kid`: every key that can verify `alg` (none → `AlgNotAllowed`). A key can verify `alg` when the
+//!    algorithm fits its type and curve (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA,
+//!    oct → HS*) and its own `alg` if it has one — so an HS256 token can never be checked against an RSA
+//!    key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried, in key-set order.
+//! 6. **Signature** with jwt-simple → `BadSignature` if no candidate verifies.
+//!
+//! jwt-simple re-checks some things after us; its options are set so its claim checks cannot disagree
+//! with ours (`artificial_time = now`, `accept_future`, a time tolerance that makes its `exp` check
+//! vacuous). It deserializes the header strictly: header members it knows (`jwk`, `jku`, `x5u`, `x5t`,
+//! `x5t#S256`, `cty`, `salt`) must be strings and `x5c` an array of strings, so we refuse other shapes
+//! as `Malformed` up front (an embedded `jwk` *object* is therefore refused, never trusted); `salt` (a
+//! jwt-simple extension) is refused.
+//!
+//! Errors carry a short static description for logs, never the token.
 
-use crate::jwk::KeySet;
+use crate::jwk::{b64url_decode, Alg, KeySet, Verifier};
 use crate::provider::Provider;
 use crate::reason::Reason;
+use jwt_simple::prelude::{
+    Duration, ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike, EdDSAPublicKeyLike, MACLike,
+    NoCustomClaims, RSAPublicKeyLike, UnixTimeStamp, VerificationOptions,
+};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::fmt;
 
 /// Verified claims (the JWT payload object).
 pub type Claims = serde_json::Map<String, serde_json::Value>;
 
-/// Why a token was refused.
+/// Signature checks tried per token at most (several keys may share a kid, or a token may have none).
+pub const MAX_CANDIDATE_KEYS: usize = 4;
+
+/// Why a token was refused. The `&'static str` is a short description for logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtError {
+    /// Longer than `max_token_bytes`.
+    TokenTooLarge,
+    /// Not a well-formed compact JWS / JSON.
     Malformed(&'static str),
+    /// `alg` is `none`, not allowed for the provider, or does not fit the key.
+    AlgNotAllowed(&'static str),
+    /// `crit` (or `b64`) names an extension we do not implement.
+    UnsupportedCrit,
+    /// No key in the key set has the token's `kid`.
     UnknownKid,
+    /// A required claim is absent (the claim's name).
+    MissingClaim(&'static str),
+    /// A registered claim has the wrong type or range (the claim's name).
+    InvalidClaim(&'static str),
+    Expired,
+    NotYetValid,
+    LifetimeTooLong,
+    WrongIssuer,
+    WrongAudience,
+    BadSignature,
 }
 
 impl JwtError {
     pub fn reason(&self) -> Reason {
         match self {
+            JwtError::TokenTooLarge => Reason::TokenTooLarge,
             JwtError::Malformed(_) => Reason::Malformed,
+            JwtError::AlgNotAllowed(_) => Reason::AlgNotAllowed,
+            JwtError::UnsupportedCrit => Reason::UnsupportedCrit,
             JwtError::UnknownKid => Reason::UnknownKid,
+            JwtError::MissingClaim(_) => Reason::MissingClaim,
+            JwtError::InvalidClaim(_) => Reason::InvalidClaim,
+            JwtError::Expired => Reason::Expired,
+            JwtError::NotYetValid => Reason::NotYetValid,
+            JwtError::LifetimeTooLong => Reason::LifetimeTooLong,
+            JwtError::WrongIssuer => Reason::WrongIssuer,
+            JwtError::WrongAudience => Reason::WrongAudience,
+            JwtError::BadSignature => Reason::BadSignature,
         }
     }
 }
 
+impl fmt::Display for JwtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.reason().code();
+        match self {
+            JwtError::Malformed(d) | JwtError::AlgNotAllowed(d) => write!(f, "{code}: {d}"),
+            JwtError::MissingClaim(c) | JwtError::InvalidClaim(c) => write!(f, "{code}: {c}"),
+            _ => f.write_str(code),
+        }
+    }
+}
+
+impl std::error::Error for JwtError {}
+
 /// Verifies `token` for `provider` with `keys` at `now` (seconds since the epoch, from the host).
 pub fn verify(
-    _token: &str,
-    _provider: &Provider,
-    _keys: &KeySet,
-    _now: u64,
+    token: &str,
+    provider: &Provider,
+    keys: &KeySet,
+    now: u64,
 ) -> Result<Claims, JwtError> {
-    Err(JwtError::Malformed("not implemented"))
+    // 1. size
+    if token.len() > provider.max_token_bytes {
+        return Err(JwtError::TokenTooLarge);
+    }
+    // 2. compact form
+    let mut parts = token.split('.');
+    let (h64, p64, s64) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(p), Some(s), None) => (h, p, s),
+        _ => {
+            return Err(JwtError::Malformed(
+                "a JWT has exactly three dot-separated segments",
+            ))
+        }
+    };
+    if h64.is_empty() || p64.is_empty() || s64.is_empty() {
+        return Err(JwtError::Malformed("empty segment"));
+    }
+    let not_b64 = JwtError::Malformed("segment is not base64url without padding");
+    let header_bytes = b64url_decode(h64).ok_or_else(|| not_b64.clone())?;
+    let payload_bytes = b64url_decode(p64).ok_or_else(|| not_b64.clone())?;
+    if b64url_decode(s64).is_none() {
+        return Err(not_b64);
+    }
+    let header = parse_object(&header_bytes).map_err(JwtError::Malformed)?;
+    let claims = parse_object(&payload_bytes).map_err(JwtError::Malformed)?;
+    // 3. header
+    let (alg, kid) = check_header(&header, provider)?;
+    // 4. claims
+    check_claims(&claims, provider, now)?;
+    // 5. keys
+    let candidates = select_keys(keys, alg, kid)?;
+    // 6. signature
+    let options = VerificationOptions {
+        accept_future: true,
+        artificial_time: Some(UnixTimeStamp::from_secs(now)),
+        time_tolerance: Some(Duration::from_secs(now)),
+        max_token_length: Some(provider.max_token_bytes),
+        max_header_length: Some(provider.max_token_bytes),
+        ..VerificationOptions::default()
+    };
+    for key in candidates.into_iter().take(MAX_CANDIDATE_KEYS) {
+        if check_signature(key, token, &options) {
+            return Ok(claims);
+        }
+    }
+    Err(JwtError::BadSignature)
+}
+
+fn check_signature(key: &Verifier, token: &str, options: &VerificationOptions) -> bool {
+    let o = || Some(options.clone());
+    match key {
+        Verifier::Rs256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Rs384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Rs512(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Ps256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Ps384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Ps512(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Es256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Es384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::EdDsa(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Hs256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Hs384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Hs512(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+    }
+}
+
+fn check_header<'a>(
+    header: &'a Map<String, Value>,
+    provider: &Provider,
+) -> Result<(Alg, Option<&'a str>), JwtError> {
+    let alg_name = match header.get("alg") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(JwtError::Malformed("alg is not a string")),
+        None => return Err(JwtError::Malformed("alg is missing")),
+    };
+    if alg_name.eq_ignore_ascii_case("none") {
+        return Err(JwtError::AlgNotAllowed("alg none is never accepted"));
+    }
+    let alg = Alg::from_name(alg_name)
+        .filter(|a| provider.algorithms.contains(a))
+        .ok_or(JwtError::AlgNotAllowed(
+            "alg is not allowed for this provider",
+        ))?;
+    match header.get("crit") {
+        None => {}
+        Some(Value::Array(names)) if !names.is_empty() && names.iter().all(Value::is_string) => {
+            return Err(JwtError::UnsupportedCrit)
+        }
+        Some(_) => {
+            return Err(JwtError::Malformed(
+                "crit is not a non-empty array of names",
+            ))
+        }
+    }
+    match header.get("b64") {
+        None | Some(Value::Bool(true)) => {}
+        Some(_) => return Err(JwtError::UnsupportedCrit),
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.as_str()),
+        Some(_) => return Err(JwtError::Malformed("kid is not a string")),
+    };
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(t))
+            if t.eq_ignore_ascii_case("JWT")
+                || t.len() > 4
+                    && t.get(t.len() - 4..)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("+jwt")) => {}
+        Some(_) => return Err(JwtError::Malformed("typ is not a JWT type")),
+    }
+    if header.contains_key("salt") {
+        return Err(JwtError::Malformed("salt header is not supported"));
+    }
+    for name in ["cty", "jku", "jwk", "x5u", "x5t", "x5t#S256"] {
+        if header.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(JwtError::Malformed(
+                "header member has an unsupported type (e.g. an embedded jwk object)",
+            ));
+        }
+    }
+    if let Some(x5c) = header.get("x5c") {
+        if !x5c
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string))
+        {
+            return Err(JwtError::Malformed("x5c is not an array of strings"));
+        }
+    }
+    Ok((alg, kid))
+}
+
+/// A NumericDate claim: absent, or a non-negative finite number within the i64 range (truncated).
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, JwtError> {
+    let invalid = JwtError::InvalidClaim(name);
+    let Some(v) = claims.get(name) else {
+        return Ok(None);
+    };
+    let Value::Number(n) = v else {
+        return Err(invalid);
+    };
+    if let Some(u) = n.as_u64() {
+        return if i64::try_from(u).is_ok() {
+            Ok(Some(u))
+        } else {
+            Err(invalid)
+        };
+    }
+    if n.is_i64() {
+        return Err(invalid); // negative integer
+    }
+    match n.as_f64() {
+        // i64::MAX as f64 rounds up to 2^63, hence the strict comparison.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(f) if (0.0..9_223_372_036_854_775_807.0).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(invalid),
+    }
+}
+
+/// The claim checks of step 4 alone: for a token whose signature was verified earlier (cached), time,
+/// issuer and audience are still evaluated on every request.
+pub fn check_claims(
+    claims: &Map<String, Value>,
+    provider: &Provider,
+    now: u64,
+) -> Result<(), JwtError> {
+    let exp = numeric_date(claims, "exp")?;
+    let nbf = numeric_date(claims, "nbf")?;
+    let iat = numeric_date(claims, "iat")?;
+    for name in ["iss", "sub", "jti", "nonce"] {
+        if claims.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(JwtError::InvalidClaim(name));
+        }
+    }
+    let aud: Option<Vec<&str>> = match claims.get("aud") {
+        None => None,
+        Some(Value::String(s)) => Some(vec![s.as_str()]),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(Value::as_str)
+                .collect::<Option<Vec<_>>>()
+                .ok_or(JwtError::InvalidClaim("aud"))?,
+        ),
+        Some(_) => return Err(JwtError::InvalidClaim("aud")),
+    };
+    // u128 arithmetic: no overflow for any u64 inputs.
+    let now = u128::from(now);
+    let skew = u128::from(provider.clock_skew_seconds);
+    if exp.is_none() && (provider.require_exp || provider.max_lifetime_seconds.is_some()) {
+        return Err(JwtError::MissingClaim("exp"));
+    }
+    if let Some(exp) = exp.map(u128::from) {
+        if now > exp + skew {
+            return Err(JwtError::Expired);
+        }
+    }
+    if let Some(nbf) = nbf.map(u128::from) {
+        if nbf > now + skew {
+            return Err(JwtError::NotYetValid);
+        }
+    }
+    if let (Some(max), Some(exp)) = (provider.max_lifetime_seconds, exp) {
+        let (max, exp) = (u128::from(max), u128::from(exp));
+        if exp > now + max + skew {
+            return Err(JwtError::LifetimeTooLong);
+        }
+        if let Some(iat) = iat.map(u128::from) {
+            if exp > iat + max + skew {
+                return Err(JwtError::LifetimeTooLong);
+            }
+        }
+    }
+    match claims.get("iss").and_then(Value::as_str) {
+        None => return Err(JwtError::MissingClaim("iss")),
+        Some(iss) if iss != provider.issuer => return Err(JwtError::WrongIssuer),
+        Some(_) => {}
+    }
+    if !provider.audiences.is_empty() {
+        let ok = aud.is_some_and(|list| {
+            list.iter()
+                .any(|a| provider.audiences.iter().any(|p| p == a))
+        });
+        if !ok {
+            return Err(JwtError::WrongAudience);
+        }
+    }
+    Ok(())
+}
+
+fn select_keys<'k>(
+    keys: &'k KeySet,
+    alg: Alg,
+    kid: Option<&str>,
+) -> Result<Vec<&'k Verifier>, JwtError> {
+    let candidates: Vec<&Verifier> = match kid {
+        Some(kid) => {
+            let mut with_kid = keys
+                .keys()
+                .iter()
+                .filter(|k| k.kid() == Some(kid))
+                .peekable();
+            if with_kid.peek().is_none() {
+                return Err(JwtError::UnknownKid);
+            }
+            let found: Vec<_> = with_kid.filter_map(|k| k.verifier(alg)).collect();
+            if found.is_empty() {
+                return Err(JwtError::AlgNotAllowed(
+                    "the key for this kid does not fit alg",
+                ));
+            }
+            found
+        }
+        None => {
+            if keys.is_empty() {
+                return Err(JwtError::UnknownKid);
+            }
+            let found: Vec<_> = keys.keys().iter().filter_map(|k| k.verifier(alg)).collect();
+            if found.is_empty() {
+                return Err(JwtError::AlgNotAllowed("no key fits alg"));
+            }
+            found
+        }
+    };
+    Ok(candidates)
+}
+
+/// Parses a JSON object (UTF-8), refusing duplicate member names at any depth.
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, &'static str> {
+    match serde_json::from_slice::<Strict>(bytes) {
+        Ok(Strict(Value::Object(m))) => Ok(m),
+        Ok(_) => Err("segment is not a JSON object"),
+        Err(e) if e.to_string().starts_with(DUPLICATE) => Err("duplicate JSON member name"),
+        Err(_) => Err("segment is not valid JSON"),
+    }
+}
+
+const DUPLICATE: &str = "duplicate member";
+
+/// A JSON value whose objects have no duplicate member names (serde_json's `Map` keeps the last one).
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            let Strict(v) = map.next_value()?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::Claims;
+    use super::*;
+    use crate::provider::JwksSource;
+    use jwt_simple::prelude::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_700_000_000;
+    const ISS: &str = "https://idp.example";
+    const SECRET: [u8; 64] = [7u8; 64];
+    /// A test-only key (generated with `openssl genpkey`); never use it anywhere else.
+    const RSA_PEM: &str = include_str!("../tests/fixtures/test-rsa-2048.pem");
+
+    fn b64(b: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn raw_token(header: &str, payload: &str, sig: &[u8]) -> String {
+        format!(
+            "{}.{}.{}",
+            b64(header.as_bytes()),
+            b64(payload.as_bytes()),
+            b64(sig)
+        )
+    }
+
+    /// A token with any header/payload text, HMAC-SHA256-signed with `secret`.
+    fn hs_raw(header: &str, payload: &str, secret: &[u8]) -> String {
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+        let mac = hmac_sha256::HMAC::mac(input.as_bytes(), secret);
+        format!("{input}.{}", b64(&mac))
+    }
+
+    fn hs(header: Value, payload: Value) -> String {
+        hs_raw(&header.to_string(), &payload.to_string(), &SECRET)
+    }
+
+    fn good_claims() -> Value {
+        json!({"iss": ISS, "aud": "api", "sub": "alice", "iat": NOW, "exp": NOW + 300})
+    }
+
+    fn with(mut v: Value, key: &str, val: Value) -> Value {
+        v[key] = val;
+        v
+    }
+
+    fn without(mut v: Value, key: &str) -> Value {
+        v.as_object_mut().unwrap().remove(key);
+        v
+    }
+
+    fn hs_keys() -> KeySet {
+        let doc = json!({"keys": [{"kty": "oct", "kid": "hk", "k": b64(&SECRET)}]});
+        KeySet::from_value(&doc).unwrap().0
+    }
+
+    fn provider(keys: &KeySet) -> Provider {
+        let mut p = Provider::new("idp", ISS, JwksSource::Inline(keys.clone()));
+        p.audiences = vec!["api".into(), "other".into()];
+        p
+    }
+
+    fn check(token: &str) -> Result<Claims, JwtError> {
+        let keys = hs_keys();
+        verify(token, &provider(&keys), &keys, NOW)
+    }
+
+    fn hs_header() -> Value {
+        json!({"alg": "HS256", "kid": "hk", "typ": "JWT"})
+    }
+
+    fn rsa_pair() -> RS256KeyPair {
+        RS256KeyPair::from_pem(RSA_PEM).unwrap()
+    }
+
+    fn rsa_jwk(kid: &str, alg: Option<&str>) -> Value {
+        let c = rsa_pair().public_key().to_components();
+        let mut j = json!({"kty": "RSA", "kid": kid, "n": b64(&c.n), "e": b64(&c.e)});
+        if let Some(a) = alg {
+            j["alg"] = json!(a);
+        }
+        j
+    }
+
+    fn jwt_claims() -> JWTClaims<Map<String, Value>> {
+        let mut extra = Map::new();
+        extra.insert("scope".into(), json!("read write"));
+        let mut c =
+            jwt_simple::prelude::Claims::with_custom_claims(extra, Duration::from_secs(300))
+                .with_issuer(ISS)
+                .with_audience("api")
+                .with_subject("alice");
+        c.issued_at = Some(UnixTimeStamp::from_secs(NOW));
+        c.expires_at = Some(UnixTimeStamp::from_secs(NOW + 300));
+        c.invalid_before = Some(UnixTimeStamp::from_secs(NOW));
+        c
+    }
+
+    fn verify_with(jwks: Value, token: &str) -> Result<Claims, JwtError> {
+        let (keys, skipped) = KeySet::from_value(&json!({ "keys": jwks })).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        verify(token, &provider(&keys), &keys, NOW)
+    }
+
+    #[test]
+    fn every_supported_algorithm_verifies() {
+        let der = rsa_pair().to_der().unwrap();
+        let rsa = json!([rsa_jwk("r", None)]);
+        let t = rsa_pair().with_key_id("r").sign(jwt_claims()).unwrap();
+        assert_eq!(verify_with(rsa.clone(), &t).unwrap()["sub"], "alice");
+        let t = RS384KeyPair::from_der(&der)
+            .unwrap()
+            .with_key_id("r")
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa.clone(), &t).unwrap();
+        let t = RS512KeyPair::from_der(&der)
+            .unwrap()
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa.clone(), &t).unwrap();
+        let t = PS256KeyPair::from_der(&der)
+            .unwrap()
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa.clone(), &t).unwrap();
+        let t = PS384KeyPair::from_der(&der)
+            .unwrap()
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa.clone(), &t).unwrap();
+        let t = PS512KeyPair::from_der(&der)
+            .unwrap()
+            .with_key_id("r")
+            .sign(jwt_claims())
+            .unwrap();
+        verify_with(rsa, &t).unwrap();
+
+        let k = ES256KeyPair::generate().with_key_id("e");
+        let p = k.public_key().public_key().to_bytes_uncompressed();
+        let jwk = json!([{"kty": "EC", "crv": "P-256", "kid": "e", "x": b64(&p[1..33]), "y": b64(&p[33..])}]);
+        verify_with(jwk, &k.sign(jwt_claims()).unwrap()).unwrap();
+
+        let k = ES384KeyPair::generate().with_key_id("e");
+        let p = k.public_key().public_key().to_bytes_uncompressed();
+        let jwk = json!([{"kty": "EC", "crv": "P-384", "kid": "e", "x": b64(&p[1..49]), "y": b64(&p[49..])}]);
+        verify_with(jwk, &k.sign(jwt_claims()).unwrap()).unwrap();
+
+        let k = Ed25519KeyPair::generate().with_key_id("o");
+        let jwk = json!([{"kty": "OKP", "crv": "Ed25519", "kid": "o", "x": b64(&k.public_key().to_bytes())}]);
+        let claims = verify_with(jwk, &k.sign(jwt_claims()).unwrap()).unwrap();
+        assert_eq!(claims["scope"], "read write");
+
+        let oct = json!([{"kty": "oct", "kid": "h", "k": b64(&SECRET)}]);
+        for t in [
+            HS256Key::from_bytes(&SECRET)
+                .with_key_id("h")
+                .authenticate(jwt_claims())
+                .unwrap(),
+            HS384Key::from_bytes(&SECRET)
+                .authenticate(jwt_claims())
+                .unwrap(),
+            HS512Key::from_bytes(&SECRET)
+                .with_key_id("h")
+                .authenticate(jwt_claims())
+                .unwrap(),
+        ] {
+            verify_with(oct.clone(), &t).unwrap();
+        }
+    }
+
+    #[test]
+    fn hand_built_token_verifies() {
+        let claims = check(&hs(hs_header(), good_claims())).unwrap();
+        assert_eq!(claims["sub"], "alice");
+    }
+
+    #[test]
+    fn reason_token_too_large() {
+        let big = with(good_claims(), "pad", json!("x".repeat(9000)));
+        let e = check(&hs(hs_header(), big)).unwrap_err();
+        assert_eq!(e, JwtError::TokenTooLarge);
+        assert_eq!(e.reason(), Reason::TokenTooLarge);
+        // before any parsing: garbage of that size is also "too large"
+        assert_eq!(check(&"!".repeat(9000)), Err(JwtError::TokenTooLarge));
+    }
+
+    #[test]
+    fn reason_malformed_segments() {
+        let good = hs(hs_header(), good_claims());
+        let parts: Vec<&str> = good.split('.').collect();
+        let (h, p, s) = (parts[0], parts[1], parts[2]);
+        for bad in [
+            format!("{h}.{p}"),
+            format!("{h}.{p}.{s}.{s}"),
+            format!("{h}..{s}"),
+            format!(".{p}.{s}"),
+            format!("{h}.{p}."),
+            format!("{h}=.{p}.{s}"),
+            format!("{h}.{p}.{s}="),
+            format!("{h}.{p}+.{s}"),
+            format!("{h}.{p}/.{s}"),
+            format!("{h}.{p}.{s} "),
+            format!("{h}.{p} .{s}"),
+            format!("{h}.\t{p}.{s}"),
+            "...".to_string(),
+            String::new(),
+        ] {
+            let e = check(&bad).unwrap_err();
+            assert!(matches!(e, JwtError::Malformed(_)), "{bad:?}: {e:?}");
+            assert_eq!(e.reason(), Reason::Malformed);
+        }
+        // base64 with non-canonical trailing bits
+        let noncanon = format!("{h}.{p}.{}", &s[..s.len() - 1]);
+        assert!(check(&noncanon).is_err());
+    }
+
+    #[test]
+    fn reason_malformed_json() {
+        let sig = b"sig";
+        for (h, p) in [
+            ("not json", r#"{"iss":"x"}"#),
+            (r#"{"alg":"HS256"}"#, "[1,2]"),
+            (r#"["alg"]"#, r#"{}"#),
+            (r#"{"alg":"HS256"}"#, "\"s\""),
+            (r#"{"alg":"HS256","alg":"HS256"}"#, r#"{}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"sub":"a","sub":"b"}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"x":{"a":1,"a":2}}"#),
+            (r#"{"alg":5}"#, r#"{}"#),
+            (r#"{"typ":"JWT"}"#, r#"{}"#),
+            (r#"{"alg":"HS256","kid":5}"#, r#"{}"#),
+            (r#"{"alg":"HS256","kid":null}"#, r#"{}"#),
+        ] {
+            let e = check(&raw_token(h, p, sig)).unwrap_err();
+            assert!(matches!(e, JwtError::Malformed(_)), "{h} {p}: {e:?}");
+        }
+        // invalid UTF-8 in the payload
+        let t = format!(
+            "{}.{}.{}",
+            b64(br#"{"alg":"HS256"}"#),
+            b64(b"{\"a\":\"\xff\"}"),
+            b64(sig)
+        );
+        assert!(matches!(check(&t), Err(JwtError::Malformed(_))));
+        // duplicate members are refused even when correctly signed
+        let t = hs_raw(
+            r#"{"alg":"HS256","kid":"hk"}"#,
+            &format!(
+                r#"{{"iss":"evil","iss":"{ISS}","aud":"api","exp":{}}}"#,
+                NOW + 60
+            ),
+            &SECRET,
+        );
+        assert_eq!(
+            check(&t),
+            Err(JwtError::Malformed("duplicate JSON member name"))
+        );
+    }
+
+    #[test]
+    fn reason_alg_not_allowed_none() {
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            let t = raw_token(
+                &json!({"alg": alg}).to_string(),
+                &good_claims().to_string(),
+                b"x",
+            );
+            assert_eq!(
+                check(&t).unwrap_err().reason(),
+                Reason::AlgNotAllowed,
+                "{alg}"
+            );
+        }
+        // unknown alg, and one not in the provider's list
+        let t = hs(json!({"alg": "HS999"}), good_claims());
+        assert_eq!(check(&t).unwrap_err().reason(), Reason::AlgNotAllowed);
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.algorithms = vec![Alg::RS256];
+        let e = verify(&hs(hs_header(), good_claims()), &p, &keys, NOW).unwrap_err();
+        assert_eq!(e.reason(), Reason::AlgNotAllowed);
+        // case matters
+        let t = hs(json!({"alg": "hs256", "kid": "hk"}), good_claims());
+        assert_eq!(check(&t).unwrap_err().reason(), Reason::AlgNotAllowed);
+    }
+
+    #[test]
+    fn attack_hs256_with_rsa_public_key_bytes() {
+        let pk = rsa_pair().public_key();
+        let doc = json!({"keys": [rsa_jwk("r", None)]});
+        let (keys, _) = KeySet::from_value(&doc).unwrap();
+        let p = provider(&keys);
+        for secret in [pk.to_pem().unwrap().into_bytes(), pk.to_der().unwrap()] {
+            for header in [json!({"alg": "HS256", "kid": "r"}), json!({"alg": "HS256"})] {
+                let t = hs_raw(&header.to_string(), &good_claims().to_string(), &secret);
+                let e = verify(&t, &p, &keys, NOW).unwrap_err();
+                assert_eq!(e.reason(), Reason::AlgNotAllowed, "{header}");
+            }
+        }
+    }
+
+    #[test]
+    fn attack_token_alg_differs_from_jwk_alg() {
+        let der = rsa_pair().to_der().unwrap();
+        let jwks = json!([rsa_jwk("r", Some("RS256"))]);
+        let t = PS256KeyPair::from_der(&der)
+            .unwrap()
+            .with_key_id("r")
+            .sign(jwt_claims())
+            .unwrap();
+        assert_eq!(
+            verify_with(jwks.clone(), &t).unwrap_err().reason(),
+            Reason::AlgNotAllowed
+        );
+        let t = RS512KeyPair::from_der(&der)
+            .unwrap()
+            .sign(jwt_claims())
+            .unwrap();
+        assert_eq!(
+            verify_with(jwks.clone(), &t).unwrap_err().reason(),
+            Reason::AlgNotAllowed
+        );
+        let t = rsa_pair().with_key_id("r").sign(jwt_claims()).unwrap();
+        verify_with(jwks, &t).unwrap();
+    }
+
+    #[test]
+    fn attack_embedded_jwk_is_never_trusted() {
+        let attacker = [9u8; 32];
+        let header = json!({"alg": "HS256", "kid": "hk",
+            "jwk": {"kty": "oct", "k": b64(&attacker)}});
+        let t = hs_raw(&header.to_string(), &good_claims().to_string(), &attacker);
+        assert!(matches!(check(&t), Err(JwtError::Malformed(_))));
+        // as strings / URLs they are ignored: the provider's key still decides
+        let header = json!({"alg": "HS256", "kid": "hk", "jwk": b64(&attacker),
+            "jku": "https://evil.example/jwks", "x5u": "https://evil.example/c", "x5c": ["AAAA"]});
+        let t = hs_raw(&header.to_string(), &good_claims().to_string(), &attacker);
+        assert_eq!(check(&t), Err(JwtError::BadSignature));
+        let t = hs_raw(&header.to_string(), &good_claims().to_string(), &SECRET);
+        check(&t).unwrap();
+    }
+
+    #[test]
+    fn reason_unsupported_crit() {
+        for h in [
+            json!({"alg": "HS256", "kid": "hk", "crit": ["exp"]}),
+            json!({"alg": "HS256", "kid": "hk", "crit": ["b64"], "b64": false}),
+            json!({"alg": "HS256", "kid": "hk", "b64": false}),
+        ] {
+            let e = check(&hs(h.clone(), good_claims())).unwrap_err();
+            assert_eq!(e, JwtError::UnsupportedCrit, "{h}");
+            assert_eq!(e.reason(), Reason::UnsupportedCrit);
+        }
+        let e = check(&hs(json!({"alg": "HS256", "crit": []}), good_claims())).unwrap_err();
+        assert!(matches!(e, JwtError::Malformed(_)));
+    }
+
+    #[test]
+    fn reason_unknown_kid() {
+        let t = hs(json!({"alg": "HS256", "kid": "nope"}), good_claims());
+        let e = check(&t).unwrap_err();
+        assert_eq!(e, JwtError::UnknownKid);
+        assert_eq!(e.reason(), Reason::UnknownKid);
+        // an empty key set
+        let keys = KeySet::default();
+        let t = hs(json!({"alg": "HS256"}), good_claims());
+        assert_eq!(
+            verify(&t, &provider(&keys), &keys, NOW),
+            Err(JwtError::UnknownKid)
+        );
+    }
+
+    #[test]
+    fn kidless_token_tries_compatible_keys() {
+        let other = [1u8; 32];
+        let doc = json!({"keys": [
+            {"kty": "oct", "kid": "a", "k": b64(&other)},
+            {"kty": "oct", "kid": "b", "k": b64(&SECRET)}]});
+        let (keys, _) = KeySet::from_value(&doc).unwrap();
+        let t = hs(json!({"alg": "HS256"}), good_claims());
+        verify(&t, &provider(&keys), &keys, NOW).unwrap();
+        let t = hs(json!({"alg": "HS256", "kid": "a"}), good_claims());
+        assert_eq!(
+            verify(&t, &provider(&keys), &keys, NOW),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn reason_bad_signature() {
+        let t = hs_raw(
+            &hs_header().to_string(),
+            &good_claims().to_string(),
+            &[8u8; 32],
+        );
+        let e = check(&t).unwrap_err();
+        assert_eq!(e, JwtError::BadSignature);
+        assert_eq!(e.reason(), Reason::BadSignature);
+        // tampered payload
+        let good = hs(hs_header(), good_claims());
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged = with(good_claims(), "sub", json!("root"));
+        let t = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(forged.to_string().as_bytes()),
+            parts[2]
+        );
+        assert_eq!(check(&t), Err(JwtError::BadSignature));
+        // RSA with a short signature: an error, not a panic
+        let doc = json!({"keys": [rsa_jwk("r", None)]});
+        let (keys, _) = KeySet::from_value(&doc).unwrap();
+        let t = raw_token(
+            r#"{"alg":"RS256","kid":"r"}"#,
+            &good_claims().to_string(),
+            b"x",
+        );
+        assert_eq!(
+            verify(&t, &provider(&keys), &keys, NOW),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn reason_expired_and_skew() {
+        let c = with(good_claims(), "exp", json!(NOW - 61));
+        assert_eq!(check(&hs(hs_header(), c)), Err(JwtError::Expired));
+        assert_eq!(JwtError::Expired.reason(), Reason::Expired);
+        let c = with(good_claims(), "exp", json!(NOW - 60));
+        check(&hs(hs_header(), c)).unwrap();
+        let c = with(good_claims(), "exp", json!(NOW as f64 - 59.5));
+        check(&hs(hs_header(), c)).unwrap();
+    }
+
+    #[test]
+    fn reason_not_yet_valid() {
+        let c = with(good_claims(), "nbf", json!(NOW + 61));
+        let e = check(&hs(hs_header(), c)).unwrap_err();
+        assert_eq!(e, JwtError::NotYetValid);
+        assert_eq!(e.reason(), Reason::NotYetValid);
+        let c = with(good_claims(), "nbf", json!(NOW + 60));
+        check(&hs(hs_header(), c)).unwrap();
+    }
+
+    #[test]
+    fn reason_lifetime_too_long() {
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.max_lifetime_seconds = Some(3600);
+        let c = with(good_claims(), "exp", json!(NOW + 3661));
+        let e = verify(&hs(hs_header(), c), &p, &keys, NOW).unwrap_err();
+        assert_eq!(e, JwtError::LifetimeTooLong);
+        assert_eq!(e.reason(), Reason::LifetimeTooLong);
+        // issued long ago with a long lifetime: exp - iat too long
+        let c = with(good_claims(), "iat", json!(NOW - 7200));
+        let c = with(c, "exp", json!(NOW + 600));
+        assert_eq!(
+            verify(&hs(hs_header(), c), &p, &keys, NOW),
+            Err(JwtError::LifetimeTooLong)
+        );
+        let c = with(good_claims(), "exp", json!(NOW + 3600));
+        verify(&hs(hs_header(), c), &p, &keys, NOW).unwrap();
+        // with a maximum lifetime, exp is required even if require_exp is off
+        p.require_exp = false;
+        let c = without(good_claims(), "exp");
+        assert_eq!(
+            verify(&hs(hs_header(), c), &p, &keys, NOW),
+            Err(JwtError::MissingClaim("exp"))
+        );
+    }
+
+    #[test]
+    fn reason_missing_claim() {
+        let e = check(&hs(hs_header(), without(good_claims(), "exp"))).unwrap_err();
+        assert_eq!(e, JwtError::MissingClaim("exp"));
+        assert_eq!(e.reason(), Reason::MissingClaim);
+        let e = check(&hs(hs_header(), without(good_claims(), "iss"))).unwrap_err();
+        assert_eq!(e, JwtError::MissingClaim("iss"));
+        // exp optional when configured so
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.require_exp = false;
+        verify(
+            &hs(hs_header(), without(good_claims(), "exp")),
+            &p,
+            &keys,
+            NOW,
+        )
+        .unwrap();
+    }
+
+    fn claim_name(k: &str) -> &'static str {
+        ["exp", "nbf", "iat", "aud", "iss", "sub", "jti"]
+            .into_iter()
+            .find(|n| *n == k)
+            .unwrap()
+    }
+
+    #[test]
+    fn reason_invalid_claim() {
+        for (k, v) in [
+            ("exp", json!("1700000300")),
+            ("exp", json!(-1)),
+            ("exp", json!(1e300)),
+            ("exp", json!(-0.5)),
+            ("exp", json!(18446744073709551615u64)),
+            ("exp", json!(null)),
+            ("exp", json!(true)),
+            ("nbf", json!([1])),
+            ("iat", json!({"a": 1})),
+            ("aud", json!(5)),
+            ("aud", json!(["api", 5])),
+            ("iss", json!(5)),
+            ("sub", json!(5)),
+            ("jti", json!(false)),
+        ] {
+            let e = check(&hs(hs_header(), with(good_claims(), k, v.clone()))).unwrap_err();
+            assert_eq!(e, JwtError::InvalidClaim(claim_name(k)), "{k}={v}");
+            assert_eq!(e.reason(), Reason::InvalidClaim);
+        }
+        // aud as a number is refused even when the provider checks no audience
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.audiences.clear();
+        let c = with(good_claims(), "aud", json!(5));
+        assert_eq!(
+            verify(&hs(hs_header(), c), &p, &keys, NOW),
+            Err(JwtError::InvalidClaim("aud"))
+        );
+    }
+
+    #[test]
+    fn reason_wrong_issuer() {
+        for iss in [
+            "https://evil.example",
+            "https://IDP.example",
+            "https://idp.example/",
+            "",
+        ] {
+            let e = check(&hs(hs_header(), with(good_claims(), "iss", json!(iss)))).unwrap_err();
+            assert_eq!(e, JwtError::WrongIssuer, "{iss}");
+            assert_eq!(e.reason(), Reason::WrongIssuer);
+        }
+    }
+
+    #[test]
+    fn reason_wrong_audience() {
+        for aud in [json!("nope"), json!([]), json!(["x", "y"]), json!("API")] {
+            let e = check(&hs(hs_header(), with(good_claims(), "aud", aud.clone()))).unwrap_err();
+            assert_eq!(e, JwtError::WrongAudience, "{aud}");
+            assert_eq!(e.reason(), Reason::WrongAudience);
+        }
+        let e = check(&hs(hs_header(), without(good_claims(), "aud"))).unwrap_err();
+        assert_eq!(e, JwtError::WrongAudience);
+        check(&hs(
+            hs_header(),
+            with(good_claims(), "aud", json!(["x", "other"])),
+        ))
+        .unwrap();
+        // no audiences configured: aud not checked
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.audiences.clear();
+        verify(
+            &hs(hs_header(), without(good_claims(), "aud")),
+            &p,
+            &keys,
+            NOW,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn typ_and_other_header_members() {
+        for typ in ["JWT", "jwt", "at+jwt", "application/at+JWT"] {
+            check(&hs(with(hs_header(), "typ", json!(typ)), good_claims())).unwrap();
+        }
+        for typ in [json!("JOSE"), json!(1), json!("+jwt")] {
+            let e = check(&hs(with(hs_header(), "typ", typ), good_claims())).unwrap_err();
+            assert!(matches!(e, JwtError::Malformed(_)));
+        }
+        let e = check(&hs(with(hs_header(), "salt", json!("AAAA")), good_claims())).unwrap_err();
+        assert!(matches!(e, JwtError::Malformed(_)));
+        // unknown header members are fine
+        check(&hs(
+            with(hs_header(), "foo", json!({"bar": 1})),
+            good_claims(),
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn huge_now_does_not_panic() {
+        let t = hs(hs_header(), without(good_claims(), "exp"));
+        let keys = hs_keys();
+        let mut p = provider(&keys);
+        p.require_exp = false;
+        let _ = verify(&t, &p, &keys, u64::MAX);
+        let c = with(good_claims(), "exp", json!(i64::MAX));
+        let _ = verify(&hs(hs_header(), c), &p, &keys, u64::MAX);
+        let c = with(good_claims(), "exp", json!(i64::MAX));
+        verify(&hs(hs_header(), c), &p, &keys, NOW).unwrap();
+    }
+
+    #[test]
+    fn every_error_maps_to_its_reason_and_never_shows_the_token() {
+        let all = [
+            JwtError::TokenTooLarge,
+            JwtError::Malformed("m"),
+            JwtError::AlgNotAllowed("a"),
+            JwtError::UnsupportedCrit,
+            JwtError::UnknownKid,
+            JwtError::MissingClaim("exp"),
+            JwtError::InvalidClaim("exp"),
+            JwtError::Expired,
+            JwtError::NotYetValid,
+            JwtError::LifetimeTooLong,
+            JwtError::WrongIssuer,
+            JwtError::WrongAudience,
+            JwtError::BadSignature,
+        ];
+        let reasons: std::collections::HashSet<_> = all.iter().map(JwtError::reason).collect();
+        assert_eq!(reasons.len(), all.len());
+        for e in all {
+            assert!(e.to_string().starts_with(e.reason().code()));
+        }
+    }
 }

@@ -43,7 +43,15 @@ pub struct JwtCache<T> {
 
 impl<T> JwtCache<T> {
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
-        JwtCache { map: HashMap::new(), order: VecDeque::new(), bytes: 0, max_entries, max_bytes, hits: 0, misses: 0 }
+        JwtCache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+            hits: 0,
+            misses: 0,
+        }
     }
 
     /// The cache key of a token.
@@ -70,7 +78,14 @@ impl<T> JwtCache<T> {
     }
 
     /// Remembers an outcome; `bytes` is the approximate size of the claims (the token length will do).
-    pub fn insert(&mut self, key: [u8; 32], provider: u32, keys_version: u64, value: Cached<T>, bytes: usize) {
+    pub fn insert(
+        &mut self,
+        key: [u8; 32],
+        provider: u32,
+        keys_version: u64,
+        value: Cached<T>,
+        bytes: usize,
+    ) {
         if self.max_entries == 0 || bytes > self.max_bytes {
             return;
         }
@@ -78,15 +93,27 @@ impl<T> JwtCache<T> {
             self.bytes = self.bytes.saturating_sub(old.bytes);
             self.order.retain(|k| k != &key);
         }
-        while self.map.len() >= self.max_entries || self.bytes.saturating_add(bytes) > self.max_bytes {
-            let Some(oldest) = self.order.pop_front() else { break };
+        while self.map.len() >= self.max_entries
+            || self.bytes.saturating_add(bytes) > self.max_bytes
+        {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
             if let Some(e) = self.map.remove(&oldest) {
                 self.bytes = self.bytes.saturating_sub(e.bytes);
             }
         }
         self.bytes = self.bytes.saturating_add(bytes);
         self.order.push_back(key);
-        self.map.insert(key, Entry { provider, keys_version, value, bytes });
+        self.map.insert(
+            key,
+            Entry {
+                provider,
+                keys_version,
+                value,
+                bytes,
+            },
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -110,7 +137,11 @@ mod tests {
         c.insert(k, 0, 1, Cached::Verified(Rc::new(7)), 100);
         assert_eq!(c.get(&k, 0, 1), Some(Cached::Verified(Rc::new(7))));
         assert_eq!(c.get(&k, 0, 2), None, "a new key set invalidates");
-        assert_eq!(c.get(&k, 1, 1), None, "another provider never shares entries");
+        assert_eq!(
+            c.get(&k, 1, 1),
+            None,
+            "another provider never shares entries"
+        );
         assert_eq!((c.hits, c.misses), (1, 3));
     }
 
@@ -124,7 +155,11 @@ mod tests {
         assert_eq!(c.get(&[4; 32], 0, 0), Some(Cached::BadSignature));
         assert_eq!(c.get(&[0; 32], 0, 0), None, "oldest evicted first");
         c.insert([9; 32], 0, 0, Cached::BadSignature, 1000);
-        assert_eq!(c.get(&[9; 32], 0, 0), None, "an entry larger than the cache is not stored");
+        assert_eq!(
+            c.get(&[9; 32], 0, 0),
+            None,
+            "an entry larger than the cache is not stored"
+        );
         let mut c: JwtCache<u32> = JwtCache::new(3, 100_000);
         for i in 0..10u8 {
             c.insert([i; 32], 0, 0, Cached::BadSignature, 1);

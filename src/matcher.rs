@@ -489,15 +489,11 @@ mod tests {
         ["a", "b"]
             .into_iter()
             .map(|n| {
-                let p = Provider {
-                    name: n.into(),
-                    issuer: format!("https://{n}.example"),
-                    sources: Vec::new(),
-                    jwks: JwksSource::Inline(KeySet::default()),
-                    forward_token: false,
-                    claims_to_headers: Vec::new(),
-                    scope_claims: vec!["scope".into()],
-                };
+                let p = Provider::new(
+                    n,
+                    &format!("https://{n}.example"),
+                    JwksSource::Inline(KeySet::default()),
+                );
                 (n.to_string(), p)
             })
             .collect()
@@ -877,7 +873,8 @@ mod tests {
     #[test]
     fn errors_through_the_config_parser() {
         let parse = |rules: Value| {
-            let doc = json!({"providers": {"a": {"issuer": "https://a.example"}}, "rules": rules});
+            let remote = json!({"remote": {"cluster": "c", "authority": "a", "path": "/j"}});
+            let doc = json!({"providers": {"a": {"issuer": "https://a.example", "jwks": remote}}, "rules": rules});
             crate::config::Config::parse(doc.to_string().as_bytes())
                 .err()
                 .map(|e| e.field)

@@ -589,15 +589,11 @@ mod tests {
     }
 
     fn provider(name: &str) -> Provider {
-        Provider {
-            name: name.into(),
-            issuer: format!("https://{name}.example"),
-            sources: Vec::new(),
-            jwks: JwksSource::Inline(KeySet::default()),
-            forward_token: false,
-            claims_to_headers: Vec::new(),
-            scope_claims: vec!["scope".into()],
-        }
+        Provider::new(
+            name,
+            &format!("https://{name}.example"),
+            JwksSource::Inline(KeySet::default()),
+        )
     }
 
     fn providers() -> BTreeMap<String, Provider> {

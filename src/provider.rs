@@ -1,17 +1,101 @@
 //! JWT providers: issuer, audiences, where tokens come from, which algorithms, which key set.
-//! (STUB: to be completed by the JWT work — keep the public names used by `engine` and `jwks_cache`.)
+//!
+//! JSON form (one entry of `providers`; unknown fields are rejected):
+//! ```json
+//! {"issuer": "https://idp.example", "audiences": ["orders-api"],
+//!  "jwks": {"inline": {"keys": [ ... ]}}      // or
+//!  "jwks": {"remote": {"cluster": "jwks_cluster", "authority": "idp.example",
+//!                      "path": "/.well-known/jwks.json", "refresh_seconds": 300,
+//!                      "timeout_ms": 2000, "max_stale_seconds": 86400, "max_bytes": 524288}},
+//!  "from": [{"header": "authorization", "prefix": "Bearer "}],
+//!  "clock_skew_seconds": 60, "require_exp": true, "max_lifetime_seconds": 86400,
+//!  "algorithms": ["RS256", "ES256"], "max_token_bytes": 8192,
+//!  "forward_token": false, "claims_to_headers": [{"claim": "sub", "header": "x-user-id"}],
+//!  "scope_claims": ["scope", "scp"]}
+//! ```
+//! Defaults: `from` = `Authorization: Bearer`, `audiences` absent = `aud` not checked, clock skew 60 s,
+//! `require_exp` true, no maximum lifetime, every supported algorithm (the key still decides which
+//! algorithm it verifies), `max_token_bytes` 8192, `forward_token` false, `scope_claims` `scope`, `scp`;
+//! remote: refresh 300 s, timeout 2000 ms, stale keys usable for 86400 s, responses up to 512 KiB.
 
 use crate::config::ConfigError;
 use crate::extractor::{validate_sources, Source, SourceConfig};
-use crate::jwk::KeySet;
+use crate::jwk::{Alg, KeySet};
 use serde::Deserialize;
+
+pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
+pub const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
+pub const MAX_LIFETIME_SECONDS_LIMIT: u64 = 10 * 366 * 86400;
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
+pub const MIN_MAX_TOKEN_BYTES: usize = 64;
+pub const MAX_MAX_TOKEN_BYTES: usize = 65536;
+pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
+pub const MAX_REFRESH_SECONDS: u64 = 7 * 86400;
+pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_MAX_STALE_SECONDS: u64 = 86400;
+pub const MAX_MAX_STALE_SECONDS: u64 = 30 * 86400;
+pub const DEFAULT_JWKS_MAX_BYTES: usize = 512 * 1024;
+pub const MIN_JWKS_MAX_BYTES: usize = 1024;
+pub const MAX_JWKS_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Headers a claim may never be copied into (routing, framing, hop-by-hop).
+const RESERVED_HEADERS: [&str; 11] = [
+    "host",
+    "authority",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
 
 /// JSON form of one entry of `providers`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     issuer: String,
+    audiences: Option<Vec<String>>,
+    jwks: JwksConfig,
     from: Option<Vec<SourceConfig>>,
+    clock_skew_seconds: Option<u64>,
+    require_exp: Option<bool>,
+    max_lifetime_seconds: Option<u64>,
+    algorithms: Option<Vec<String>>,
+    max_token_bytes: Option<usize>,
+    forward_token: Option<bool>,
+    claims_to_headers: Option<Vec<ClaimHeaderConfig>>,
+    scope_claims: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JwksConfig {
+    inline: Option<serde_json::Value>,
+    remote: Option<RemoteConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteConfig {
+    cluster: String,
+    authority: String,
+    path: String,
+    refresh_seconds: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_stale_seconds: Option<u64>,
+    max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimHeaderConfig {
+    claim: String,
+    header: String,
 }
 
 /// Where a provider's keys come from.
@@ -41,8 +125,17 @@ pub struct RemoteJwks {
 pub struct Provider {
     pub name: String,
     pub issuer: String,
+    /// Accepted `aud` values (any-of). Empty: `aud` is not checked.
+    pub audiences: Vec<String>,
     pub sources: Vec<Source>,
     pub jwks: JwksSource,
+    pub clock_skew_seconds: u64,
+    pub require_exp: bool,
+    pub max_lifetime_seconds: Option<u64>,
+    /// Algorithms a token may use (never `none`).
+    pub algorithms: Vec<Alg>,
+    /// Tokens longer than this are refused before any parsing.
+    pub max_token_bytes: usize,
     pub forward_token: bool,
     /// `(dotted claim path, header name)` pairs.
     pub claims_to_headers: Vec<(String, String)>,
@@ -50,21 +143,551 @@ pub struct Provider {
     pub scope_claims: Vec<String>,
 }
 
+impl Provider {
+    /// A provider with the defaults, for tests and programmatic use.
+    pub fn new(name: &str, issuer: &str, jwks: JwksSource) -> Provider {
+        Provider {
+            name: name.to_string(),
+            issuer: issuer.to_string(),
+            audiences: Vec::new(),
+            sources: default_sources(),
+            jwks,
+            clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
+            require_exp: true,
+            max_lifetime_seconds: None,
+            algorithms: Alg::ALL.to_vec(),
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            forward_token: false,
+            claims_to_headers: Vec::new(),
+            scope_claims: default_scope_claims(),
+        }
+    }
+}
+
+fn default_sources() -> Vec<Source> {
+    vec![Source::Header {
+        name: "authorization".into(),
+        prefix: Some("Bearer ".into()),
+    }]
+}
+
+fn default_scope_claims() -> Vec<String> {
+    vec!["scope".into(), "scp".into()]
+}
+
+fn is_lower_header_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn is_plain_text(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
+    v: Option<T>,
+    default: T,
+    min: T,
+    max: T,
+    field: &str,
+) -> Result<T, ConfigError> {
+    let v = v.unwrap_or(default);
+    if v < min || v > max {
+        return Err(ConfigError::new(
+            field,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(v)
+}
+
 impl ProviderConfig {
     pub fn validate(self, name: &str, field: &str) -> Result<Provider, ConfigError> {
-        let default = vec![Source::Header {
-            name: "authorization".into(),
-            prefix: Some("Bearer ".into()),
-        }];
-        let sources = validate_sources(self.from, &format!("{field}.from"), default)?;
+        let f = |sub: &str| format!("{field}.{sub}");
+        if self.issuer.is_empty() || self.issuer.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                &f("issuer"),
+                "must be a non-empty string without control characters",
+            ));
+        }
+        let audiences = match self.audiences {
+            None => Vec::new(),
+            Some(list) if list.is_empty() => {
+                return Err(ConfigError::new(
+                    &f("audiences"),
+                    "must list at least one audience (omit the field to not check \"aud\")",
+                ))
+            }
+            Some(list) => {
+                for (i, a) in list.iter().enumerate() {
+                    if a.is_empty() {
+                        return Err(ConfigError::new(
+                            &f(&format!("audiences[{i}]")),
+                            "must be a non-empty string",
+                        ));
+                    }
+                }
+                list
+            }
+        };
+        let jwks = match (self.jwks.inline, self.jwks.remote) {
+            (Some(doc), None) => {
+                let (keys, _skipped) = KeySet::from_value(&doc).map_err(|e| {
+                    ConfigError::new(&f("jwks.inline"), format!("unusable key set: {e}"))
+                })?;
+                JwksSource::Inline(keys)
+            }
+            (None, Some(r)) => JwksSource::Remote(r.validate(&f("jwks.remote"))?),
+            _ => {
+                return Err(ConfigError::new(
+                    &f("jwks"),
+                    "must have exactly one of \"inline\" or \"remote\"",
+                ))
+            }
+        };
+        let sources = validate_sources(self.from, &f("from"), default_sources())?;
+        let clock_skew_seconds = in_range(
+            self.clock_skew_seconds,
+            DEFAULT_CLOCK_SKEW_SECONDS,
+            0,
+            MAX_CLOCK_SKEW_SECONDS,
+            &f("clock_skew_seconds"),
+        )?;
+        let max_lifetime_seconds = match self.max_lifetime_seconds {
+            None => None,
+            Some(v) => Some(in_range(
+                Some(v),
+                v,
+                1,
+                MAX_LIFETIME_SECONDS_LIMIT,
+                &f("max_lifetime_seconds"),
+            )?),
+        };
+        let algorithms = match self.algorithms {
+            None => Alg::ALL.to_vec(),
+            Some(list) if list.is_empty() => {
+                return Err(ConfigError::new(
+                    &f("algorithms"),
+                    "must list at least one algorithm",
+                ))
+            }
+            Some(list) => {
+                let mut algs = Vec::new();
+                for (i, name) in list.iter().enumerate() {
+                    let field = f(&format!("algorithms[{i}]"));
+                    if name.eq_ignore_ascii_case("none") {
+                        return Err(ConfigError::new(&field, "\"none\" is never accepted"));
+                    }
+                    let alg = Alg::from_name(name).ok_or_else(|| {
+                        ConfigError::new(
+                            &field,
+                            format!(
+                                "unknown algorithm; supported: {}",
+                                Alg::ALL.map(Alg::name).join(", ")
+                            ),
+                        )
+                    })?;
+                    if !algs.contains(&alg) {
+                        algs.push(alg);
+                    }
+                }
+                algs
+            }
+        };
+        let max_token_bytes = in_range(
+            self.max_token_bytes,
+            DEFAULT_MAX_TOKEN_BYTES,
+            MIN_MAX_TOKEN_BYTES,
+            MAX_MAX_TOKEN_BYTES,
+            &f("max_token_bytes"),
+        )?;
+        let source_headers: Vec<&str> = sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::Header { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut claims_to_headers: Vec<(String, String)> = Vec::new();
+        for (i, c) in self
+            .claims_to_headers
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let base = f(&format!("claims_to_headers[{i}]"));
+            if c.claim.is_empty() || c.claim.split('.').any(str::is_empty) {
+                return Err(ConfigError::new(
+                    &format!("{base}.claim"),
+                    "must be a claim name or a dotted path of non-empty names",
+                ));
+            }
+            let header_field = format!("{base}.header");
+            if !is_lower_header_name(&c.header) {
+                return Err(ConfigError::new(
+                    &header_field,
+                    "must be a lowercase HTTP header name (letters, digits, '-', '_')",
+                ));
+            }
+            if RESERVED_HEADERS.contains(&c.header.as_str()) {
+                return Err(ConfigError::new(
+                    &header_field,
+                    "is a reserved header and cannot carry a claim",
+                ));
+            }
+            if source_headers.contains(&c.header.as_str()) {
+                return Err(ConfigError::new(
+                    &header_field,
+                    "is a header the token is read from",
+                ));
+            }
+            if claims_to_headers.iter().any(|(_, h)| *h == c.header) {
+                return Err(ConfigError::new(
+                    &header_field,
+                    "is already used by another claim",
+                ));
+            }
+            claims_to_headers.push((c.claim, c.header));
+        }
+        let scope_claims = match self.scope_claims {
+            None => default_scope_claims(),
+            Some(list) if list.is_empty() => {
+                return Err(ConfigError::new(
+                    &f("scope_claims"),
+                    "must list at least one claim",
+                ))
+            }
+            Some(list) => {
+                if let Some(i) = list.iter().position(String::is_empty) {
+                    return Err(ConfigError::new(
+                        &f(&format!("scope_claims[{i}]")),
+                        "must be a non-empty claim name",
+                    ));
+                }
+                list
+            }
+        };
         Ok(Provider {
             name: name.to_string(),
             issuer: self.issuer,
+            audiences,
             sources,
-            jwks: JwksSource::Inline(KeySet::default()),
-            forward_token: false,
-            claims_to_headers: Vec::new(),
-            scope_claims: vec!["scope".into(), "scp".into()],
+            jwks,
+            clock_skew_seconds,
+            require_exp: self.require_exp.unwrap_or(true),
+            max_lifetime_seconds,
+            algorithms,
+            max_token_bytes,
+            forward_token: self.forward_token.unwrap_or(false),
+            claims_to_headers,
+            scope_claims,
         })
+    }
+}
+
+impl RemoteConfig {
+    fn validate(self, field: &str) -> Result<RemoteJwks, ConfigError> {
+        let f = |sub: &str| format!("{field}.{sub}");
+        if !is_plain_text(&self.cluster) {
+            return Err(ConfigError::new(
+                &f("cluster"),
+                "must be a non-empty Envoy cluster name",
+            ));
+        }
+        if !is_plain_text(&self.authority) || self.authority.contains(['/', '@']) {
+            return Err(ConfigError::new(
+                &f("authority"),
+                "must be a host name (optionally with a port)",
+            ));
+        }
+        if !self.path.starts_with('/') || !is_plain_text(&self.path) || self.path.contains('#') {
+            return Err(ConfigError::new(
+                &f("path"),
+                "must start with '/' and contain no spaces, control characters or '#'",
+            ));
+        }
+        let refresh_seconds = in_range(
+            self.refresh_seconds,
+            DEFAULT_REFRESH_SECONDS,
+            1,
+            MAX_REFRESH_SECONDS,
+            &f("refresh_seconds"),
+        )?;
+        let timeout_ms = in_range(
+            self.timeout_ms,
+            DEFAULT_TIMEOUT_MS,
+            1,
+            MAX_TIMEOUT_MS,
+            &f("timeout_ms"),
+        )?;
+        let max_stale_seconds = in_range(
+            self.max_stale_seconds,
+            DEFAULT_MAX_STALE_SECONDS,
+            0,
+            MAX_MAX_STALE_SECONDS,
+            &f("max_stale_seconds"),
+        )?;
+        let max_bytes = in_range(
+            self.max_bytes,
+            DEFAULT_JWKS_MAX_BYTES,
+            MIN_JWKS_MAX_BYTES,
+            MAX_JWKS_MAX_BYTES,
+            &f("max_bytes"),
+        )?;
+        Ok(RemoteJwks {
+            cluster: self.cluster,
+            authority: self.authority,
+            path: self.path,
+            refresh_seconds,
+            timeout_ms,
+            max_stale_seconds,
+            max_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn b64(b: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn inline() -> Value {
+        json!({"inline": {"keys": [{"kty": "oct", "kid": "h", "k": b64(&[5u8; 32])}]}})
+    }
+
+    fn base() -> Value {
+        json!({"issuer": "https://idp.example", "jwks": inline()})
+    }
+
+    fn validate(v: Value) -> Result<Provider, ConfigError> {
+        let text = v.to_string();
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let c: ProviderConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| ConfigError::new(&e.path().to_string(), e.inner().to_string()))?;
+        c.validate("idp", "providers.idp")
+    }
+
+    fn err(v: Value) -> ConfigError {
+        validate(v).unwrap_err()
+    }
+
+    fn set(mut v: Value, k: &str, val: Value) -> Value {
+        v[k] = val;
+        v
+    }
+
+    #[test]
+    fn defaults() {
+        let p = validate(base()).unwrap();
+        assert_eq!(p.clock_skew_seconds, 60);
+        assert!(p.require_exp);
+        assert_eq!(p.max_lifetime_seconds, None);
+        assert_eq!(p.algorithms, Alg::ALL.to_vec());
+        assert_eq!(p.max_token_bytes, 8192);
+        assert!(!p.forward_token);
+        assert!(p.audiences.is_empty());
+        assert_eq!(p.scope_claims, vec!["scope", "scp"]);
+        assert_eq!(p.sources.len(), 1);
+        assert!(matches!(p.jwks, JwksSource::Inline(ref k) if k.len() == 1));
+    }
+
+    #[test]
+    fn full_config() {
+        let v = json!({"issuer": "https://idp.example", "audiences": ["orders-api"],
+            "jwks": {"remote": {"cluster": "jwks_cluster", "authority": "idp.example",
+                "path": "/.well-known/jwks.json"}},
+            "from": [{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}, {"cookie": "at"}],
+            "clock_skew_seconds": 30, "require_exp": false, "max_lifetime_seconds": 86400,
+            "algorithms": ["RS256", "ES256", "RS256"], "max_token_bytes": 4096,
+            "forward_token": true, "claims_to_headers": [{"claim": "sub", "header": "x-user-id"},
+                {"claim": "org.id", "header": "x-org"}],
+            "scope_claims": ["scope"]});
+        let p = validate(v).unwrap();
+        assert_eq!(p.algorithms, vec![Alg::RS256, Alg::ES256]);
+        assert_eq!(p.audiences, vec!["orders-api"]);
+        assert_eq!(p.sources.len(), 3);
+        assert_eq!(p.claims_to_headers[1], ("org.id".into(), "x-org".into()));
+        let JwksSource::Remote(r) = p.jwks else {
+            panic!()
+        };
+        assert_eq!(
+            r,
+            RemoteJwks {
+                cluster: "jwks_cluster".into(),
+                authority: "idp.example".into(),
+                path: "/.well-known/jwks.json".into(),
+                refresh_seconds: 300,
+                timeout_ms: 2000,
+                max_stale_seconds: 86400,
+                max_bytes: 512 * 1024,
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (set(base(), "issuer", json!("")), "providers.idp.issuer"),
+            (
+                set(base(), "audiences", json!([])),
+                "providers.idp.audiences",
+            ),
+            (
+                set(base(), "audiences", json!(["a", ""])),
+                "providers.idp.audiences[1]",
+            ),
+            (
+                set(base(), "algorithms", json!(["RS256", "XX1"])),
+                "providers.idp.algorithms[1]",
+            ),
+            (
+                set(base(), "algorithms", json!(["none"])),
+                "providers.idp.algorithms[0]",
+            ),
+            (
+                set(base(), "algorithms", json!(["NONE"])),
+                "providers.idp.algorithms[0]",
+            ),
+            (
+                set(base(), "algorithms", json!([])),
+                "providers.idp.algorithms",
+            ),
+            (
+                set(base(), "clock_skew_seconds", json!(100000)),
+                "providers.idp.clock_skew_seconds",
+            ),
+            (
+                set(base(), "max_lifetime_seconds", json!(0)),
+                "providers.idp.max_lifetime_seconds",
+            ),
+            (
+                set(base(), "max_token_bytes", json!(1)),
+                "providers.idp.max_token_bytes",
+            ),
+            (set(base(), "from", json!([])), "providers.idp.from"),
+            (
+                set(base(), "scope_claims", json!([""])),
+                "providers.idp.scope_claims[0]",
+            ),
+            (set(base(), "jwks", json!({})), "providers.idp.jwks"),
+            (
+                set(
+                    base(),
+                    "jwks",
+                    json!({"inline": {"keys": []}, "remote": {"cluster": "c", "authority": "a", "path": "/"}}),
+                ),
+                "providers.idp.jwks",
+            ),
+            (
+                set(
+                    base(),
+                    "jwks",
+                    json!({"inline": {"keys": [{"kty": "oct", "use": "enc", "k": b64(&[1u8; 32])}]}}),
+                ),
+                "providers.idp.jwks.inline",
+            ),
+            (
+                set(base(), "jwks", json!({"inline": []})),
+                "providers.idp.jwks.inline",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "sub", "header": "X-User"}]),
+                ),
+                "providers.idp.claims_to_headers[0].header",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "sub", "header": "host"}]),
+                ),
+                "providers.idp.claims_to_headers[0].header",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "sub", "header": "authorization"}]),
+                ),
+                "providers.idp.claims_to_headers[0].header",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "a", "header": "x-a"}, {"claim": "b", "header": "x-a"}]),
+                ),
+                "providers.idp.claims_to_headers[1].header",
+            ),
+            (
+                set(
+                    base(),
+                    "claims_to_headers",
+                    json!([{"claim": "a..b", "header": "x-a"}]),
+                ),
+                "providers.idp.claims_to_headers[0].claim",
+            ),
+        ];
+        for (v, field) in cases {
+            let e = err(v.clone());
+            assert_eq!(e.field, field, "{v}: {e}");
+        }
+        assert!(err(set(base(), "algorithms", json!(["none"])))
+            .problem
+            .contains("none"));
+        assert!(err(set(base(), "algorithms", json!(["XX1"])))
+            .problem
+            .contains("RS256"));
+        assert!(err(set(base(), "extra", json!(1)))
+            .problem
+            .contains("unknown field"));
+    }
+
+    #[test]
+    fn remote_ranges() {
+        let remote = |extra: Value| {
+            let mut r = json!({"cluster": "c", "authority": "idp.example", "path": "/jwks"});
+            for (k, v) in extra.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+            set(base(), "jwks", json!({ "remote": r }))
+        };
+        validate(remote(
+            json!({"refresh_seconds": 1, "timeout_ms": 60000, "max_stale_seconds": 0}),
+        ))
+        .unwrap();
+        for (extra, field) in [
+            (json!({"refresh_seconds": 0}), "refresh_seconds"),
+            (json!({"timeout_ms": 0}), "timeout_ms"),
+            (json!({"timeout_ms": 60001}), "timeout_ms"),
+            (json!({"max_stale_seconds": 99999999}), "max_stale_seconds"),
+            (json!({"max_bytes": 10}), "max_bytes"),
+            (json!({"cluster": ""}), "cluster"),
+            (json!({"authority": "a b"}), "authority"),
+            (json!({"path": "jwks"}), "path"),
+            (json!({"url": "https://x"}), "url"),
+        ] {
+            let e = err(remote(extra.clone()));
+            assert!(e.field.contains("jwks.remote"), "{extra}: {e}");
+            assert!(
+                e.field.ends_with(field) || e.problem.contains(field),
+                "{extra}: {e}"
+            );
+        }
     }
 }

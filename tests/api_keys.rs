@@ -1,0 +1,301 @@
+//! API keys through a real Envoy running the built `target/edgeguard.wasm` (run with `make test`).
+
+// A test harness fails by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::{envoy_validate, envoy_validate_file, repo, validate_plugin, Envoy, Response};
+use edgeguard::api_key::sha256_hex;
+use serde_json::{json, Value};
+
+const IOS_KEY: &str = "test-key-ios-0123456789";
+const OLD_KEY: &str = "test-key-old-0123456789";
+
+/// Keys: `ios-app` (valid, from IOS_KEY), `old-app` (disabled, from OLD_KEY); header `x-api-key` and
+/// query `api_key`.
+fn plugin(forward_credential: bool) -> String {
+    json!({
+        "api_keys": {
+            "from": [{"header": "x-api-key"}, {"query": "api_key"}],
+            "keys": [
+                {"id": "ios-app", "sha256": sha256_hex(IOS_KEY.as_bytes()), "scopes": ["orders:read"], "disabled": false},
+                {"id": "old-app", "sha256": sha256_hex(OLD_KEY.as_bytes()), "scopes": ["orders:read"], "disabled": true}
+            ],
+            "forward_credential": forward_credential
+        }
+    })
+    .to_string()
+}
+
+/// What the echo upstream says it received (panics with the response if it was not a 200 echo).
+fn upstream_saw(r: &Response) -> Value {
+    assert_eq!(r.status, 200, "expected the upstream's echo, got {r:?}");
+    r.json()
+}
+
+fn assert_denied(envoy: &Envoy, r: &Response, reason: &str) {
+    assert_eq!(r.status, 401, "{r:?}");
+    let challenge = r.header("www-authenticate").unwrap_or_else(|| {
+        panic!("401 without www-authenticate: {r:?}");
+    });
+    assert!(!challenge.is_empty(), "{r:?}");
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{r:?}"
+    );
+    let body = r.json();
+    assert_eq!(body["error"], "unauthorized", "{body}");
+    assert_eq!(body["reason"], reason, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        envoy.echo.as_ref().map(|e| e.hits()),
+        Some(0),
+        "a denied request reached the upstream"
+    );
+}
+
+#[test]
+fn valid_key_in_header_is_forwarded_with_key_id_and_stripped() {
+    let envoy = Envoy::start(&plugin(false));
+    let r = envoy.get(
+        "/orders?page=2",
+        &[
+            ("x-api-key", IOS_KEY),
+            ("x-edgeguard-key-id", "spoofed-admin"),
+            ("x-other", "kept"),
+        ],
+    );
+    let seen = upstream_saw(&r);
+    let h = &seen["headers"];
+    assert_eq!(h["x-edgeguard-key-id"], "ios-app", "{seen}");
+    assert!(h.get("x-api-key").is_none(), "key not stripped: {seen}");
+    assert_eq!(h["x-other"], "kept", "{seen}");
+    assert_eq!(seen["path"], "/orders?page=2", "{seen}");
+    assert_eq!(seen["method"], "GET", "{seen}");
+    // Metrics (Envoy prefixes wasm metrics with `wasmcustom.`).
+    let usage = common::wait_until(std::time::Duration::from_secs(5), || {
+        envoy.stat("wasmcustom.edgeguard.api_key.ios-app.allowed") == Some(1)
+    });
+    assert!(usage, "{:?}", envoy.stats_matching("edgeguard"));
+    assert_eq!(envoy.stat("wasmcustom.edgeguard.requests.allowed"), Some(1));
+}
+
+#[test]
+fn valid_key_in_query_is_stripped_and_other_params_kept() {
+    let envoy = Envoy::start(&plugin(false));
+    let r = envoy.get(&format!("/orders?page=2&api_key={IOS_KEY}&sort=asc"), &[]);
+    let seen = upstream_saw(&r);
+    assert_eq!(seen["headers"]["x-edgeguard-key-id"], "ios-app", "{seen}");
+    assert_eq!(seen["path"], "/orders?page=2&sort=asc", "{seen}");
+
+    // The key as the only parameter: the path goes up without a query.
+    let r = envoy.get(&format!("/orders?api_key={IOS_KEY}"), &[]);
+    let seen = upstream_saw(&r);
+    assert_eq!(seen["headers"]["x-edgeguard-key-id"], "ios-app", "{seen}");
+    let path = seen["path"].as_str().unwrap_or_default();
+    assert!(path == "/orders" || path == "/orders?", "{seen}");
+}
+
+#[test]
+fn spoofed_key_id_is_replaced_and_never_reaches_upstream_twice() {
+    let envoy = Envoy::start(&plugin(false));
+    // Several client copies of the identity header, in a different case.
+    let r = envoy.get(
+        "/",
+        &[
+            ("X-Edgeguard-Key-Id", "root"),
+            ("x-edgeguard-key-id", "admin"),
+            ("x-api-key", IOS_KEY),
+        ],
+    );
+    let seen = upstream_saw(&r);
+    assert_eq!(seen["headers"]["x-edgeguard-key-id"], "ios-app", "{seen}");
+    let received = envoy.echo.as_ref().unwrap().received();
+    let copies = received[0]
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "x-edgeguard-key-id")
+        .count();
+    assert_eq!(copies, 1, "{:?}", received[0].headers);
+}
+
+#[test]
+fn forward_credential_keeps_the_key() {
+    let envoy = Envoy::start(&plugin(true));
+    let r = envoy.get(&format!("/a?api_key={IOS_KEY}"), &[("x-api-key", IOS_KEY)]);
+    let seen = upstream_saw(&r);
+    assert_eq!(seen["headers"]["x-edgeguard-key-id"], "ios-app", "{seen}");
+    assert_eq!(seen["headers"]["x-api-key"], IOS_KEY, "{seen}");
+    assert_eq!(seen["path"], format!("/a?api_key={IOS_KEY}"), "{seen}");
+}
+
+#[test]
+fn missing_unknown_and_disabled_keys_get_401_with_reason() {
+    // One Envoy, one request per case; the upstream must see none of them.
+    let envoy = Envoy::start(&plugin(false));
+    let r = envoy.get("/orders", &[]);
+    assert_denied(&envoy, &r, "missing");
+    let r = envoy.get("/orders", &[("x-api-key", "not-a-configured-key")]);
+    assert_denied(&envoy, &r, "unknown_key");
+    let r = envoy.get(&format!("/orders?api_key={OLD_KEY}"), &[]);
+    assert_denied(&envoy, &r, "disabled_key");
+    let r = envoy.get("/orders", &[("x-api-key", OLD_KEY)]);
+    assert_denied(&envoy, &r, "disabled_key");
+    // A spoofed identity header does not help.
+    let r = envoy.get("/orders", &[("x-edgeguard-key-id", "ios-app")]);
+    assert_denied(&envoy, &r, "missing");
+    // Metrics by reason (Envoy prefixes wasm metrics with `wasmcustom.`).
+    let counted = common::wait_until(std::time::Duration::from_secs(5), || {
+        envoy.stat("wasmcustom.edgeguard.requests.denied") == Some(5)
+    });
+    assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
+    for (reason, n) in [("missing", 2), ("unknown_key", 1), ("disabled_key", 2)] {
+        let name = format!("wasmcustom.edgeguard.denied.{reason}");
+        assert_eq!(envoy.stat(&name), Some(n), "{name}");
+    }
+}
+
+#[test]
+fn envoy_rejects_malformed_plugin_configs_naming_the_field() {
+    let good = plugin(false);
+    let (ok, out) = validate_plugin(&good);
+    assert!(ok, "the valid config must pass validation:\n{out}");
+
+    let digest = sha256_hex(IOS_KEY.as_bytes());
+    let other = sha256_hex(OLD_KEY.as_bytes());
+    let cases = [
+        (
+            "duplicate key ids",
+            json!({"api_keys": {"keys": [{"id": "a", "sha256": digest}, {"id": "a", "sha256": other}]}}),
+            "api_keys.keys[1].id",
+        ),
+        (
+            "plaintext instead of a digest",
+            json!({"api_keys": {"keys": [{"id": "a", "sha256": IOS_KEY}]}}),
+            "api_keys.keys[0].sha256",
+        ),
+        (
+            "unknown field",
+            json!({"api_keys": {"keys": [{"id": "a", "sha256": digest, "scope": ["x"]}]}}),
+            "scope",
+        ),
+        (
+            "no credentials configured",
+            json!({"realm": "x"}),
+            "api_keys",
+        ),
+    ];
+    for (what, cfg, field) in cases {
+        let (ok, out) = validate_plugin(&cfg.to_string());
+        assert!(!ok, "{what}: Envoy accepted {cfg}\n{out}");
+        assert!(
+            out.contains(field),
+            "{what}: the output does not name {field:?}:\n{out}"
+        );
+    }
+    let (ok, out) = validate_plugin("this is not json");
+    assert!(!ok, "non-JSON config accepted:\n{out}");
+}
+
+#[test]
+fn demo_configs_are_valid() {
+    for file in ["envoy/demo.yaml", "envoy/demo.docker.yaml"] {
+        let (ok, out) = envoy_validate_file(&repo().join(file));
+        assert!(ok, "{file} is rejected by envoy --mode validate:\n{out}");
+    }
+    // The Docker variant is the demo with a 0.0.0.0 ingress listener; nothing else may drift.
+    let strip = |s: String| -> String {
+        s.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let demo = strip(std::fs::read_to_string(repo().join("envoy/demo.yaml")).unwrap());
+    let docker = strip(std::fs::read_to_string(repo().join("envoy/demo.docker.yaml")).unwrap());
+    let expected = demo.replace(
+        "{address: 127.0.0.1, port_value: 10000}",
+        "{address: 0.0.0.0, port_value: 10000}",
+    );
+    assert_ne!(
+        demo, expected,
+        "demo.yaml no longer has the 127.0.0.1:10000 listener"
+    );
+    assert_eq!(
+        docker, expected,
+        "envoy/demo.docker.yaml drifted from envoy/demo.yaml"
+    );
+    // A config typo is caught (the validation is not vacuous).
+    let (ok, _) = envoy_validate(&demo.replace("stat_prefix: echo", "stat_prefx: echo"));
+    assert!(!ok);
+}
+
+/// The plaintext demo key `make run` prints, read from the Makefile.
+fn makefile_var(name: &str) -> String {
+    let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
+    makefile
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(":=")?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("{name} not in the Makefile"))
+}
+
+#[test]
+fn demo_works_end_to_end_with_the_printed_key() {
+    let key = makefile_var("DEMO_KEY");
+    let revoked = makefile_var("DEMO_REVOKED_KEY");
+    let demo = std::fs::read_to_string(repo().join("envoy/demo.yaml")).unwrap();
+    assert!(demo.contains(&sha256_hex(key.as_bytes())));
+    assert!(
+        !demo.contains(&key),
+        "the demo config must hold only the digest"
+    );
+    // Same config on free ports: ingress and admin on 0, the Lua echo listener on a port picked now.
+    let echo_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = demo
+        .replace("port_value: 9901", "port_value: 0")
+        .replace("port_value: 10000", "port_value: 0")
+        .replace("port_value: 10001", &format!("port_value: {echo_port}"));
+    let dir = common::temp_dir("demo");
+    let path = dir.join("demo.yaml");
+    std::fs::write(&path, cfg).unwrap();
+    let envoy = Envoy::start_config_file(&path);
+
+    let r = envoy.get(
+        "/orders?api_key=x",
+        &[("x-api-key", &key), ("x-edgeguard-key-id", "spoof")],
+    );
+    assert_eq!(r.status, 401, "two different keys presented: {r:?}");
+    let r = envoy.get(&format!("/orders?page=2&api_key={key}"), &[]);
+    let seen = upstream_saw(&r);
+    assert_eq!(seen["headers"]["x-edgeguard-key-id"], "demo-app", "{seen}");
+    assert_eq!(seen["path"], "/orders?page=2", "{seen}");
+    let r = envoy.get("/orders", &[("x-api-key", &key)]);
+    let seen = upstream_saw(&r);
+    assert_eq!(seen["headers"]["x-edgeguard-key-id"], "demo-app", "{seen}");
+    assert!(seen["headers"].get("x-api-key").is_none(), "{seen}");
+
+    let r = envoy.get("/orders", &[]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.json()["reason"], "missing");
+    let r = envoy.get("/orders", &[("x-api-key", &revoked)]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.json()["reason"], "disabled_key");
+    drop(envoy);
+    let _ = std::fs::remove_dir_all(dir);
+}

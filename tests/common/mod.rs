@@ -1,0 +1,1047 @@
+//! Integration-test harness: a real Envoy running the built `target/edgeguard.wasm`, an echo upstream,
+//! a controllable HTTP (JWKS) server, a tiny HTTP/1.1 client, `envoy --mode validate` and admin stats.
+//!
+//! Envoy is `$ENVOY_BIN` or `<repo>/.venv/bin/envoy`; the plugin is `<repo>/target/edgeguard.wasm`.
+//! Missing either is a test FAILURE (run `make test`, or `make envoy build`), never a skip.
+//!
+//! Envoy sets PR_SET_PDEATHSIG: it is killed when the *thread* that spawned it exits. [`Envoy::start`]
+//! spawns from the calling thread, so call it from the test's own thread and keep the handle for the
+//! whole test; dropping it kills Envoy.
+//!
+//! Every wait in here is bounded in time.
+
+#![allow(dead_code)] // each test crate uses a different part of the harness
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long Envoy may take to become ready.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// Client and server socket timeouts.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------------------
+// Paths
+// ---------------------------------------------------------------------------------------------------
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Envoy binary: `$ENVOY_BIN` or `<repo>/.venv/bin/envoy`. Panics (fails the test) if absent.
+pub fn envoy_bin() -> PathBuf {
+    let path = match std::env::var_os("ENVOY_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo().join(".venv/bin/envoy"),
+    };
+    assert!(
+        path.is_file(),
+        "Envoy not found at {} — run `make test` (or `make envoy build` then `cargo test`), \
+         or set ENVOY_BIN",
+        path.display()
+    );
+    path
+}
+
+/// The built plugin, `<repo>/target/edgeguard.wasm`. Panics (fails the test) if absent.
+pub fn wasm_path() -> PathBuf {
+    let path = repo().join("target/edgeguard.wasm");
+    assert!(
+        path.is_file(),
+        "{} not found — run `make test` (or `make build` then `cargo test`)",
+        path.display()
+    );
+    path
+}
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+fn unique() -> usize {
+    UNIQUE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh directory under the system temp dir (removed by [`Envoy`]'s Drop when the test passed).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "edgeguard-{tag}-{}-{}-{nanos}",
+        std::process::id(),
+        unique()
+    ));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Envoy configuration
+// ---------------------------------------------------------------------------------------------------
+
+/// A STATIC cluster `name` → `127.0.0.1:port` (HTTP/1.1, connect timeout 1 s), for `Options::clusters`.
+pub fn cluster(name: &str, port: u16) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "socket_address": {"address": "127.0.0.1", "port_value": port}
+            }}}]}]
+        }
+    })
+}
+
+/// The edgeguard wasm HTTP filter with `plugin_json` as its configuration and the given wasm file.
+pub fn wasm_filter(plugin_json: &str, wasm: &Path) -> Value {
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "edgeguard",
+                "root_id": "edgeguard",
+                "vm_config": {
+                    "vm_id": "edgeguard",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm.display().to_string()}}
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": plugin_json
+                },
+                "fail_open": false
+            }
+        }
+    })
+}
+
+/// Knobs for [`Envoy::start_with`] and [`config`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--concurrency` (worker threads; each runs its own VM, plus one on the main thread).
+    pub concurrency: u32,
+    /// Extra clusters (e.g. `cluster("jwks", server.port())`).
+    pub clusters: Vec<Value>,
+    /// Routes placed before the default `/` → `upstream` route (e.g. with `metadata` for rule sets).
+    pub routes: Vec<Value>,
+    /// Port of the default upstream (cluster `upstream`); `None` starts an [`EchoUpstream`].
+    pub upstream_port: Option<u16>,
+    /// Insert the edgeguard filter (false: a plain Envoy, e.g. to compare with native filters).
+    pub edgeguard: bool,
+    /// HTTP filters placed before edgeguard (JSON of `http_filters` entries).
+    pub filters_before: Vec<Value>,
+    /// Extra fields merged into the HttpConnectionManager (e.g. `{"normalize_path": true}`).
+    pub hcm: Value,
+    /// `--log-level`.
+    pub log_level: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            concurrency: 2,
+            clusters: Vec::new(),
+            routes: Vec::new(),
+            upstream_port: None,
+            edgeguard: true,
+            filters_before: Vec::new(),
+            hcm: json!({}),
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// The whole bootstrap: admin and listener `main` on 127.0.0.1:0, HCM (path normalization explicitly
+/// off) → [filters_before] → edgeguard → router → cluster `upstream` on `upstream_port`.
+pub fn config(plugin_json: &str, wasm: &Path, upstream_port: u16, opts: &Options) -> Value {
+    let mut filters = opts.filters_before.clone();
+    if opts.edgeguard {
+        filters.push(wasm_filter(plugin_json, wasm));
+    }
+    filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+    }));
+    let mut routes = opts.routes.clone();
+    routes.push(json!({"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}));
+    let mut hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "normalize_path": false,
+        "merge_slashes": false,
+        "route_config": {"name": "local", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
+        "http_filters": filters
+    });
+    if let (Some(h), Some(extra)) = (hcm.as_object_mut(), opts.hcm.as_object()) {
+        for (k, v) in extra {
+            h.insert(k.clone(), v.clone());
+        }
+    }
+    let mut clusters = vec![cluster("upstream", upstream_port)];
+    clusters.extend(opts.clusters.iter().cloned());
+    json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "main",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": hcm
+                }]}]
+            }],
+            "clusters": clusters
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A running Envoy
+// ---------------------------------------------------------------------------------------------------
+
+/// A running Envoy (killed on Drop). Spawned by the calling thread: keep it alive for the whole test.
+pub struct Envoy {
+    child: Child,
+    /// The bound port of listener `main`.
+    pub port: u16,
+    /// The admin address.
+    pub admin: SocketAddr,
+    /// The temp dir with `envoy.json`, `envoy.log`, `admin.txt`.
+    pub dir: PathBuf,
+    /// The echo upstream started for this Envoy, if `Options::upstream_port` was `None`.
+    pub echo: Option<EchoUpstream>,
+}
+
+impl Envoy {
+    /// Envoy with edgeguard configured by `plugin_json`, in front of a fresh [`EchoUpstream`].
+    pub fn start(plugin_json: &str) -> Envoy {
+        Envoy::start_with(plugin_json, Options::default())
+    }
+
+    /// Like [`Envoy::start`] with extra clusters, routes, filters, concurrency, ...
+    pub fn start_with(plugin_json: &str, opts: Options) -> Envoy {
+        let bin = envoy_bin();
+        let wasm = if opts.edgeguard {
+            wasm_path()
+        } else {
+            repo().join("target/edgeguard.wasm")
+        };
+        let (echo, upstream_port) = match opts.upstream_port {
+            Some(p) => (None, p),
+            None => {
+                let e = EchoUpstream::start();
+                let p = e.port();
+                (Some(e), p)
+            }
+        };
+        let cfg = config(plugin_json, &wasm, upstream_port, &opts);
+        let dir = temp_dir("envoy");
+        let cfg_path = dir.join("envoy.json");
+        write(
+            &cfg_path,
+            &serde_json::to_string_pretty(&cfg).unwrap_or_default(),
+        );
+        Envoy::launch(
+            &bin,
+            &cfg_path,
+            dir,
+            opts.concurrency,
+            &opts.log_level,
+            echo,
+        )
+    }
+
+    /// Envoy on a config file of your own. Its admin must be on 127.0.0.1 (port 0 is best); `port` is
+    /// the first listener's bound port. Relative paths in it are resolved from the repository root.
+    pub fn start_config_file(config: &Path) -> Envoy {
+        let bin = envoy_bin();
+        let dir = temp_dir("envoy");
+        Envoy::launch(&bin, config, dir, 2, "info", None)
+    }
+
+    fn launch(
+        bin: &Path,
+        cfg: &Path,
+        dir: PathBuf,
+        concurrency: u32,
+        log_level: &str,
+        echo: Option<EchoUpstream>,
+    ) -> Envoy {
+        let admin_path = dir.join("admin.txt");
+        let log_path = dir.join("envoy.log");
+        let out = std::fs::File::create(dir.join("stdout.txt"))
+            .unwrap_or_else(|e| panic!("create stdout file: {e}"));
+        let err = out
+            .try_clone()
+            .unwrap_or_else(|e| panic!("dup stdout file: {e}"));
+        // A base id unique among concurrently running test processes and within this one.
+        let base_id = 10_000 + (std::process::id() % 100_000) * 64 + (unique() as u32 % 64);
+        let child = Command::new(bin)
+            .current_dir(repo())
+            .arg("-c")
+            .arg(cfg)
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .arg("--disable-hot-restart")
+            .arg("--base-id")
+            .arg(base_id.to_string())
+            .arg("--concurrency")
+            .arg(concurrency.to_string())
+            .arg("--log-level")
+            .arg(log_level)
+            .arg("--log-path")
+            .arg(&log_path)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let mut envoy = Envoy {
+            child,
+            port: 0,
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir,
+            echo,
+        };
+        envoy.wait_ready(&admin_path);
+        envoy
+    }
+
+    fn wait_ready(&mut self, admin_path: &Path) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut last = String::from("admin address file not written yet");
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "Envoy exited during start-up ({status}).\n{}",
+                    self.log_tail(60)
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "Envoy not ready after {START_TIMEOUT:?} ({last}).\n{}",
+                    self.log_tail(60)
+                );
+            }
+            if self.admin.port() == 0 {
+                if let Some(addr) = std::fs::read_to_string(admin_path)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<SocketAddr>().ok())
+                {
+                    self.admin = addr;
+                }
+            }
+            if self.admin.port() != 0 {
+                match http_get(self.admin, "/ready") {
+                    Ok(r) if r.body.trim() == "LIVE" => break,
+                    Ok(r) => last = format!("/ready: {} {}", r.status, r.body.trim()),
+                    Err(e) => last = format!("/ready: {e}"),
+                }
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+        let listeners = http_get(self.admin, "/listeners?format=json")
+            .unwrap_or_else(|e| panic!("admin /listeners: {e}\n{}", self.log_tail(30)));
+        let v: Value = serde_json::from_str(&listeners.body)
+            .unwrap_or_else(|e| panic!("admin /listeners is not JSON ({e}): {}", listeners.body));
+        // Listener "main" (the generated config) or "ingress" (envoy/demo.yaml), else the first one.
+        let statuses = v["listener_statuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let listener = statuses
+            .iter()
+            .find(|l| matches!(l["name"].as_str(), Some("main" | "ingress")))
+            .or(statuses.first())
+            .cloned()
+            .unwrap_or_default();
+        self.port = listener["local_address"]["socket_address"]["port_value"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| panic!("no listener port in {}", listeners.body));
+    }
+
+    /// The listener address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Envoy's PID (e.g. to read CPU time from `/proc/<pid>/stat`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `GET path` with extra headers, through Envoy.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", path, headers, "")
+    }
+
+    /// Any request through Envoy. Panics (with Envoy's log tail) on an I/O error.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        http_request(self.addr(), method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path} through Envoy: {e}\n{}", self.log_tail(30)))
+    }
+
+    /// The admin `/stats` text (`name: value` lines).
+    pub fn stats(&self) -> String {
+        http_get(self.admin, "/stats")
+            .unwrap_or_else(|e| panic!("admin /stats: {e}"))
+            .body
+    }
+
+    /// One counter or gauge from admin `/stats`, by its full name; `None` if absent (or a histogram).
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        parse_stat(&self.stats(), name)
+    }
+
+    /// Every stat whose name contains `part`, for failure messages.
+    pub fn stats_matching(&self, part: &str) -> Vec<String> {
+        self.stats()
+            .lines()
+            .filter(|l| l.contains(part))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The last `n` lines of Envoy's log (and of its stdout/stderr).
+    pub fn log_tail(&self, n: usize) -> String {
+        let mut s = format!(
+            "--- {} (last {n} lines) ---\n",
+            self.dir.join("envoy.log").display()
+        );
+        s += &tail(&self.dir.join("envoy.log"), n);
+        let out = tail(&self.dir.join("stdout.txt"), n);
+        if !out.trim().is_empty() {
+            s += "--- stdout/stderr ---\n";
+            s += &out;
+        }
+        s
+    }
+
+    /// The whole Envoy log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("Envoy files kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Finds `name: <u64>` in admin `/stats` text.
+pub fn parse_stat(stats: &str, name: &str) -> Option<u64> {
+    stats.lines().find_map(|l| {
+        let (n, v) = l.split_once(": ")?;
+        (n == name).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+fn tail(path: &Path, n: usize) -> String {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..].iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// envoy --mode validate
+// ---------------------------------------------------------------------------------------------------
+
+/// Runs `envoy --mode validate` on a config (YAML or JSON text), from the repository root (so relative
+/// paths like `target/edgeguard.wasm` resolve). Returns (exit status 0, stdout + stderr).
+pub fn envoy_validate(config_yaml: &str) -> (bool, String) {
+    let dir = temp_dir("validate");
+    let path = dir.join("envoy.yaml");
+    write(&path, config_yaml);
+    let result = envoy_validate_file(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Runs `envoy --mode validate -c path` from the repository root.
+pub fn envoy_validate_file(path: &Path) -> (bool, String) {
+    let bin = envoy_bin();
+    let base_id = 20_000 + (std::process::id() % 100_000) * 64 + (unique() as u32 % 64);
+    let out = Command::new(&bin)
+        .current_dir(repo())
+        .args(["--mode", "validate", "--disable-hot-restart", "-l", "info"])
+        .arg("--base-id")
+        .arg(base_id.to_string())
+        .arg("-c")
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {} --mode validate: {e}", bin.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Validates a plugin configuration the way Envoy loads it: the standard test bootstrap with
+/// `plugin_json`, through `envoy --mode validate` (which runs the plugin's `on_configure`).
+pub fn validate_plugin(plugin_json: &str) -> (bool, String) {
+    let cfg = config(plugin_json, &wasm_path(), 9, &Options::default());
+    envoy_validate(&serde_json::to_string_pretty(&cfg).unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// HTTP client (HTTP/1.1, one request per connection)
+// ---------------------------------------------------------------------------------------------------
+
+/// A response, headers with lowercase names in received order.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    /// The first value of a header (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (panics with the body if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {} {:?}", self.status, self.body))
+    }
+}
+
+/// `GET path` on `addr`.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
+    http_request(addr, "GET", path, &[], "")
+}
+
+/// One HTTP/1.1 request with `connection: close`; bounded by [`IO_TIMEOUT`]. `headers` are sent as
+/// given (several with one name are sent as several lines); `host` defaults to `localhost`.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        req += "host: localhost\r\n";
+    }
+    for (n, v) in headers {
+        req += &format!("{n}: {v}\r\n");
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        req += &format!("content-length: {}\r\n", body.len());
+    }
+    req += "connection: close\r\n\r\n";
+    req += body;
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn bad(msg: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(ErrorKind::InvalidData, msg.into())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
+    let end = find(raw, b"\r\n\r\n").ok_or_else(|| {
+        bad(format!(
+            "incomplete response: {:?}",
+            String::from_utf8_lossy(raw)
+        ))
+    })?;
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad(format!("bad status line {status_line:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let rest = &raw[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = find(data, b"\r\n").ok_or_else(|| bad("bad chunk size line"))?;
+        let size_text = String::from_utf8_lossy(&data[..eol]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| bad(format!("bad chunk size {size_text:?}")))?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size + 2 {
+            return Err(bad("truncated chunk"));
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// HTTP servers: a tiny HTTP/1.0-style server (one request per connection, then close)
+// ---------------------------------------------------------------------------------------------------
+
+/// A request as a test server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    /// Lowercase names, in received order, duplicates kept.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Received {
+    /// `{"method", "path", "headers": {name: value}}`; repeated headers joined with `", "` (like the
+    /// demo's Lua echo).
+    pub fn to_json(&self) -> Value {
+        let mut h: BTreeMap<String, String> = BTreeMap::new();
+        for (n, v) in &self.headers {
+            h.entry(n.clone())
+                .and_modify(|old| {
+                    old.push_str(", ");
+                    old.push_str(v);
+                })
+                .or_insert_with(|| v.clone());
+        }
+        json!({"method": self.method, "path": self.path, "headers": h, "body": self.body})
+    }
+}
+
+type Handler =
+    Arc<dyn Fn(&Received) -> (u16, Vec<(String, String)>, String, Duration) + Send + Sync>;
+
+/// The listening part shared by [`EchoUpstream`] and [`HttpServer`]: accepts on a thread, one thread
+/// per connection, each connection answered once and closed. Listen backlog: Rust's std (128 or more).
+struct Server {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+    hits: Arc<AtomicU64>,
+    handler: Handler,
+}
+
+impl Server {
+    fn bind(port: u16, hits: Arc<AtomicU64>, handler: Handler) -> Server {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            // Rebinding a just-stopped port: std sets SO_REUSEADDR, but retry briefly anyway.
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => break l,
+                Err(e) if port != 0 && Instant::now() < deadline => {
+                    let _ = e;
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("bind 127.0.0.1:{port}: {e}"),
+            }
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        listener
+            .set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("set_nonblocking: {e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept = {
+            let (stop, hits, handler) = (stop.clone(), hits.clone(), handler.clone());
+            thread::spawn(move || accept_loop(listener, stop, hits, handler))
+        };
+        Server {
+            port,
+            stop,
+            accept: Some(accept),
+            hits,
+            handler,
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    hits: Arc<AtomicU64>,
+    handler: Handler,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let (hits, handler, stop) = (hits.clone(), handler.clone(), stop.clone());
+                thread::spawn(move || serve(stream, &hits, &handler, &stop));
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(2)),
+            Err(_) => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    // The listener is dropped here: new connections are refused from now on.
+}
+
+fn serve(mut s: TcpStream, hits: &AtomicU64, handler: &Handler, stop: &AtomicBool) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = s.set_write_timeout(Some(IO_TIMEOUT));
+    let Some(req) = read_request(&mut s) else {
+        return;
+    };
+    hits.fetch_add(1, Ordering::SeqCst);
+    let (status, headers, body, delay) = handler(&req);
+    // Delay in small steps, bounded, and cut short when the server is stopped.
+    let until = Instant::now() + delay.min(Duration::from_secs(60));
+    while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+        thread::sleep(
+            Duration::from_millis(5).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+    let mut resp = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+    for (n, v) in &headers {
+        resp += &format!("{n}: {v}\r\n");
+    }
+    resp += &format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    resp += &body;
+    let _ = s.write_all(resp.as_bytes());
+    let _ = s.flush();
+    let _ = s.shutdown(Shutdown::Both);
+}
+
+fn read_request(s: &mut TcpStream) -> Option<Received> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(e) = find(&buf, b"\r\n\r\n") {
+            break e;
+        }
+        if buf.len() > 1 << 20 {
+            return None;
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let method = first.next()?.to_string();
+    let path = first.next()?.to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+        .min(1 << 20);
+    let mut body = buf[end + 4..].to_vec();
+    while body.len() < len {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(Received {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    })
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+/// An upstream that answers every request 200 with the JSON of what it received
+/// (`{"method", "path", "headers": {name: value}, "body"}`), and remembers the requests.
+pub struct EchoUpstream {
+    server: Server,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl EchoUpstream {
+    pub fn start() -> EchoUpstream {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        let handler: Handler = Arc::new(move |req: &Received| {
+            if let Ok(mut l) = log.lock() {
+                l.push(req.clone());
+            }
+            (
+                200,
+                vec![("content-type".to_string(), "application/json".to_string())],
+                req.to_json().to_string(),
+                Duration::ZERO,
+            )
+        });
+        EchoUpstream {
+            server: Server::bind(0, Arc::default(), handler),
+            received,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// Requests received so far.
+    pub fn hits(&self) -> u64 {
+        self.server.hits.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// What an [`HttpServer`] answers at its path (anything else: 404).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub content_type: String,
+    /// Wait this long before answering (bounded to 60 s; cut short by `stop`).
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// 200 with a JSON body.
+    pub fn json(body: &str) -> Reply {
+        Reply {
+            status: 200,
+            body: body.to_string(),
+            content_type: "application/json".into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn status(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            ..Reply::json(body)
+        }
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A controllable HTTP server (e.g. a JWKS endpoint): answers `path` with the current [`Reply`], which can
+/// be switched at runtime; counts requests; can be stopped (connection refused) and restarted on the same
+/// port. Every connection gets one response and is closed (HTTP/1.0 semantics).
+pub struct HttpServer {
+    port: u16,
+    path: String,
+    reply: Arc<Mutex<Reply>>,
+    hits: Arc<AtomicU64>,
+    server: Option<Server>,
+}
+
+impl HttpServer {
+    /// Serves `reply` at `path` on a fresh port.
+    pub fn start(path: &str, reply: Reply) -> HttpServer {
+        let reply = Arc::new(Mutex::new(reply));
+        let hits = Arc::new(AtomicU64::new(0));
+        let server = Server::bind(0, hits.clone(), Self::handler(path, &reply));
+        HttpServer {
+            port: server.port,
+            path: path.to_string(),
+            reply,
+            hits,
+            server: Some(server),
+        }
+    }
+
+    fn handler(path: &str, reply: &Arc<Mutex<Reply>>) -> Handler {
+        let (path, reply) = (path.to_string(), reply.clone());
+        Arc::new(move |req: &Received| {
+            let r = reply
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_else(|_| Reply::status(500, ""));
+            let req_path = req.path.split('?').next().unwrap_or_default();
+            if req_path == path {
+                (
+                    r.status,
+                    vec![("content-type".to_string(), r.content_type)],
+                    r.body,
+                    r.delay,
+                )
+            } else {
+                (404, Vec::new(), "not found\n".to_string(), Duration::ZERO)
+            }
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The served path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Replaces what the server answers from the next request on.
+    pub fn set(&self, reply: Reply) {
+        if let Ok(mut r) = self.reply.lock() {
+            *r = reply;
+        }
+    }
+
+    /// Requests received (at any path), since start (restarts keep counting).
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_hits(&self) {
+        self.hits.store(0, Ordering::SeqCst);
+    }
+
+    /// Closes the listening socket: new connections are refused until [`HttpServer::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            s.shutdown();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub fn restart(&mut self) {
+        if self.server.is_none() {
+            let handler = Self::handler(&self.path, &self.reply);
+            self.server = Some(Server::bind(self.port, self.hits.clone(), handler));
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Waits (bounded) until `hits() >= n`; returns whether it got there.
+    pub fn wait_hits(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.hits() < n {
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+}
+
+/// Waits (bounded) until `cond()` holds; returns whether it did.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
