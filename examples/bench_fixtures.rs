@@ -3,7 +3,7 @@
 //! `cargo run --release --example bench_fixtures -- OUT_DIR [POOL_SIZE]` writes into OUT_DIR:
 //! - `jwks.json`: the public keys (RSA-2048 `kid=rs`, P-256 `kid=es`, Ed25519 `kid=ed`);
 //! - `{rs256,es256,eddsa}.token`: one long-lived valid token per algorithm (the "repeated" scenarios);
-//! - `{rs256,es256,eddsa}.pool`: POOL_SIZE (default 5000) distinct valid tokens per algorithm, one per
+//! - `{rs256,es256,eddsa}.pool`: POOL_SIZE (default 8192) distinct valid tokens per algorithm, one per
 //!   line, distinct `jti` (the "cold" scenarios: no verified-token cache can help);
 //! - `{rs256,es256,eddsa}.invalid`: 1000 distinct tokens per algorithm with the right `kid`, issuer and
 //!   audience but signed by another key (bad signature);
@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(args.next().ok_or("usage: bench_fixtures OUT_DIR [POOL_SIZE]")?);
     let pool: usize = match args.next() {
         Some(s) => s.parse()?,
-        None => 5000,
+        None => 8192,
     };
     fs::create_dir_all(&out)?;
 
