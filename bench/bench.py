@@ -10,6 +10,8 @@ auth filter so the "upstream" costs nothing) once per filter set-up and round:
   native_jwt_cache  envoy.filters.http.jwt_authn, jwt_cache_config {jwt_cache_size: 1000}
   edgeguard_apikey  edgeguard (wasm, V8) with the same API key
   edgeguard_jwt     edgeguard (wasm, V8) with the same issuer, audience and JWKS
+  edgeguard_anon    edgeguard allowing every request anonymously (diagnostic: edgeguard before credentials)
+  wasm_noop         a no-op proxy-wasm filter (bench/noop-filter; diagnostic: what any wasm filter costs)
 
 and drives it with wrk (bench/rotate.lua) for each scenario, in interleaved rounds (the set-up order is
 rotated every round). Per run it records req/s, p50/p99 latency and Envoy CPU µs per request (utime+stime
@@ -46,7 +48,7 @@ PATH = "/orders/1"
 
 
 def http_filters(kind, fx, wasm):
-    """The auth filter (or none) placed before the router."""
+    """The auth filter (or none) placed before the router. `wasm`: {"edgeguard": path, "noop": path}."""
     if kind == "none":
         return []
     if kind == "native_apikey":
@@ -79,6 +81,14 @@ def http_filters(kind, fx, wasm):
         }]
     if kind == "edgeguard_apikey":
         plugin = {"api_keys": {"keys": [{"id": "bench", "sha256": fx["apikey_sha256"]}]}}
+    elif kind == "edgeguard_anon":
+        # Diagnostic: every request allowed anonymously. What the wasm filter costs before any
+        # credential work (headers fetched, rule evaluated, counters, client copies of edgeguard's
+        # headers removed).
+        plugin = {"api_keys": {"keys": [{"id": "bench", "sha256": fx["apikey_sha256"]}]},
+                  "rules": [{"allow": "anonymous"}]}
+    elif kind == "wasm_noop":
+        plugin = {}
     elif kind == "edgeguard_jwt":
         plugin = {"providers": {"idp": {
             "issuer": fx["issuer"],
@@ -97,7 +107,7 @@ def http_filters(kind, fx, wasm):
                 "vm_config": {
                     "vm_id": "edgeguard",
                     "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": wasm}},
+                    "code": {"local": {"filename": wasm["noop" if kind == "wasm_noop" else "edgeguard"]}},
                 },
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
@@ -146,12 +156,16 @@ ALGS = [("rs256", "RS256"), ("es256", "ES256"), ("eddsa", "EdDSA")]
 JWT_SETUPS = ["native_jwt", "native_jwt_cache", "edgeguard_jwt"]
 APIKEY_SETUPS = ["native_apikey", "edgeguard_apikey"]
 BEARER = ("authorization", "Bearer ")
+# Set-ups that let requests without credentials through by design (everything else must answer 401).
+OPEN_SETUPS = ("none", "edgeguard_anon", "wasm_noop")
 
 
-def scenarios(out):
+def scenarios(out, noop):
     s = [
-        dict(name="no_auth", label="no auth filter (ES256 bearer sent, ignored)", file="es256.token",
-             header=BEARER, invalid_share=0.0, setups=["none"], baseline=None, target=None),
+        dict(name="no_auth", label="no auth (ES256 bearer sent, ignored)", file="es256.token",
+             header=BEARER, invalid_share=0.0,
+             setups=["none"] + (["wasm_noop"] if noop else []) + ["edgeguard_anon"], baseline="none",
+             target=None),
         dict(name="apikey", label="API key (valid)", file="apikey.txt", header=("x-api-key", ""),
              invalid_share=0.0, setups=APIKEY_SETUPS, baseline="native_apikey", target=1.0),
         dict(name="apikey_mix", label="API key 90% valid / 10% unknown", file="apikey.mix",
@@ -389,7 +403,7 @@ def preflight(env, kind, scs, out):
     """Returns {scenario: failure reason} for scenarios that cannot be measured on this set-up.
     Raises (the whole bench fails) when an auth set-up lets a request without credentials through."""
     failed = {}
-    if kind != "none":
+    if kind not in OPEN_SETUPS:
         st = probe(env.port, {})
         if st != 401:
             raise SystemExit(f"FATAL: {kind}: a request without credentials got {st}, expected 401 — "
@@ -467,7 +481,7 @@ def summarize(results, scs, setups_meta, wasm_size, rounds_done, args, elapsed):
         base = per.get(sc["baseline"]) if sc["baseline"] else None
         for kind, m in per.items():
             row = {"scenario": sc["name"], "label": sc["label"], "setup": kind, **m}
-            if m["status"] == "ok" and floor is not None and kind != "none":
+            if m["status"] == "ok" and floor is not None and kind not in OPEN_SETUPS:
                 row["cpu_us_over_no_auth"] = m["cpu_us_per_req"] - floor
             if m["status"] == "ok" and base and base.get("status") == "ok" and kind != sc["baseline"]:
                 row["baseline"] = sc["baseline"]
@@ -540,7 +554,7 @@ def markdown(rep):
         if r.get("target"):
             t = r["target"]
             tgt = f"≤ {t['max']}× {'met' if t['met'] else '**missed**'}"
-        base = r.get("baseline") or ("floor" if r["setup"] == "none" else "(baseline)")
+        base = r.get("baseline") or "(baseline)"
         L.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             r["label"], r["setup"], fmt(r["rps"]), fmt(r["p50_us"]), fmt(r["p99_us"]),
             fmt(r["cpu_us_per_req"], 1), fmt(r.get("cpu_us_over_no_auth"), 1), base,
@@ -572,6 +586,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envoy", required=True)
     ap.add_argument("--wasm", required=True)
+    ap.add_argument("--noop-wasm", default="", help="bench/noop-filter build: adds the wasm_noop set-up")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
     ap.add_argument("--rounds", type=int, default=3)
@@ -598,7 +613,7 @@ def main():
     args.envoy_version = m.group(1) if m else v.strip()[:80]
     wasm_size = os.path.getsize(args.wasm) if os.path.exists(args.wasm) else None
 
-    scs = scenarios(args.out)
+    scs = scenarios(args.out, args.noop_wasm)
     if args.only:
         pre = [p for p in args.only.split(",") if p]
         scs = [s for s in scs if any(s["name"].startswith(p) for p in pre)]
@@ -639,7 +654,9 @@ def main():
                 my = [s for s in scs if kind in s["setups"]]
                 meta = {}
                 setups_meta[kind].append(meta)
-                env = Envoy(args.envoy, kind, envoy_config(kind, fx, os.path.abspath(args.wasm)), workdir)
+                wasm = {"edgeguard": os.path.abspath(args.wasm),
+                        "noop": os.path.abspath(args.noop_wasm) if args.noop_wasm else ""}
+                env = Envoy(args.envoy, kind, envoy_config(kind, fx, wasm), workdir)
                 envoy_holder.append(env)
                 try:
                     try:

@@ -41,6 +41,13 @@ if [ -z "${BENCH_WASM:-}" ]; then
 fi
 [ -f "$WASM" ] || { echo "bench: no $WASM" >&2; exit 1; }
 
+# The no-op wasm filter (diagnostic floor); skipped, with a warning, if it cannot be built.
+NOOP=target/bench-noop/wasm32-wasip1/release/edgeguard_bench_noop.wasm
+if ! (cd bench/noop-filter && CARGO_TARGET_DIR=../../target/bench-noop cargo build --quiet --release --target wasm32-wasip1); then
+  echo "bench: could not build bench/noop-filter; no wasm_noop set-up" >&2
+  NOOP=
+fi
+
 # Fixtures: regenerated when missing, older than 30 days (tokens live one year) or the generator changed.
 OUT=bench/out
 if [ ! -f "$OUT/meta.json" ] || [ -n "$(find "$OUT/meta.json" -mtime +30)" ] \
@@ -50,6 +57,6 @@ if [ ! -f "$OUT/meta.json" ] || [ -n "$(find "$OUT/meta.json" -mtime +30)" ] \
   cargo run --quiet --release --example bench_fixtures -- "$OUT" "$POOL"
 fi
 
-exec "$PYTHON" bench/bench.py --envoy "$ENVOY" --wasm "$WASM" --out "$OUT" \
+exec "$PYTHON" bench/bench.py --envoy "$ENVOY" --wasm "$WASM" --noop-wasm "$NOOP" --out "$OUT" \
   --duration "${BENCH_DURATION:-4}" --rounds "${BENCH_ROUNDS:-3}" \
   --connections "${BENCH_CONNECTIONS:-16}" --only "${BENCH_ONLY:-}" --nice "${BENCH_NICE:-0}"
