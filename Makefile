@@ -83,8 +83,9 @@ check: wasm-target rust-components
 	$(CARGO) clippy --target $(WASM_TARGET) --lib -- -D warnings
 
 ## bench: native api_key_auth / jwt_authn vs edgeguard on the same Envoy (see bench/README.md)
-bench: envoy build
-	BENCH_WASM=$(WASM) bench/run.sh
+## (bench/run.sh builds the plugin itself — not the native CLI — and the fixtures)
+bench: envoy wasm-target
+	bench/run.sh
 
 clean:
 	$(CARGO) clean
