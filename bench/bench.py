@@ -642,6 +642,7 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     rounds_done = 0
+    interrupted = False
     try:
         for rnd in range(args.rounds):
             spent = time.monotonic() - t_start
@@ -695,7 +696,9 @@ def main():
                     envoy_holder.remove(env)
             rounds_done += 1
     except KeyboardInterrupt as e:
-        print(f"interrupted ({e}); reporting what was measured", file=sys.stderr)
+        interrupted = True
+        print(f"interrupted ({e}); reporting what was measured to {args.out}/results.partial.*",
+              file=sys.stderr)
     finally:
         for env in envoy_holder:
             env.stop()
@@ -703,15 +706,17 @@ def main():
     elapsed = time.monotonic() - t_start
     rep = summarize(results, scs, setups_meta, wasm_size, rounds_done, args, elapsed)
     md = markdown(rep)
-    with open(os.path.join(args.results, "results.json"), "w") as f:
+    # An interrupted run does not replace the last complete results.
+    dest, stem = (args.out, "results.partial") if interrupted else (args.results, "results")
+    with open(os.path.join(dest, stem + ".json"), "w") as f:
         json.dump(rep, f, indent=2)
-    with open(os.path.join(args.results, "results.md"), "w") as f:
+    with open(os.path.join(dest, stem + ".md"), "w") as f:
         f.write(md)
     shutil.rmtree(workdir, ignore_errors=True)
     print()
     print(md)
-    print(f"wrote {os.path.join(args.results, 'results.json')} and results.md in {elapsed:.0f} s")
-    return 0
+    print(f"wrote {os.path.join(dest, stem)}.json and .md in {elapsed:.0f} s")
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
