@@ -43,7 +43,12 @@ fn bench(iters: u32, batches: usize, mut f: impl FnMut() -> bool) -> f64 {
 
 fn split(token: &str) -> (String, Vec<u8>) {
     let (msg, sig) = token.rsplit_once('.').unwrap();
-    (msg.to_string(), base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap())
+    (
+        msg.to_string(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap(),
+    )
 }
 
 fn run(bits: usize, pem: &str, iters: u32) {
@@ -63,10 +68,22 @@ fn run(bits: usize, pem: &str, iters: u32) {
     let (rs_msg, rs_sig) = split(&rs_token);
     let (ps_msg, ps_sig) = split(&ps_token);
     let batches = 7;
-    let ours_rs = bench(iters, batches, || key.verify_pkcs1v15(Hash::Sha256, rs_msg.as_bytes(), &rs_sig));
-    let ours_ps = bench(iters, batches, || key.verify_pss(Hash::Sha256, ps_msg.as_bytes(), &ps_sig));
-    let js_rs = bench(iters / 4 + 1, batches, || rs_pk.verify_token::<NoCustomClaims>(&rs_token, None).is_ok());
-    let js_ps = bench(iters / 4 + 1, batches, || ps_pk.verify_token::<NoCustomClaims>(&ps_token, None).is_ok());
+    let ours_rs = bench(iters, batches, || {
+        key.verify_pkcs1v15(Hash::Sha256, rs_msg.as_bytes(), &rs_sig)
+    });
+    let ours_ps = bench(iters, batches, || {
+        key.verify_pss(Hash::Sha256, ps_msg.as_bytes(), &ps_sig)
+    });
+    let js_rs = bench(iters / 4 + 1, batches, || {
+        rs_pk
+            .verify_token::<NoCustomClaims>(&rs_token, None)
+            .is_ok()
+    });
+    let js_ps = bench(iters / 4 + 1, batches, || {
+        ps_pk
+            .verify_token::<NoCustomClaims>(&ps_token, None)
+            .is_ok()
+    });
     println!("RSA-{bits}: key setup (once) {setup:.0} µs");
     println!("RSA-{bits}: RS256 rsa_fast {ours_rs:.1} µs/verify, jwt-simple {js_rs:.1} µs/verify ({:.1}x)", js_rs / ours_rs);
     println!("RSA-{bits}: PS256 rsa_fast {ours_ps:.1} µs/verify, jwt-simple {js_ps:.1} µs/verify ({:.1}x)", js_ps / ours_ps);

@@ -47,14 +47,22 @@ impl core::fmt::Display for RsaKeyError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::ModulusTooSmall { bits } => {
-                write!(f, "RSA modulus of {bits} bits is below the {MIN_MODULUS_BITS}-bit minimum")
+                write!(
+                    f,
+                    "RSA modulus of {bits} bits is below the {MIN_MODULUS_BITS}-bit minimum"
+                )
             }
             Self::ModulusTooLarge { bits } => {
-                write!(f, "RSA modulus of {bits} bits is above the {MAX_MODULUS_BITS}-bit maximum")
+                write!(
+                    f,
+                    "RSA modulus of {bits} bits is above the {MAX_MODULUS_BITS}-bit maximum"
+                )
             }
             Self::ModulusEven => f.write_str("RSA modulus is even"),
             Self::ExponentInvalid => f.write_str("RSA public exponent must be odd and at least 3"),
-            Self::ExponentTooLarge => write!(f, "RSA public exponent is above {MAX_PUBLIC_EXPONENT}"),
+            Self::ExponentTooLarge => {
+                write!(f, "RSA public exponent is above {MAX_PUBLIC_EXPONENT}")
+            }
         }
     }
 }
@@ -121,7 +129,10 @@ impl Hash {
                 out = h.finalize();
             }
         }
-        Digest { bytes: out, len: self.len() }
+        Digest {
+            bytes: out,
+            len: self.len(),
+        }
     }
 }
 
@@ -168,7 +179,10 @@ pub struct RsaPublicKey {
 
 impl core::fmt::Debug for RsaPublicKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RsaPublicKey").field("bits", &self.bits).field("e", &self.e).finish()
+        f.debug_struct("RsaPublicKey")
+            .field("bits", &self.bits)
+            .field("e", &self.e)
+            .finish()
     }
 }
 
@@ -208,7 +222,13 @@ impl RsaPublicKey {
         let n = UBig::from_be_bytes(n);
         // `MontgomeryRepr::new` requires an odd modulus > 1, checked above.
         let ring = MontgomeryRepr::new(n.clone());
-        Ok(Self { n, e: UBig::from(e_value), ring, bits, k: bits.div_ceil(8) })
+        Ok(Self {
+            n,
+            e: UBig::from(e_value),
+            ring,
+            bits,
+            k: bits.div_ceil(8),
+        })
     }
 
     /// Modulus length in bits.
@@ -327,7 +347,10 @@ impl RsaPublicKey {
 fn mgf1_xor(hash: Hash, seed: &[u8], mask: &mut [u8]) {
     for (counter, chunk) in (0u32..).zip(mask.chunks_mut(hash.len())) {
         let block = hash.digest(&[seed, &counter.to_be_bytes()]);
-        chunk.iter_mut().zip(block.as_slice()).for_each(|(m, b)| *m ^= b);
+        chunk
+            .iter_mut()
+            .zip(block.as_slice())
+            .for_each(|(m, b)| *m ^= b);
     }
 }
 

@@ -26,12 +26,16 @@ impl Rng {
     }
     fn string(&mut self, max_len: usize) -> String {
         let len = self.below(max_len + 1);
-        (0..len).map(|_| char::from(b' ' + self.below(95) as u8)).collect()
+        (0..len)
+            .map(|_| char::from(b' ' + self.below(95) as u8))
+            .collect()
     }
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -74,7 +78,12 @@ fn key_validation() {
     // Leading zero bytes do not count.
     let mut padded = vec![0u8, 0];
     padded.extend(odd_number(2048));
-    assert_eq!(RsaPublicKey::from_components(&padded, &e).unwrap().modulus_bits(), 2048);
+    assert_eq!(
+        RsaPublicKey::from_components(&padded, &e)
+            .unwrap()
+            .modulus_bits(),
+        2048
+    );
     let mut short = vec![0u8];
     short.extend(odd_number(2040));
     assert!(matches!(
@@ -84,7 +93,10 @@ fn key_validation() {
 
     let mut even = odd_number(2048);
     *even.last_mut().unwrap() &= 0xfe;
-    assert_eq!(RsaPublicKey::from_components(&even, &e).unwrap_err(), RsaKeyError::ModulusEven);
+    assert_eq!(
+        RsaPublicKey::from_components(&even, &e).unwrap_err(),
+        RsaKeyError::ModulusEven
+    );
 
     let n = odd_number(2048);
     for bad_e in [&[][..], &[0], &[0, 0], &[1], &[2], &[1, 0, 0], &[0, 1]] {
@@ -94,25 +106,48 @@ fn key_validation() {
             "e = {bad_e:?}"
         );
     }
-    for good_e in [&[3u8][..], &[0, 3], &[0, 1, 0, 1], &[0xff, 0xff, 0xff, 0xff], &[1, 0xff, 0xff, 0xff, 0xff]]
-    {
-        assert!(RsaPublicKey::from_components(&n, good_e).is_ok(), "e = {good_e:?}");
+    for good_e in [
+        &[3u8][..],
+        &[0, 3],
+        &[0, 1, 0, 1],
+        &[0xff, 0xff, 0xff, 0xff],
+        &[1, 0xff, 0xff, 0xff, 0xff],
+    ] {
+        assert!(
+            RsaPublicKey::from_components(&n, good_e).is_ok(),
+            "e = {good_e:?}"
+        );
     }
-    for big_e in [&[2u8, 0, 0, 0, 1][..], &[1, 0, 0, 0, 0, 0, 0, 0, 1], &[0xff; 16]] {
+    for big_e in [
+        &[2u8, 0, 0, 0, 1][..],
+        &[1, 0, 0, 0, 0, 0, 0, 0, 1],
+        &[0xff; 16],
+    ] {
         assert_eq!(
             RsaPublicKey::from_components(&n, big_e).unwrap_err(),
             RsaKeyError::ExponentTooLarge,
             "e = {big_e:?}"
         );
     }
-    assert!(RsaKeyError::ModulusTooSmall { bits: 1024 }.to_string().contains("1024"));
+    assert!(RsaKeyError::ModulusTooSmall { bits: 1024 }
+        .to_string()
+        .contains("1024"));
 }
 
 #[test]
 fn garbage_never_verifies() {
     let key = RsaPublicKey::from_components(&odd_number(2049), &[1, 0, 1]).unwrap();
     let k = 257;
-    for sig in [vec![], vec![0u8; 1], vec![0u8; k - 1], vec![0u8; k], vec![1u8; k], vec![0xffu8; k], vec![0u8; k + 1], vec![7u8; 4096]] {
+    for sig in [
+        vec![],
+        vec![0u8; 1],
+        vec![0u8; k - 1],
+        vec![0u8; k],
+        vec![1u8; k],
+        vec![0xffu8; k],
+        vec![0u8; k + 1],
+        vec![7u8; 4096],
+    ] {
         for hash in [Hash::Sha256, Hash::Sha384, Hash::Sha512] {
             assert!(!key.verify_pkcs1v15(hash, b"m", &sig));
             assert!(!key.verify_pss(hash, b"m", &sig));
@@ -133,7 +168,14 @@ enum Alg {
     Ps512,
 }
 
-const ALGS: [Alg; 6] = [Alg::Rs256, Alg::Rs384, Alg::Rs512, Alg::Ps256, Alg::Ps384, Alg::Ps512];
+const ALGS: [Alg; 6] = [
+    Alg::Rs256,
+    Alg::Rs384,
+    Alg::Rs512,
+    Alg::Ps256,
+    Alg::Ps384,
+    Alg::Ps512,
+];
 
 impl Alg {
     fn hash(self) -> Hash {
@@ -192,7 +234,13 @@ impl TestKey {
     fn from_pair(name: String, kp: &RS256KeyPair) -> Self {
         let c = kp.public_key().to_components();
         let ours = RsaPublicKey::from_components(&c.n, &c.e).unwrap();
-        TestKey { name, der: kp.to_der().unwrap(), n: c.n, e: c.e, ours }
+        TestKey {
+            name,
+            der: kp.to_der().unwrap(),
+            n: c.n,
+            e: c.e,
+            ours,
+        }
     }
     fn fixture(file: &str) -> Self {
         let path = format!("{}/tests/rsa_keys/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -200,7 +248,10 @@ impl TestKey {
         Self::from_pair(file.to_string(), &RS256KeyPair::from_pem(&pem).unwrap())
     }
     fn generated(bits: usize) -> Self {
-        Self::from_pair(format!("generated-{bits}"), &RS256KeyPair::generate(bits).unwrap())
+        Self::from_pair(
+            format!("generated-{bits}"),
+            &RS256KeyPair::generate(bits).unwrap(),
+        )
     }
 }
 
@@ -245,7 +296,10 @@ fn differential(key: &TestKey, msgs_per_alg: usize, rng: &mut Rng, counts: &mut 
 
             let ours = alg.ours(&key.ours, msg.as_bytes(), &sig);
             let theirs = verify(&token);
-            assert!(ours && theirs, "{ctx}: valid signature: ours {ours}, jwt-simple {theirs}");
+            assert!(
+                ours && theirs,
+                "{ctx}: valid signature: ours {ours}, jwt-simple {theirs}"
+            );
             counts.valid += 1;
 
             // (label, message, signature) cases that both must reject.
@@ -264,7 +318,11 @@ fn differential(key: &TestKey, msgs_per_alg: usize, rng: &mut Rng, counts: &mut 
             cases.push(("truncated".into(), msg.into(), sig[..k - 1].to_vec()));
             cases.push(("first byte dropped".into(), msg.into(), sig[1..].to_vec()));
             cases.push(("extended".into(), msg.into(), [&sig[..], &[0]].concat()));
-            cases.push(("zero-prefixed".into(), msg.into(), [&[0], &sig[..]].concat()));
+            cases.push((
+                "zero-prefixed".into(),
+                msg.into(),
+                [&[0], &sig[..]].concat(),
+            ));
             cases.push(("empty".into(), msg.into(), Vec::new()));
             cases.push(("s = 0".into(), msg.into(), vec![0; k]));
             let mut one = vec![0; k];
@@ -277,27 +335,49 @@ fn differential(key: &TestKey, msgs_per_alg: usize, rng: &mut Rng, counts: &mut 
             // Message changes: the signature of one message on another (both well-formed tokens),
             // and raw edits of the signed bytes.
             if let Some((prev_msg, prev_sig)) = &previous {
-                cases.push(("other message's signature".into(), msg.into(), prev_sig.clone()));
-                cases.push(("signature on other message".into(), prev_msg.clone(), sig.clone()));
+                cases.push((
+                    "other message's signature".into(),
+                    msg.into(),
+                    prev_sig.clone(),
+                ));
+                cases.push((
+                    "signature on other message".into(),
+                    prev_msg.clone(),
+                    sig.clone(),
+                ));
             }
             let mut altered = msg.as_bytes().to_vec();
             let pos = rng.below(altered.len());
             altered[pos] = if altered[pos] == b'A' { b'B' } else { b'A' };
-            cases.push((format!("message byte {pos} changed"), String::from_utf8(altered).unwrap(), sig.clone()));
+            cases.push((
+                format!("message byte {pos} changed"),
+                String::from_utf8(altered).unwrap(),
+                sig.clone(),
+            ));
             cases.push(("message extended".into(), format!("{msg}A"), sig.clone()));
-            cases.push(("message truncated".into(), msg[..msg.len() - 1].to_string(), sig.clone()));
+            cases.push((
+                "message truncated".into(),
+                msg[..msg.len() - 1].to_string(),
+                sig.clone(),
+            ));
 
             for (label, m, s) in &cases {
                 let ours = alg.ours(&key.ours, m.as_bytes(), s);
                 let theirs = verify(&format!("{m}.{}", B64.encode(s)));
-                assert_eq!(ours, theirs, "{ctx}: {label}: ours {ours}, jwt-simple {theirs}");
+                assert_eq!(
+                    ours, theirs,
+                    "{ctx}: {label}: ours {ours}, jwt-simple {theirs}"
+                );
                 assert!(!ours, "{ctx}: {label}: accepted");
                 counts.mutated += 1;
             }
 
             // The valid signature under every other scheme/hash must be rejected.
             for other in ALGS.into_iter().filter(|&o| o != alg) {
-                assert!(!other.ours(&key.ours, msg.as_bytes(), &sig), "{ctx}: accepted as {other:?}");
+                assert!(
+                    !other.ours(&key.ours, msg.as_bytes(), &sig),
+                    "{ctx}: accepted as {other:?}"
+                );
                 counts.cross += 1;
             }
             previous = Some((msg.to_string(), sig));
@@ -369,7 +449,8 @@ fn differential_4096() {
 /// parameter) are rejected by this strict encode-and-compare verifier, which the test asserts.
 fn wycheproof(file: &str) -> (usize, usize, usize) {
     let path = format!("{}/tests/wycheproof/{file}", env!("CARGO_MANIFEST_DIR"));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let pss = json["algorithm"] == "RSASSA-PSS";
     let (mut valid, mut invalid, mut acceptable) = (0, 0, 0);
     for group in json["testGroups"].as_array().unwrap() {
@@ -390,8 +471,15 @@ fn wycheproof(file: &str) -> (usize, usize, usize) {
         for t in group["tests"].as_array().unwrap() {
             let msg = hex(t["msg"].as_str().unwrap());
             let sig = hex(t["sig"].as_str().unwrap());
-            let ok = if pss { key.verify_pss(hash, &msg, &sig) } else { key.verify_pkcs1v15(hash, &msg, &sig) };
-            let id = format!("{file} tcId {} ({}; {:?})", t["tcId"], t["comment"], t["flags"]);
+            let ok = if pss {
+                key.verify_pss(hash, &msg, &sig)
+            } else {
+                key.verify_pkcs1v15(hash, &msg, &sig)
+            };
+            let id = format!(
+                "{file} tcId {} ({}; {:?})",
+                t["tcId"], t["comment"], t["flags"]
+            );
             match t["result"].as_str().unwrap() {
                 "valid" => {
                     assert!(ok, "{id}: valid vector rejected");
@@ -402,7 +490,10 @@ fn wycheproof(file: &str) -> (usize, usize, usize) {
                     invalid += 1;
                 }
                 "acceptable" => {
-                    assert!(!ok, "{id}: acceptable vector accepted (expected strict rejection)");
+                    assert!(
+                        !ok,
+                        "{id}: acceptable vector accepted (expected strict rejection)"
+                    );
                     acceptable += 1;
                 }
                 other => panic!("{id}: unknown result {other}"),
@@ -410,7 +501,10 @@ fn wycheproof(file: &str) -> (usize, usize, usize) {
         }
     }
     println!("{file}: {valid} valid, {invalid} invalid, {acceptable} acceptable (rejected)");
-    assert_eq!(valid + invalid + acceptable, json["numberOfTests"].as_u64().unwrap() as usize);
+    assert_eq!(
+        valid + invalid + acceptable,
+        json["numberOfTests"].as_u64().unwrap() as usize
+    );
     (valid, invalid, acceptable)
 }
 
@@ -432,6 +526,15 @@ fn wycheproof_vectors() {
         let (v, i, a) = wycheproof(f);
         total = (total.0 + v, total.1 + i, total.2 + a);
     }
-    println!("wycheproof total: {} valid, {} invalid, {} acceptable", total.0, total.1, total.2);
+    println!(
+        "wycheproof total: {} valid, {} invalid, {} acceptable",
+        total.0, total.1, total.2
+    );
     assert!(total.0 > 0 && total.1 > 0);
+}
+
+#[test]
+fn key_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + Clone + core::fmt::Debug>() {}
+    assert_send_sync::<RsaPublicKey>();
 }
