@@ -1,6 +1,7 @@
 //! Micro-benchmark: `edgeguard::rsa_fast` vs jwt-simple's RS256/PS256 verification.
 //!
-//! Meant to be run as a wasm32-wasip1 program under V8 (the engine Envoy embeds); figures are thread CPU time:
+//! Meant to be run as a wasm32-wasip1 program under V8 (the engine Envoy embeds); figures are
+//! thread CPU time:
 //!
 //! ```sh
 //! cargo build --release --target wasm32-wasip1 --example rsa_bench
