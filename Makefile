@@ -59,7 +59,7 @@ $(ENVOY):
 run: envoy build
 	@echo
 	@echo "edgeguard demo: http://127.0.0.1:$(DEMO_PORT)  (upstream echoes the request headers it received)"
-	@echo "  demo API key:          $(DEMO_KEY)"
+	@echo "  demo API key:            $(DEMO_KEY)"
 	@echo "  revoked (disabled) key: $(DEMO_REVOKED_KEY)"
 	@echo
 	@echo "  allowed (key in header):  curl -si -H 'x-api-key: $(DEMO_KEY)' http://127.0.0.1:$(DEMO_PORT)/orders"
