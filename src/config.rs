@@ -78,6 +78,23 @@ impl Default for HeaderNames {
     }
 }
 
+/// Bounds of the verified-token cache (per VM). `max_entries: 0` turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenCacheConfig {
+    pub max_entries: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for TokenCacheConfig {
+    fn default() -> Self {
+        TokenCacheConfig {
+            max_entries: 4096,
+            max_bytes: 8 << 20,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -87,6 +104,7 @@ struct RawConfig {
     providers: Option<BTreeMap<String, ProviderConfig>>,
     headers: Option<HeaderNames>,
     bypass_cors_preflight: Option<bool>,
+    token_cache: Option<TokenCacheConfig>,
     rules: Option<Vec<RuleConfig>>,
     rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
     default: Option<DefaultAction>,
@@ -103,6 +121,7 @@ pub struct Config {
     pub providers: BTreeMap<String, Provider>,
     pub headers: HeaderNames,
     pub bypass_cors_preflight: bool,
+    pub token_cache: TokenCacheConfig,
     pub policy: Policy,
 }
 
@@ -173,6 +192,13 @@ impl Config {
         if api_keys.is_none() && providers.is_empty() {
             return Err(ConfigError::new("", "configure \"api_keys\" and/or \"providers\": edgeguard needs at least one kind of credential"));
         }
+        let token_cache = raw.token_cache.unwrap_or_default();
+        if token_cache.max_entries > 1_000_000 || token_cache.max_bytes > 1 << 30 {
+            return Err(ConfigError::new(
+                "token_cache",
+                "at most 1000000 entries and 1 GiB",
+            ));
+        }
         let known = Known {
             providers: &providers,
             api_keys: api_keys.is_some(),
@@ -185,6 +211,7 @@ impl Config {
             providers,
             headers,
             bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+            token_cache,
             policy,
         })
     }

@@ -7,7 +7,8 @@ use crate::config::{Config, Mode};
 use crate::decision::{Decision, Denial, Edits};
 use crate::extractor::{extract, Extraction, Found};
 use crate::jwk::KeySet;
-use crate::jwt::{self, JwtError};
+use crate::jwt::{self, Claims, JwtError};
+use crate::jwt_cache::{Cached, JwtCache};
 use crate::matcher::Action;
 use crate::path;
 use crate::policy::{
@@ -17,6 +18,7 @@ use crate::policy::{
 use crate::provider::{JwksSource, Provider};
 use crate::reason::Reason;
 use crate::request::Request;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -55,6 +57,9 @@ pub struct Events {
     pub unknown_kid: Vec<String>,
     /// Providers that verified a token.
     pub verified: Vec<String>,
+    /// Signature checks answered by the verified-token cache, and those that were not.
+    pub cache_hits: u32,
+    pub cache_misses: u32,
     /// The denial reason (also set in report mode, where the request is let through).
     pub denied: Option<Reason>,
     /// `sub`/`jti` of the token for logs (never the token).
@@ -74,6 +79,8 @@ pub struct Engine {
     config: Config,
     /// Every header edgeguard sets upstream: client copies are removed from every request.
     owned_headers: Vec<String>,
+    /// Signature outcomes of recent tokens (see `jwt_cache`).
+    token_cache: RefCell<JwtCache<Claims>>,
 }
 
 impl Engine {
@@ -90,9 +97,14 @@ impl Engine {
         }
         owned.sort();
         owned.dedup();
+        let token_cache = RefCell::new(JwtCache::new(
+            config.token_cache.max_entries,
+            config.token_cache.max_bytes,
+        ));
         Engine {
             config,
             owned_headers: owned,
+            token_cache,
         }
     }
 
@@ -404,7 +416,7 @@ impl RequestCredentials<'_> {
         if !provider.forward_token {
             self.strip.push(found);
         }
-        match jwt::verify(&token, provider, &keys, self.now) {
+        match self.verify(&token, provider, &keys) {
             Ok(claims) => {
                 self.events.verified.push(provider.name.clone());
                 if self.events.subject.is_none() {
@@ -416,7 +428,7 @@ impl RequestCredentials<'_> {
                 let scopes = token_scopes(&claims, &provider.scope_claims);
                 CredentialState::Valid(JwtIdentity {
                     provider: provider.name.clone(),
-                    claims: Rc::new(claims),
+                    claims,
                     scopes,
                 })
             }
@@ -430,6 +442,64 @@ impl RequestCredentials<'_> {
                     }
                 }
                 CredentialState::Invalid(e.reason())
+            }
+        }
+    }
+}
+
+impl RequestCredentials<'_> {
+    /// Verifies a token, answering the signature part from the verified-token cache when it can.
+    /// Size, time, issuer and audience are checked on every request.
+    fn verify(
+        &mut self,
+        token: &str,
+        provider: &Provider,
+        keys: &KeySet,
+    ) -> Result<Rc<Claims>, JwtError> {
+        if token.len() > provider.max_token_bytes {
+            return Err(JwtError::TokenTooLarge);
+        }
+        let slot = self
+            .engine
+            .config
+            .providers
+            .keys()
+            .position(|n| n == &provider.name)
+            .unwrap_or(usize::MAX);
+        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+        let key = JwtCache::<Claims>::key(token);
+        let cached = self
+            .engine
+            .token_cache
+            .borrow_mut()
+            .get(&key, slot, keys.fingerprint());
+        match cached {
+            Some(Cached::Verified(claims)) => {
+                self.events.cache_hits += 1;
+                jwt::check_claims(&claims, provider, self.now).map(|()| claims)
+            }
+            Some(Cached::BadSignature) => {
+                self.events.cache_hits += 1;
+                Err(JwtError::BadSignature)
+            }
+            None => {
+                self.events.cache_misses += 1;
+                let result = jwt::verify(token, provider, keys, self.now).map(Rc::new);
+                let entry = match &result {
+                    Ok(claims) => Some(Cached::Verified(claims.clone())),
+                    Err(JwtError::BadSignature) => Some(Cached::BadSignature),
+                    Err(_) => None,
+                };
+                if let Some(entry) = entry {
+                    self.engine.token_cache.borrow_mut().insert(
+                        key,
+                        slot,
+                        keys.fingerprint(),
+                        entry,
+                        token.len(),
+                    );
+                }
+                result
             }
         }
     }
@@ -645,5 +715,224 @@ mod tests {
             token_scopes(&claims, &["a".into(), "sub".into()]),
             vec!["x", "y", "u1"]
         );
+    }
+}
+
+#[cfg(test)]
+mod jwt_tests {
+    use super::*;
+    use crate::decision::HeaderOp;
+    use base64::Engine as _;
+    use jwt_simple::prelude::{
+        Duration as JDuration, Ed25519KeyPair, EdDSAKeyPairLike, UnixTimeStamp,
+    };
+    use serde_json::json;
+    use std::cell::Cell;
+
+    const NOW: u64 = 1_700_000_000;
+
+    /// A remote key store whose state the test controls.
+    struct Store {
+        state: KeyAvailability,
+        refetch: Cell<bool>,
+    }
+    impl KeyStore for Store {
+        fn keys(&self, _: &str) -> KeyAvailability {
+            self.state.clone()
+        }
+        fn refetch_unknown_kid(&self, _: &str) -> bool {
+            self.refetch.replace(false)
+        }
+    }
+
+    fn b64(b: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn jwk(k: &Ed25519KeyPair, kid: &str) -> serde_json::Value {
+        json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64(&k.public_key().to_bytes())})
+    }
+
+    fn token(k: &Ed25519KeyPair, kid: &str, scope: &str, exp: u64) -> String {
+        let mut c = jwt_simple::prelude::Claims::with_custom_claims(
+            json!({"scope": scope, "org": {"id": 7}}),
+            JDuration::from_secs(1),
+        )
+        .with_issuer("https://idp.test")
+        .with_audience("api")
+        .with_subject("alice");
+        c.issued_at = Some(UnixTimeStamp::from_secs(NOW));
+        c.expires_at = Some(UnixTimeStamp::from_secs(exp));
+        c.invalid_before = Some(UnixTimeStamp::from_secs(NOW));
+        let k = k.clone().with_key_id(kid);
+        k.sign(c).unwrap_or_default()
+    }
+
+    fn engine(jwks: serde_json::Value, rules: &str) -> Engine {
+        let doc = format!(
+            r#"{{"providers": {{"idp": {{"issuer": "https://idp.test", "audiences": ["api"], "jwks": {jwks},
+                "claims_to_headers": [{{"claim": "org.id", "header": "x-org"}}]}}}} {rules}}}"#
+        );
+        match Config::parse(doc.as_bytes()) {
+            Ok(c) => Engine::new(c),
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
+    fn bearer(t: &str) -> Request {
+        Request::from_headers(vec![
+            (":method".into(), "GET".into()),
+            (":path".into(), "/orders".into()),
+            ("authorization".into(), format!("Bearer {t}")),
+            ("x-org".into(), "spoofed".into()),
+        ])
+    }
+
+    fn check(e: &Engine, r: &Request, now: u64, store: &Store) -> Check {
+        e.check(r, now, store, None)
+    }
+
+    fn ready() -> Store {
+        Store {
+            state: KeyAvailability::Unavailable,
+            refetch: Cell::new(false),
+        }
+    }
+
+    #[test]
+    fn verified_token_forwards_identity_and_uses_the_cache() {
+        let k = Ed25519KeyPair::generate();
+        let e = engine(json!({"inline": {"keys": [jwk(&k, "a")]}}), "");
+        let t = token(&k, "a", "orders:read", NOW + 600);
+        let c = check(&e, &bearer(&t), NOW, &ready());
+        let Outcome::Decided(Decision::Allow { ops }) = c.outcome else {
+            unreachable!("{c:?}")
+        };
+        for op in [
+            HeaderOp::Remove("authorization".into()),
+            HeaderOp::Remove("x-org".into()),
+            HeaderOp::Set("x-edgeguard-provider".into(), "idp".into()),
+            HeaderOp::Set("x-edgeguard-subject".into(), "alice".into()),
+            HeaderOp::Set("x-org".into(), "7".into()),
+        ] {
+            assert!(ops.contains(&op), "{op:?} not in {ops:?}");
+        }
+        assert_eq!((c.events.cache_hits, c.events.cache_misses), (0, 1));
+        let c = check(&e, &bearer(&t), NOW + 1, &ready());
+        assert!(matches!(
+            c.outcome,
+            Outcome::Decided(Decision::Allow { .. })
+        ));
+        assert_eq!((c.events.cache_hits, c.events.cache_misses), (1, 0));
+        // time is still checked on a cache hit
+        let c = check(&e, &bearer(&t), NOW + 600 + 61, &ready());
+        let Outcome::Decided(Decision::Deny(d)) = c.outcome else {
+            unreachable!()
+        };
+        assert_eq!(
+            (d.status, d.reason, c.events.cache_hits),
+            (401, Reason::Expired, 1)
+        );
+        assert!(d
+            .www_authenticate
+            .unwrap_or_default()
+            .starts_with("Bearer realm=\"edgeguard\", error=\"invalid_token\""));
+    }
+
+    #[test]
+    fn forged_token_is_cached_as_bad_signature() {
+        let k = Ed25519KeyPair::generate();
+        let other = Ed25519KeyPair::generate();
+        let e = engine(json!({"inline": {"keys": [jwk(&k, "a")]}}), "");
+        let forged = token(&other, "a", "", NOW + 600);
+        for hits in [0, 1] {
+            let c = check(&e, &bearer(&forged), NOW, &ready());
+            let Outcome::Decided(Decision::Deny(d)) = c.outcome else {
+                unreachable!()
+            };
+            assert_eq!(
+                (d.reason, c.events.cache_hits),
+                (Reason::BadSignature, hits)
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_and_missing_token() {
+        let k = Ed25519KeyPair::generate();
+        let rules = r#", "rules": [{"match": {"path_prefix": "/"}, "require": {"jwt": "idp", "scopes": ["orders:write"]}}]"#;
+        let e = engine(json!({"inline": {"keys": [jwk(&k, "a")]}}), rules);
+        let c = check(
+            &e,
+            &bearer(&token(&k, "a", "orders:read", NOW + 60)),
+            NOW,
+            &ready(),
+        );
+        let Outcome::Decided(Decision::Deny(d)) = c.outcome else {
+            unreachable!()
+        };
+        assert_eq!((d.status, d.reason), (403, Reason::InsufficientScope));
+        assert_eq!(
+            d.www_authenticate.as_deref(),
+            Some(
+                "Bearer realm=\"edgeguard\", error=\"insufficient_scope\", scope=\"orders:write\""
+            )
+        );
+        let none = Request::from_headers(vec![
+            (":method".into(), "GET".into()),
+            (":path".into(), "/".into()),
+        ]);
+        let Outcome::Decided(Decision::Deny(d)) = check(&e, &none, NOW, &ready()).outcome else {
+            unreachable!()
+        };
+        assert_eq!(
+            (d.status, d.www_authenticate.as_deref()),
+            (401, Some("Bearer realm=\"edgeguard\""))
+        );
+    }
+
+    #[test]
+    fn remote_keys_loading_unavailable_and_unknown_kid() {
+        let k = Ed25519KeyPair::generate();
+        let e = engine(
+            json!({"remote": {"cluster": "jwks", "authority": "idp.test", "path": "/jwks"}}),
+            "",
+        );
+        let t = token(&k, "new", "", NOW + 60);
+        let loading = Store {
+            state: KeyAvailability::Loading,
+            refetch: Cell::new(false),
+        };
+        assert_eq!(
+            check(&e, &bearer(&t), NOW, &loading).outcome,
+            Outcome::Wait(vec!["idp".into()])
+        );
+        let down = Store {
+            state: KeyAvailability::Unavailable,
+            refetch: Cell::new(false),
+        };
+        let Outcome::Decided(Decision::Deny(d)) = check(&e, &bearer(&t), NOW, &down).outcome else {
+            unreachable!()
+        };
+        assert_eq!((d.status, d.reason), (503, Reason::JwksUnavailable));
+        // an unknown kid waits for one refetch, then fails
+        let (set, _) = match KeySet::from_value(&json!({"keys": [jwk(&k, "old")]})) {
+            Ok(s) => s,
+            Err(e) => unreachable!("{e}"),
+        };
+        let store = Store {
+            state: KeyAvailability::Ready(set),
+            refetch: Cell::new(true),
+        };
+        let c = check(&e, &bearer(&t), NOW, &store);
+        assert_eq!(
+            (c.outcome, c.events.unknown_kid),
+            (Outcome::Wait(vec!["idp".into()]), vec!["idp".to_string()])
+        );
+        let Outcome::Decided(Decision::Deny(d)) = check(&e, &bearer(&t), NOW, &store).outcome
+        else {
+            unreachable!()
+        };
+        assert_eq!(d.reason, Reason::UnknownKid);
     }
 }

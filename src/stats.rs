@@ -11,6 +11,7 @@
 //! | `edgeguard.provider.<name>.verified` | counter | tokens verified by provider `<name>` |
 //! | `edgeguard.jwks.<name>.fetch_ok` / `fetch_failed` | counter | JWKS fetches by outcome |
 //! | `edgeguard.jwks.<name>.age_seconds` | gauge | age of the key set in use |
+//! | `edgeguard.token_cache.hit` / `miss` | counter | signature checks answered by the verified-token cache, or not |
 
 use crate::reason::Reason;
 
@@ -40,3 +41,6 @@ pub fn jwks_fetch(name: &str, ok: bool) -> String {
 pub fn jwks_age(name: &str) -> String {
     format!("edgeguard.jwks.{name}.age_seconds")
 }
+
+pub const CACHE_HIT: &str = "edgeguard.token_cache.hit";
+pub const CACHE_MISS: &str = "edgeguard.token_cache.miss";

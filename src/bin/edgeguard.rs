@@ -5,6 +5,10 @@
 //! - `edgeguard hash-key [KEY]`: the SHA-256 digest of a key (read from stdin when KEY is omitted,
 //!   which keeps it out of shell history).
 //! - `edgeguard check-config FILE`: validates a plugin configuration with the filter's own parser.
+//! - `edgeguard new-signing-key --kid KID --out FILE`: an Ed25519 signing key (PEM) for trying edgeguard
+//!   without an identity provider; prints the public JWKS to put in a provider's `jwks.inline`.
+//! - `edgeguard sign-token --key FILE [--kid KID] [--iss I] [--aud A] [--sub S] [--scope "a b"]
+//!   [--ttl SECONDS] [--claim NAME=VALUE]...`: a signed EdDSA token, for tests and demos.
 
 use base64::Engine as _;
 use edgeguard::api_key::sha256_hex;
@@ -15,7 +19,10 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   edgeguard new-key [--id ID] [--scope SCOPE]...   generate an API key and its config entry
   edgeguard hash-key [KEY]                          SHA-256 digest of KEY (or of stdin)
-  edgeguard check-config FILE                       validate a plugin configuration (JSON)";
+  edgeguard check-config FILE                       validate a plugin configuration (JSON)
+  edgeguard new-signing-key --kid KID --out FILE    Ed25519 test signing key; prints its public JWKS
+  edgeguard sign-token --key FILE [--kid KID] [--iss I] [--aud A] [--sub S] [--scope \"a b\"]
+                       [--ttl SECONDS] [--claim NAME=VALUE]...   a signed EdDSA token (tests, demos)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +30,8 @@ fn main() -> ExitCode {
         Some("new-key") => new_key(args.get(1..).unwrap_or_default()),
         Some("hash-key") => hash_key(args.get(1..).unwrap_or_default()),
         Some("check-config") => check_config(args.get(1..).unwrap_or_default()),
+        Some("new-signing-key") => new_signing_key(args.get(1..).unwrap_or_default()),
+        Some("sign-token") => sign_token(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -93,4 +102,91 @@ fn check_config(args: &[String]) -> Result<(), String> {
         config.providers.len()
     );
     Ok(())
+}
+
+/// `--name value` pairs; repeated names keep every value.
+fn flags(args: &[String], allowed: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let name = a
+            .strip_prefix("--")
+            .filter(|n| allowed.contains(n))
+            .ok_or_else(|| format!("unknown argument {a:?}\n{USAGE}"))?;
+        let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        out.push((name.to_string(), value.clone()));
+    }
+    Ok(out)
+}
+
+fn flag<'a>(flags: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    flags
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn new_signing_key(args: &[String]) -> Result<(), String> {
+    use jwt_simple::prelude::Ed25519KeyPair;
+    let f = flags(args, &["kid", "out"])?;
+    let kid = flag(&f, "kid").ok_or("--kid is required")?;
+    let out = flag(&f, "out").ok_or("--out is required")?;
+    let key = Ed25519KeyPair::generate().with_key_id(kid);
+    std::fs::write(out, key.to_pem()).map_err(|e| format!("cannot write {out}: {e}"))?;
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public_key().to_bytes());
+    let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": x}]});
+    println!("{jwks}");
+    Ok(())
+}
+
+fn sign_token(args: &[String]) -> Result<(), String> {
+    use jwt_simple::prelude::{Claims, Duration, Ed25519KeyPair, EdDSAKeyPairLike};
+    let f = flags(
+        args,
+        &["key", "kid", "iss", "aud", "sub", "scope", "ttl", "claim"],
+    )?;
+    let path = flag(&f, "key").ok_or("--key is required")?;
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut key = Ed25519KeyPair::from_pem(&pem)
+        .map_err(|e| format!("{path}: not an Ed25519 private key: {e}"))?;
+    if let Some(kid) = flag(&f, "kid") {
+        key = key.with_key_id(kid);
+    }
+    let ttl: u64 = flag(&f, "ttl")
+        .unwrap_or("3600")
+        .parse()
+        .map_err(|_| "--ttl takes seconds")?;
+    let mut extra = serde_json::Map::new();
+    if let Some(scope) = flag(&f, "scope") {
+        extra.insert("scope".into(), scope.into());
+    }
+    for (_, kv) in f.iter().filter(|(n, _)| n == "claim") {
+        let (k, v) = kv.split_once('=').ok_or("--claim takes NAME=VALUE")?;
+        let v =
+            serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+        extra.insert(k.to_string(), v);
+    }
+    let mut claims = Claims::with_custom_claims(extra, Duration::from_secs(ttl))
+        .with_jwt_id(format!("{:016x}", rand_u64()?));
+    if let Some(iss) = flag(&f, "iss") {
+        claims = claims.with_issuer(iss);
+    }
+    if let Some(aud) = flag(&f, "aud") {
+        claims = claims.with_audience(aud);
+    }
+    if let Some(sub) = flag(&f, "sub") {
+        claims = claims.with_subject(sub);
+    }
+    println!(
+        "{}",
+        key.sign(claims).map_err(|e| format!("cannot sign: {e}"))?
+    );
+    Ok(())
+}
+
+fn rand_u64() -> Result<u64, String> {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).map_err(|e| format!("no randomness available: {e}"))?;
+    Ok(u64::from_le_bytes(b))
 }
