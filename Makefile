@@ -31,12 +31,16 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm-target rust-components envoy run test check bench clean
+.PHONY: build wasm cli wasm-target rust-components envoy run test check bench clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
-build: wasm-target
+build: wasm cli
+
+wasm: wasm-target
 	$(CARGO) build --release --target $(WASM_TARGET) --lib
 	cp target/$(WASM_TARGET)/release/edgeguard.wasm $(WASM).tmp && mv -f $(WASM).tmp $(WASM)
+
+cli:
 	$(CARGO) build --release --bin edgeguard
 
 wasm-target:
@@ -60,7 +64,7 @@ $(ENVOY):
 run: envoy build
 	@echo
 	@echo "edgeguard demo: http://127.0.0.1:$(DEMO_PORT)  (upstream echoes the request headers it received)"
-	@echo "  demo API key:          $(DEMO_KEY)"
+	@echo "  demo API key:           $(DEMO_KEY)"
 	@echo "  revoked (disabled) key: $(DEMO_REVOKED_KEY)"
 	@echo
 	@echo "  allowed (key in header):  curl -si -H 'x-api-key: $(DEMO_KEY)' http://127.0.0.1:$(DEMO_PORT)/orders"
@@ -72,8 +76,9 @@ run: envoy build
 	@echo
 	exec $(ENVOY) -c envoy/demo.yaml --disable-hot-restart --base-id 7100 --log-level warn --component-log-level wasm:info
 
-## test: unit + integration tests against a real Envoy (CI=true works the same)
-test: envoy build
+## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
+## not the release CLI (the tests build what they use).
+test: envoy wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 
 ## check: formatting and lints, native and for the wasm target
@@ -83,9 +88,9 @@ check: wasm-target rust-components
 	$(CARGO) clippy --target $(WASM_TARGET) --lib -- -D warnings
 
 ## bench: native api_key_auth / jwt_authn vs edgeguard on the same Envoy (see bench/README.md)
-## (bench/run.sh builds the plugin itself — not the native CLI — and the fixtures)
-bench: envoy wasm-target
-	bench/run.sh
+## (the plugin only, not the native CLI; bench/run.sh generates the fixtures)
+bench: envoy wasm
+	BENCH_WASM=$(WASM) bench/run.sh
 
 clean:
 	$(CARGO) clean
