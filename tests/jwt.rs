@@ -69,12 +69,20 @@ fn rsa_jwk(kid: &str) -> Value {
 }
 
 fn es256_jwk(kid: &str) -> Value {
-    let p = keys().es256.public_key().public_key().to_bytes_uncompressed();
+    let p = keys()
+        .es256
+        .public_key()
+        .public_key()
+        .to_bytes_uncompressed();
     json!({"kty": "EC", "crv": "P-256", "kid": kid, "x": b64(&p[1..33]), "y": b64(&p[33..])})
 }
 
 fn es384_jwk(kid: &str) -> Value {
-    let p = keys().es384.public_key().public_key().to_bytes_uncompressed();
+    let p = keys()
+        .es384
+        .public_key()
+        .public_key()
+        .to_bytes_uncompressed();
     json!({"kty": "EC", "crv": "P-384", "kid": kid, "x": b64(&p[1..49]), "y": b64(&p[49..])})
 }
 
@@ -262,7 +270,9 @@ fn assert_503_unavailable(r: &Response) {
 }
 
 fn count(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stat(&format!("wasmcustom.edgeguard.{name}")).unwrap_or(0)
+    envoy
+        .stat(&format!("wasmcustom.edgeguard.{name}"))
+        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -298,13 +308,20 @@ fn every_algorithm_family_verifies_and_identity_is_forwarded() {
         assert_eq!(h["x-user-tier"], "3", "{alg}: {seen}");
         assert_eq!(h["x-user-groups"], "admins,devs", "{alg}: {seen}");
         assert_eq!(h["x-org-id"], "org-42", "{alg}: {seen}");
-        assert!(h.get("authorization").is_none(), "{alg}: token forwarded: {seen}");
+        assert!(
+            h.get("authorization").is_none(),
+            "{alg}: token forwarded: {seen}"
+        );
     }
     // Exactly one copy of each identity header went up (the spoofed ones were removed).
     let received = envoy.echo.as_ref().unwrap().received();
     assert_eq!(received.len(), 6);
     for req in &received {
-        for name in ["x-edgeguard-subject", "x-user-email", "x-edgeguard-provider"] {
+        for name in [
+            "x-edgeguard-subject",
+            "x-user-email",
+            "x-edgeguard-provider",
+        ] {
             let values: Vec<&str> = req
                 .headers
                 .iter()
@@ -340,7 +357,10 @@ fn token_is_stripped_from_query_and_cookie_and_kept_with_forward_token() {
     let seen = upstream_saw(&r);
     assert_eq!(seen["headers"]["cookie"], "theme=dark; lang=en", "{seen}");
     assert_eq!(seen["headers"]["x-edgeguard-provider"], "main", "{seen}");
-    assert!(!seen.to_string().contains(&t), "token leaked upstream: {seen}");
+    assert!(
+        !seen.to_string().contains(&t),
+        "token leaked upstream: {seen}"
+    );
 
     // The only cookie: no cookie header left.
     let r = envoy.get("/orders", &[("cookie", &format!("at={t}"))]);
@@ -372,7 +392,11 @@ fn reason_codes_through_envoy() {
     let none = format!(
         "{}.{}.c2lnbmF0dXJl",
         b64(br#"{"alg":"none","typ":"JWT"}"#),
-        b64(json!({"iss": ISS, "aud": AUD, "sub": "alice", "exp": t + 300}).to_string().as_bytes())
+        b64(
+            json!({"iss": ISS, "aud": AUD, "sub": "alice", "exp": t + 300})
+                .to_string()
+                .as_bytes()
+        )
     );
     let huge = token(
         "HS256",
@@ -385,11 +409,19 @@ fn reason_codes_through_envoy() {
         ("malformed", Some("a.b.c".into())),
         (
             "expired",
-            Some(token("RS256", "r", claims_with(json!({"iat": t - 7200, "exp": t - 3600})))),
+            Some(token(
+                "RS256",
+                "r",
+                claims_with(json!({"iat": t - 7200, "exp": t - 3600})),
+            )),
         ),
         (
             "not_yet_valid",
-            Some(token("EdDSA", "ed", claims_with(json!({"nbf": t + 3600, "exp": t + 7200})))),
+            Some(token(
+                "EdDSA",
+                "ed",
+                claims_with(json!({"nbf": t + 3600, "exp": t + 7200})),
+            )),
         ),
         ("bad_signature", Some(forged)),
         ("unknown_kid", Some(token("ES256", "no-such-kid", claims()))),
@@ -398,11 +430,19 @@ fn reason_codes_through_envoy() {
         ("alg_not_allowed", Some(none)),
         (
             "wrong_issuer",
-            Some(token("HS256", "h", claims_with(json!({"iss": "https://evil.test"})))),
+            Some(token(
+                "HS256",
+                "h",
+                claims_with(json!({"iss": "https://evil.test"})),
+            )),
         ),
         (
             "wrong_audience",
-            Some(token("ES384", "e384", claims_with(json!({"aud": "billing-api"})))),
+            Some(token(
+                "ES384",
+                "e384",
+                claims_with(json!({"aud": "billing-api"})),
+            )),
         ),
         ("token_too_large", Some(huge)),
     ];
@@ -414,7 +454,11 @@ fn reason_codes_through_envoy() {
         };
         assert_401(&r, reason);
     }
-    assert_eq!(envoy.echo.as_ref().unwrap().hits(), 0, "a denied request went upstream");
+    assert_eq!(
+        envoy.echo.as_ref().unwrap().hits(),
+        0,
+        "a denied request went upstream"
+    );
     let counted = wait_until(StdDuration::from_secs(5), || {
         count(&envoy, "requests.denied") == n
     });
@@ -449,7 +493,10 @@ fn remote_jwks_verifies_and_rotation_needs_no_restart() {
     let k = keys();
     let server = HttpServer::start("/jwks.json", Reply::json(&jwks_doc(&[ed_jwk(&k.ed, "k1")])));
     // A long refresh: only the unknown-kid refetch can bring in the new key.
-    let envoy = Envoy::start_with(&remote_plugin(300, 600, 1000), with_jwks_cluster(&server, 2));
+    let envoy = Envoy::start_with(
+        &remote_plugin(300, 600, 1000),
+        with_jwks_cluster(&server, 2),
+    );
     let old = ed_token(&k.ed, "k1");
     let new = ed_token(&k.ed2, "k2");
 
@@ -462,21 +509,37 @@ fn remote_jwks_verifies_and_rotation_needs_no_restart() {
     // The cached k1 still works until the key set is refetched.
     let r = envoy.get("/", &[("authorization", &bearer(&old))]);
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(server.hits(), hits_before, "a known kid must not cause a fetch");
+    assert_eq!(
+        server.hits(),
+        hits_before,
+        "a known kid must not cause a fetch"
+    );
 
     // The first k2 token waits for the unknown-kid refetch and is accepted.
     let started = Instant::now();
     let r = envoy.get("/", &[("authorization", &bearer(&new))]);
-    assert_eq!(upstream_saw(&r)["headers"]["x-edgeguard-provider"], "idp", "{r:?}");
+    assert_eq!(
+        upstream_saw(&r)["headers"]["x-edgeguard-provider"],
+        "idp",
+        "{r:?}"
+    );
     assert!(started.elapsed() < StdDuration::from_secs(5));
-    assert_eq!(server.hits(), hits_before + 1, "one refetch for the unknown kid");
+    assert_eq!(
+        server.hits(),
+        hits_before + 1,
+        "one refetch for the unknown kid"
+    );
 
     // k1 is gone from the fetched set: rejected (no further refetch within the 30 s rate limit).
     let r = envoy.get("/", &[("authorization", &bearer(&old))]);
     assert_401(&r, "unknown_kid");
     let r = envoy.get("/", &[("authorization", &bearer(&new))]);
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(server.hits(), hits_before + 1, "unknown-kid refetches are rate-limited");
+    assert_eq!(
+        server.hits(),
+        hits_before + 1,
+        "unknown-kid refetches are rate-limited"
+    );
 }
 
 #[test]
@@ -489,21 +552,32 @@ fn timed_refresh_drops_a_removed_key() {
     let envoy = Envoy::start_with(&remote_plugin(1, 2, 1000), with_jwks_cluster(&server, 2));
     let old = ed_token(&k.ed, "k1");
     let new = ed_token(&k.ed2, "k2");
-    let r = poll(&envoy, &old, StdDuration::from_secs(10), |r| r.status == 200);
+    let r = poll(&envoy, &old, StdDuration::from_secs(10), |r| {
+        r.status == 200
+    });
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(envoy.get("/", &[("authorization", &bearer(&new))]).status, 200);
+    assert_eq!(
+        envoy.get("/", &[("authorization", &bearer(&new))]).status,
+        200
+    );
 
     // k1 is retired; within a refresh (1 s) plus max_stale (2 s) plus slack it is refused, k2 is not.
     server.set(Reply::json(&jwks_doc(&[ed_jwk(&k.ed2, "k2")])));
-    let r = poll(&envoy, &old, StdDuration::from_secs(10), |r| r.status == 401);
+    let r = poll(&envoy, &old, StdDuration::from_secs(10), |r| {
+        r.status == 401
+    });
     assert_401(&r, "unknown_kid");
-    assert_eq!(envoy.get("/", &[("authorization", &bearer(&new))]).status, 200);
+    assert_eq!(
+        envoy.get("/", &[("authorization", &bearer(&new))]).status,
+        200
+    );
 }
 
 #[test]
 fn jwks_server_down_at_start_gives_503_then_recovers() {
     let k = keys();
-    let mut server = HttpServer::start("/jwks.json", Reply::json(&jwks_doc(&[ed_jwk(&k.ed, "k1")])));
+    let mut server =
+        HttpServer::start("/jwks.json", Reply::json(&jwks_doc(&[ed_jwk(&k.ed, "k1")])));
     server.stop(); // the port is known; nothing listens on it
     let envoy = Envoy::start_with(&remote_plugin(2, 600, 500), with_jwks_cluster(&server, 2));
     let t = ed_token(&k.ed, "k1");
@@ -512,7 +586,11 @@ fn jwks_server_down_at_start_gives_503_then_recovers() {
     let started = Instant::now();
     let r = envoy.get("/", &[("authorization", &bearer(&t))]);
     assert_503_unavailable(&r);
-    assert!(started.elapsed() < StdDuration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < StdDuration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     let r = envoy.get("/", &[("authorization", &bearer(&t))]);
     assert_503_unavailable(&r);
     // A request without a token is still a plain 401: nothing to verify.
@@ -533,7 +611,8 @@ fn jwks_server_down_at_start_gives_503_then_recovers() {
 #[test]
 fn cached_keys_survive_a_jwks_outage_until_max_stale() {
     let k = keys();
-    let mut server = HttpServer::start("/jwks.json", Reply::json(&jwks_doc(&[ed_jwk(&k.ed, "k1")])));
+    let mut server =
+        HttpServer::start("/jwks.json", Reply::json(&jwks_doc(&[ed_jwk(&k.ed, "k1")])));
     let max_stale = 5;
     let envoy = Envoy::start_with(
         &remote_plugin(1, max_stale, 500),
@@ -593,7 +672,11 @@ fn garbage_or_oversized_jwks_keeps_the_old_keys() {
         let failed = wait_until(StdDuration::from_secs(10), || {
             count(&envoy, "jwks.idp.fetch_failed") > before
         });
-        assert!(failed, "{what}: no failed fetch counted: {:?}", envoy.stats_matching("jwks"));
+        assert!(
+            failed,
+            "{what}: no failed fetch counted: {:?}",
+            envoy.stats_matching("jwks")
+        );
         let r = envoy.get("/", &[("authorization", &bearer(&t))]);
         assert_eq!(r.status, 200, "{what}: the old keys were dropped: {r:?}");
     }
@@ -613,7 +696,10 @@ fn burst_of_requests_at_ready_gets_no_401() {
         "/jwks.json",
         Reply::json(&jwks_doc(&[ed_jwk(&k.ed, "k1")])).delayed(StdDuration::from_millis(1000)),
     );
-    let envoy = Envoy::start_with(&remote_plugin(300, 600, 2000), with_jwks_cluster(&server, 2));
+    let envoy = Envoy::start_with(
+        &remote_plugin(300, 600, 2000),
+        with_jwks_cluster(&server, 2),
+    );
     let t = ed_token(&k.ed, "k1");
     let addr = envoy.addr();
     let statuses: Vec<u16> = std::thread::scope(|s| {
@@ -630,8 +716,19 @@ fn burst_of_requests_at_ready_gets_no_401() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let not_ok: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
-    assert!(not_ok.is_empty(), "statuses: {statuses:?}\n{}", envoy.log_tail(30));
+    assert!(
+        not_ok.is_empty(),
+        "statuses: {statuses:?}\n{}",
+        envoy.log_tail(30)
+    );
     assert_eq!(envoy.echo.as_ref().unwrap().hits(), 50);
+    // The burst was held for the (slow) first fetch, not answered from keys loaded earlier, and it did
+    // not cause extra fetches (at most the start-up lease race, see `one_fetch_per_refresh_across_vms`).
+    assert!(
+        (1..=2).contains(&server.hits()),
+        "{} fetches",
+        server.hits()
+    );
 }
 
 #[test]

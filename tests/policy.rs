@@ -137,7 +137,9 @@ const API_KEY_REALM: &str = "ApiKey realm=\"edgeguard\"";
 const BEARER_REALM: &str = "Bearer realm=\"edgeguard\"";
 
 fn count(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stat(&format!("wasmcustom.edgeguard.{name}")).unwrap_or(0)
+    envoy
+        .stat(&format!("wasmcustom.edgeguard.{name}"))
+        .unwrap_or(0)
 }
 
 #[test]
@@ -159,9 +161,19 @@ fn rule_kinds_first_match_and_default_deny() {
     // path_glob + methods: POST /orders/1/items needs orders:write; GET falls through to /orders.
     let reader = token("alice", "orders:read");
     let writer = token("bob", "orders:read orders:write");
-    let r = envoy.request("POST", "/orders/1/items", &[("authorization", &bearer(&writer))], "{}");
+    let r = envoy.request(
+        "POST",
+        "/orders/1/items",
+        &[("authorization", &bearer(&writer))],
+        "{}",
+    );
     assert_eq!(upstream_saw(&r)["headers"]["x-edgeguard-subject"], "bob");
-    let r = envoy.request("POST", "/orders/1/items", &[("authorization", &bearer(&reader))], "{}");
+    let r = envoy.request(
+        "POST",
+        "/orders/1/items",
+        &[("authorization", &bearer(&reader))],
+        "{}",
+    );
     assert_denied(
         &r,
         403,
@@ -171,7 +183,12 @@ fn rule_kinds_first_match_and_default_deny() {
     let r = envoy.get("/orders/1/items", &[("authorization", &bearer(&reader))]);
     assert_eq!(r.status, 200, "GET is not covered by the glob rule: {r:?}");
     // `*` is one segment: /orders/1/2/items is not the glob, so /orders (reader may read) applies.
-    let r = envoy.request("POST", "/orders/1/2/items", &[("authorization", &bearer(&reader))], "{}");
+    let r = envoy.request(
+        "POST",
+        "/orders/1/2/items",
+        &[("authorization", &bearer(&reader))],
+        "{}",
+    );
     assert_eq!(r.status, 200, "{r:?}");
     // hosts (case-insensitive, port ignored).
     let r = envoy.get("/status", &[("host", "Status.Example.com:8080")]);
@@ -181,7 +198,12 @@ fn rule_kinds_first_match_and_default_deny() {
     assert_eq!(get("/first/x").status, 200);
     // Default deny.
     assert_denied(&get("/nothing-here"), 403, "no_matching_rule", None);
-    assert_denied(&envoy.get("/", &[("x-api-key", OPS_KEY)]), 403, "no_matching_rule", None);
+    assert_denied(
+        &envoy.get("/", &[("x-api-key", OPS_KEY)]),
+        403,
+        "no_matching_rule",
+        None,
+    );
 }
 
 #[test]
@@ -190,9 +212,17 @@ fn default_allow_and_cors_preflight_switched_off() {
     // No rule matches: anonymous access, and no identity is invented.
     let r = envoy.get("/nothing-here", &[("x-edgeguard-key-id", "spoof")]);
     let seen = upstream_saw(&r);
-    assert!(seen["headers"].get("x-edgeguard-key-id").is_none(), "{seen}");
+    assert!(
+        seen["headers"].get("x-edgeguard-key-id").is_none(),
+        "{seen}"
+    );
     // Rules still apply where they match.
-    assert_denied(&envoy.get("/admin", &[]), 401, "missing", Some(API_KEY_REALM));
+    assert_denied(
+        &envoy.get("/admin", &[]),
+        401,
+        "missing",
+        Some(API_KEY_REALM),
+    );
     // Without the bypass, a CORS preflight to a protected path is checked like any request.
     let preflight = [
         ("origin", "https://app.example.com"),
@@ -212,7 +242,12 @@ fn cors_preflight_bypass_is_on_by_default() {
     let r = envoy.request("OPTIONS", "/admin/users", &preflight, "");
     assert_eq!(upstream_saw(&r)["method"], "OPTIONS");
     // Only a real preflight is let through: OPTIONS without the CORS headers is checked.
-    let r = envoy.request("OPTIONS", "/admin/users", &[("origin", "https://app.example.com")], "");
+    let r = envoy.request(
+        "OPTIONS",
+        "/admin/users",
+        &[("origin", "https://app.example.com")],
+        "",
+    );
     assert_denied(&r, 401, "missing", Some(API_KEY_REALM));
     // And the bypass is for OPTIONS only.
     let r = envoy.request("DELETE", "/admin/users", &preflight, "");
@@ -243,7 +278,12 @@ fn challenges_and_any_all_precedence() {
 
     // /orders: any of [jwt corp with orders:read, api_key with orders:read].
     // Nothing: 401 missing; the tie goes to the first child (Bearer).
-    assert_denied(&envoy.get("/orders", &[]), 401, "missing", Some(BEARER_REALM));
+    assert_denied(
+        &envoy.get("/orders", &[]),
+        401,
+        "missing",
+        Some(BEARER_REALM),
+    );
     // A valid key lacking the scope beats the missing token: 403.
     let r = envoy.get("/orders", &[("x-api-key", READER_KEY)]);
     assert_denied(
@@ -268,9 +308,18 @@ fn challenges_and_any_all_precedence() {
     );
     // Invalid beats missing: an unknown key and no token is unknown_key, not missing.
     let r = envoy.get("/orders", &[("x-api-key", "unknown")]);
-    assert_eq!((r.status, r.json()["reason"].clone()), (401, json!("unknown_key")));
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (401, json!("unknown_key"))
+    );
     // An expired token and no key: expired.
-    let r = envoy.get("/orders", &[("authorization", &bearer(&token_exp("a", "orders:read", -3600)))]);
+    let r = envoy.get(
+        "/orders",
+        &[(
+            "authorization",
+            &bearer(&token_exp("a", "orders:read", -3600)),
+        )],
+    );
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(r.json()["reason"], "expired");
     assert!(r
@@ -279,12 +328,18 @@ fn challenges_and_any_all_precedence() {
         .starts_with("Bearer realm=\"edgeguard\", error=\"invalid_token\""));
     // Either credential is enough.
     assert_eq!(envoy.get("/orders", &[("x-api-key", IOS_KEY)]).status, 200);
-    let r = envoy.get("/orders", &[("authorization", &bearer(&token("dave", "orders:read")))]);
+    let r = envoy.get(
+        "/orders",
+        &[("authorization", &bearer(&token("dave", "orders:read")))],
+    );
     assert_eq!(upstream_saw(&r)["headers"]["x-edgeguard-subject"], "dave");
 
     // /both: all of [api_key, jwt corp] — both identities forwarded, both credentials stripped.
     let t = token("erin", "");
-    let r = envoy.get("/both", &[("x-api-key", IOS_KEY), ("authorization", &bearer(&t))]);
+    let r = envoy.get(
+        "/both",
+        &[("x-api-key", IOS_KEY), ("authorization", &bearer(&t))],
+    );
     let seen = upstream_saw(&r);
     assert_eq!(seen["headers"]["x-edgeguard-key-id"], "ios", "{seen}");
     assert_eq!(seen["headers"]["x-edgeguard-subject"], "erin", "{seen}");
@@ -292,7 +347,12 @@ fn challenges_and_any_all_precedence() {
     assert!(seen["headers"].get("x-api-key").is_none(), "{seen}");
     assert!(seen["headers"].get("authorization").is_none(), "{seen}");
     // One of the two is not enough.
-    assert_denied(&envoy.get("/both", &[("x-api-key", IOS_KEY)]), 401, "missing", Some(BEARER_REALM));
+    assert_denied(
+        &envoy.get("/both", &[("x-api-key", IOS_KEY)]),
+        401,
+        "missing",
+        Some(BEARER_REALM),
+    );
     let r = envoy.get("/both", &[("authorization", &bearer(&t))]);
     assert_denied(&r, 401, "missing", Some(API_KEY_REALM));
 }
@@ -301,14 +361,22 @@ fn challenges_and_any_all_precedence() {
 fn route_metadata_selects_a_rule_set() {
     let envoy = start(json!({}));
     // Without the route metadata, the top-level rule for /internal-api applies.
-    assert_denied(&envoy.get("/internal-api/status", &[]), 401, "missing", Some(API_KEY_REALM));
+    assert_denied(
+        &envoy.get("/internal-api/status", &[]),
+        401,
+        "missing",
+        Some(API_KEY_REALM),
+    );
     // The route naming rule set `internal`: its rules come first.
     let r = envoy.get("/internal-api/status", &[("x-route", "internal")]);
     assert_eq!(upstream_saw(&r)["path"], "/internal-api/status");
     // ... then the top-level rules.
     let r = envoy.get("/internal-api/other", &[("x-route", "internal")]);
     assert_denied(&r, 401, "missing", Some(API_KEY_REALM));
-    assert_eq!(envoy.get("/public/x", &[("x-route", "internal")]).status, 200);
+    assert_eq!(
+        envoy.get("/public/x", &[("x-route", "internal")]).status,
+        200
+    );
     // A route naming a rule set that is not configured denies everything (fail closed).
     let r = envoy.get("/public/x", &[("x-route", "bogus")]);
     assert_denied(&r, 403, "no_matching_rule", None);
@@ -321,21 +389,55 @@ fn report_mode_denies_nothing_and_reports() {
     let envoy = start(json!({"mode": "report"}));
     let r = envoy.get("/admin", &[("x-edgeguard-decision", "allow")]);
     let seen = upstream_saw(&r);
-    assert_eq!(seen["headers"]["x-edgeguard-decision"], "deny; reason=missing", "{seen}");
+    assert_eq!(
+        seen["headers"]["x-edgeguard-decision"], "deny; reason=missing",
+        "{seen}"
+    );
     let r = envoy.get("/nothing-here", &[]);
     let seen = upstream_saw(&r);
-    assert_eq!(seen["headers"]["x-edgeguard-decision"], "deny; reason=no_matching_rule");
+    assert_eq!(
+        seen["headers"]["x-edgeguard-decision"],
+        "deny; reason=no_matching_rule"
+    );
     // Allowed requests carry no decision header.
     let r = envoy.get("/admin", &[("x-api-key", OPS_KEY)]);
     let seen = upstream_saw(&r);
-    assert!(seen["headers"].get("x-edgeguard-decision").is_none(), "{seen}");
+    assert!(
+        seen["headers"].get("x-edgeguard-decision").is_none(),
+        "{seen}"
+    );
     assert_eq!(seen["headers"]["x-edgeguard-key-id"], "ops");
+    // A would-be denial with a credential: the credential is still stripped (forward_credential is
+    // false), only the identity is not forwarded.
+    let r = envoy.get(
+        "/admin?page=1",
+        &[
+            ("x-api-key", IOS_KEY),
+            ("authorization", &bearer(&token("a", "x"))),
+        ],
+    );
+    let seen = upstream_saw(&r);
+    assert_eq!(
+        seen["headers"]["x-edgeguard-decision"], "deny; reason=key_not_allowed",
+        "{seen}"
+    );
+    assert!(
+        seen["headers"].get("x-api-key").is_none(),
+        "API key leaked upstream: {seen}"
+    );
+    assert!(
+        seen["headers"].get("x-edgeguard-key-id").is_none(),
+        "{seen}"
+    );
+    // (The token is no credential of this rule: it is passed on untouched.)
+    assert!(seen["headers"].get("authorization").is_some(), "{seen}");
     let counted = wait_until(Duration::from_secs(5), || {
-        count(&envoy, "requests.would_deny") == 2
+        count(&envoy, "requests.would_deny") == 3
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
     assert_eq!(count(&envoy, "requests.denied"), 0);
-    assert_eq!(count(&envoy, "requests.allowed"), 3);
+    assert_eq!(count(&envoy, "requests.allowed"), 4);
+    assert_eq!(count(&envoy, "denied.key_not_allowed"), 1);
     assert_eq!(count(&envoy, "denied.missing"), 1);
     assert_eq!(count(&envoy, "denied.no_matching_rule"), 1);
 }
@@ -352,14 +454,22 @@ fn metrics_after_known_traffic() {
     );
     let t = token("alice", "orders:read");
     for _ in 0..3 {
-        assert_eq!(envoy.get("/orders", &[("authorization", &bearer(&t))]).status, 200);
+        assert_eq!(
+            envoy
+                .get("/orders", &[("authorization", &bearer(&t))])
+                .status,
+            200
+        );
     }
     assert_eq!(envoy.get("/orders", &[("x-api-key", IOS_KEY)]).status, 200);
     assert_eq!(envoy.get("/admin", &[("x-api-key", OPS_KEY)]).status, 200);
     assert_eq!(envoy.get("/admin", &[("x-api-key", OPS_KEY)]).status, 200);
     assert_eq!(envoy.get("/health", &[]).status, 200);
     assert_eq!(envoy.get("/admin", &[]).status, 401);
-    assert_eq!(envoy.get("/orders", &[("x-api-key", READER_KEY)]).status, 403);
+    assert_eq!(
+        envoy.get("/orders", &[("x-api-key", READER_KEY)]).status,
+        403
+    );
     assert_eq!(envoy.get("/nowhere", &[]).status, 403);
     assert_eq!(envoy.get("/nowhere/again", &[]).status, 403);
 
@@ -378,8 +488,15 @@ fn metrics_after_known_traffic() {
     let all = wait_until(Duration::from_secs(5), || {
         expected.iter().all(|(n, v)| count(&envoy, n) == *v)
     });
-    let got: Vec<(&str, u64)> = expected.iter().map(|(n, _)| (*n, count(&envoy, n))).collect();
-    assert!(all, "expected {expected:?}\ngot {got:?}\n{:?}", envoy.stats_matching("edgeguard"));
+    let got: Vec<(&str, u64)> = expected
+        .iter()
+        .map(|(n, _)| (*n, count(&envoy, n)))
+        .collect();
+    assert!(
+        all,
+        "expected {expected:?}\ngot {got:?}\n{:?}",
+        envoy.stats_matching("edgeguard")
+    );
 }
 
 #[test]
@@ -398,16 +515,34 @@ fn path_normalization_bypass_attempts() {
     for path in admin_spellings {
         assert_denied(&envoy.get(path, &[]), 401, "missing", Some(API_KEY_REALM));
         let r = envoy.get(path, &[("x-api-key", IOS_KEY)]);
-        assert_eq!((r.status, r.json()["reason"].clone()), (403, json!("key_not_allowed")), "{path}");
+        assert_eq!(
+            (r.status, r.json()["reason"].clone()),
+            (403, json!("key_not_allowed")),
+            "{path}"
+        );
     }
     // Routed to the rule of the resolved path: /admin/../orders is /orders (an orders:read key is fine).
-    assert_denied(&envoy.get("/admin/../orders", &[]), 401, "missing", Some(BEARER_REALM));
+    assert_denied(
+        &envoy.get("/admin/../orders", &[]),
+        401,
+        "missing",
+        Some(BEARER_REALM),
+    );
     let r = envoy.get("/admin/../orders", &[("x-api-key", IOS_KEY)]);
     assert_eq!(r.status, 200, "{r:?}");
     // Ambiguous spellings are refused outright.
-    for path in ["/public/%2fadmin", "/public/%2Fadmin", "/public/..%5cadmin", "/../admin"] {
+    for path in [
+        "/public/%2fadmin",
+        "/public/%2Fadmin",
+        "/public/..%5cadmin",
+        "/../admin",
+    ] {
         let r = envoy.get(path, &[]);
-        assert_eq!((r.status, r.json()["reason"].clone()), (400, json!("bad_path")), "{path}: {r:?}");
+        assert_eq!(
+            (r.status, r.json()["reason"].clone()),
+            (400, json!("bad_path")),
+            "{path}: {r:?}"
+        );
     }
     // Only the one allowed request went upstream, with the path as sent (edgeguard
     // normalizes for matching only; Envoy's own normalization is off in the harness).
