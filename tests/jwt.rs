@@ -523,7 +523,7 @@ fn remote_jwks_verifies_and_rotation_needs_no_restart() {
         "idp",
         "{r:?}"
     );
-    assert!(started.elapsed() < StdDuration::from_secs(5));
+    assert!(started.elapsed() < StdDuration::from_secs(10));
     assert_eq!(
         server.hits(),
         hits_before + 1,
@@ -587,7 +587,7 @@ fn jwks_server_down_at_start_gives_503_then_recovers() {
     let r = envoy.get("/", &[("authorization", &bearer(&t))]);
     assert_503_unavailable(&r);
     assert!(
-        started.elapsed() < StdDuration::from_secs(8),
+        started.elapsed() < StdDuration::from_secs(15),
         "{:?}",
         started.elapsed()
     );
@@ -613,7 +613,7 @@ fn cached_keys_survive_a_jwks_outage_until_max_stale() {
     let k = keys();
     let mut server =
         HttpServer::start("/jwks.json", Reply::json(&jwks_doc(&[ed_jwk(&k.ed, "k1")])));
-    let max_stale = 5;
+    let max_stale = 8;
     let envoy = Envoy::start_with(
         &remote_plugin(1, max_stale, 500),
         with_jwks_cluster(&server, 2),
@@ -629,8 +629,9 @@ fn cached_keys_survive_a_jwks_outage_until_max_stale() {
     });
     assert!(failed, "{:?}", envoy.stats_matching("edgeguard"));
     // Refreshes fail, the last good keys are still used.
-    // (The last good fetch was at most ~1.2 s before the outage: keys are usable >= 3.8 s after it.)
-    while down_at.elapsed() < StdDuration::from_millis(max_stale * 1000 - 2500) {
+    // (The last good fetch was about a refresh, 1 s, before the outage: keys stay usable until ~7 s
+    // after it; stop asserting 200 well before that, since a loaded machine may delay refreshes.)
+    while down_at.elapsed() < StdDuration::from_secs(max_stale - 4) {
         let r = envoy.get("/", &[("authorization", &bearer(&t))]);
         assert_eq!(r.status, 200, "after {:?} down: {r:?}", down_at.elapsed());
         std::thread::sleep(StdDuration::from_millis(300));
@@ -638,7 +639,7 @@ fn cached_keys_survive_a_jwks_outage_until_max_stale() {
     // Past max_stale_seconds the keys are not trusted any more: 503, never a 401 or a 200.
     let r = poll(&envoy, &t, StdDuration::from_secs(15), |r| r.status != 200);
     assert_503_unavailable(&r);
-    assert!(down_at.elapsed() >= StdDuration::from_secs(max_stale - 1));
+    assert!(down_at.elapsed() >= StdDuration::from_secs(max_stale - 2));
 }
 
 #[test]
