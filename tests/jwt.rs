@@ -530,8 +530,10 @@ fn remote_jwks_verifies_and_rotation_needs_no_restart() {
         "one refetch for the unknown kid"
     );
 
-    // k1 is gone from the fetched set: rejected (no further refetch within the 30 s rate limit).
-    let r = envoy.get("/", &[("authorization", &bearer(&old))]);
+    // k1 is gone from the fetched set: rejected (no further refetch within the 30 s rate limit). The
+    // other worker's VM installs the shared new key set on its next 100 ms tick: until then it may
+    // still accept k1, hence the short poll.
+    let r = poll(&envoy, &old, StdDuration::from_secs(3), |r| r.status != 200);
     assert_401(&r, "unknown_kid");
     let r = envoy.get("/", &[("authorization", &bearer(&new))]);
     assert_eq!(r.status, 200, "{r:?}");
@@ -758,4 +760,43 @@ fn one_fetch_per_refresh_across_vms() {
         fetched >= 3 && (fetched as f64) <= secs + 1.0,
         "{fetched} fetches in {secs:.1} s"
     );
+}
+
+#[test]
+fn new_kid_on_every_worker_waits_for_the_refetch_in_flight() {
+    let k = keys();
+    let server = HttpServer::start("/jwks.json", Reply::json(&jwks_doc(&[ed_jwk(&k.ed, "k1")])));
+    let envoy = Envoy::start_with(
+        &remote_plugin(300, 600, 3000),
+        with_jwks_cluster(&server, 2),
+    );
+    let old = ed_token(&k.ed, "k1");
+    let r = poll(&envoy, &old, StdDuration::from_secs(10), |r| {
+        r.status == 200
+    });
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // The IdP rotates to k2 and answers slowly: the unknown-kid refetch is in flight for 1.5 s.
+    server.set(
+        Reply::json(&jwks_doc(&[ed_jwk(&k.ed2, "k2")])).delayed(StdDuration::from_millis(1500)),
+    );
+    let new = ed_token(&k.ed2, "k2");
+    let addr = envoy.addr();
+    let get = |auth: String| {
+        common::http_request(addr, "GET", "/", &[("authorization", &auth)], "")
+            .map(|r| r.status)
+            .unwrap_or(0)
+    };
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        // The first k2 request starts the refetch ...
+        let first = s.spawn(|| get(bearer(&new)));
+        // ... and while it is in flight (every VM has seen the lease by now), more k2 requests arrive
+        // on both workers: they must wait for that fetch too, not get 401 unknown_kid.
+        std::thread::sleep(StdDuration::from_millis(600));
+        let more: Vec<_> = (0..12).map(|_| s.spawn(|| get(bearer(&new)))).collect();
+        let mut all = vec![first.join().unwrap()];
+        all.extend(more.into_iter().map(|h| h.join().unwrap()));
+        all
+    });
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
