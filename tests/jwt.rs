@@ -362,6 +362,21 @@ fn token_is_stripped_from_query_and_cookie_and_kept_with_forward_token() {
         "token leaked upstream: {seen}"
     );
 
+    // A claim the token lacks: the client's copy of its header is removed all the same.
+    let mut c = claims();
+    c.custom.as_object_mut().unwrap().remove("email");
+    let lean = token("EdDSA", "ed", c);
+    let r = envoy.get(
+        "/orders",
+        &[
+            ("authorization", &bearer(&lean)),
+            ("x-user-email", "ceo@example.com"),
+        ],
+    );
+    let seen = upstream_saw(&r);
+    assert!(seen["headers"].get("x-user-email").is_none(), "{seen}");
+    assert_eq!(seen["headers"]["x-org-id"], "org-42", "{seen}");
+
     // The only cookie: no cookie header left.
     let r = envoy.get("/orders", &[("cookie", &format!("at={t}"))]);
     let seen = upstream_saw(&r);
@@ -608,6 +623,37 @@ fn jwks_server_down_at_start_gives_503_then_recovers() {
     let r = poll(&envoy, &t, StdDuration::from_secs(20), |r| r.status == 200);
     assert_eq!(upstream_saw(&r)["headers"]["x-edgeguard-subject"], "alice");
     assert!(count(&envoy, "jwks.idp.fetch_ok") >= 1);
+}
+
+#[test]
+fn slow_jwks_at_start_holds_requests_then_503_then_recovers() {
+    let k = keys();
+    let good = jwks_doc(&[ed_jwk(&k.ed, "k1")]);
+    // Slower than timeout_ms (1.5 s): the first fetch times out.
+    let server = HttpServer::start(
+        "/jwks.json",
+        Reply::json(&good).delayed(StdDuration::from_secs(10)),
+    );
+    let envoy = Envoy::start_with(&remote_plugin(2, 600, 1500), with_jwks_cluster(&server, 2));
+    let t = ed_token(&k.ed, "k1");
+    let failed_before = count(&envoy, "jwks.idp.fetch_failed");
+    let started = Instant::now();
+    let r = envoy.get("/", &[("authorization", &bearer(&t))]);
+    let held = started.elapsed();
+    assert_503_unavailable(&r);
+    if failed_before == 0 {
+        // Sent while the first fetch was in flight: paused until it failed, not answered at once.
+        assert!(
+            held >= StdDuration::from_millis(300),
+            "answered after {held:?}"
+        );
+    }
+    assert!(held < StdDuration::from_secs(15), "held {held:?}");
+    assert_eq!(envoy.echo.as_ref().unwrap().hits(), 0);
+
+    server.set(Reply::json(&good));
+    let r = poll(&envoy, &t, StdDuration::from_secs(20), |r| r.status == 200);
+    assert_eq!(upstream_saw(&r)["headers"]["x-edgeguard-subject"], "alice");
 }
 
 #[test]
