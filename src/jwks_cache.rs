@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn unknown_kid_waits_for_a_fetch_in_flight_despite_the_rate_limit() {
-        let mut p = ProviderKeys::new(remote());
+        let mut p = ProviderKeys::new("idp", remote());
         p.install(KeySet::default(), 1000, None);
         p.state.last_ok_ms = 1000;
         assert!(p.want_refetch(2000));
