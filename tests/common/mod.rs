@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// How long Envoy may take to become ready (override: `EDGEGUARD_TEST_START_TIMEOUT_SECS`, for a very
-/// loaded machine).
-pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long Envoy may take to become ready (override: `EDGEGUARD_TEST_START_TIMEOUT_SECS`). Generous:
+/// on the shared 2-core machine, with other builds and benchmarks running, a start-up has been seen to
+/// take over 20 s.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn start_timeout() -> Duration {
     std::env::var("EDGEGUARD_TEST_START_TIMEOUT_SECS")
