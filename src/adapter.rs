@@ -14,6 +14,7 @@ use crate::engine::{Check, Engine, Outcome};
 use crate::jwk::parse_jwks;
 use crate::jwks_cache::{FetchReason, JwksCache, KeysRecord, ProviderKeys, SharedState};
 use crate::provider::JwksSource;
+use crate::reason::Reason;
 use crate::request::Request;
 use crate::stats;
 use proxy_wasm::hostcalls;
@@ -61,6 +62,69 @@ struct Vm {
     /// Longest a request may wait for keys before it gets 503.
     max_wait_ms: u64,
     metrics: RefCell<HashMap<String, u32>>,
+    /// Per-request counters, defined once at configuration so the request path formats no names.
+    hot: HotMetrics,
+    /// Whether route metadata must be read (only when rule sets are configured).
+    reads_route_metadata: bool,
+}
+
+/// Ids of the counters touched on every request.
+struct HotMetrics {
+    allowed: Option<u32>,
+    denied: Option<u32>,
+    would_deny: Option<u32>,
+    cache_hit: Option<u32>,
+    cache_miss: Option<u32>,
+    /// Indexed like `Reason::ALL`.
+    by_reason: Vec<Option<u32>>,
+    by_key: HashMap<String, u32>,
+    by_provider: HashMap<String, u32>,
+}
+
+impl HotMetrics {
+    fn define(config: &Config) -> Self {
+        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
+        let named = |names: Vec<String>, f: fn(&str) -> String| {
+            names
+                .into_iter()
+                .filter_map(|n| counter(&f(&n)).map(|id| (n, id)))
+                .collect::<HashMap<_, _>>()
+        };
+        HotMetrics {
+            allowed: counter(stats::ALLOWED),
+            denied: counter(stats::DENIED),
+            would_deny: counter(stats::WOULD_DENY),
+            cache_hit: counter(stats::CACHE_HIT),
+            cache_miss: counter(stats::CACHE_MISS),
+            by_reason: Reason::ALL
+                .iter()
+                .map(|r| counter(&stats::denied_by(*r)))
+                .collect(),
+            by_key: named(
+                config
+                    .api_keys
+                    .as_ref()
+                    .map(|k| k.keys().iter().map(|k| k.id.clone()).collect())
+                    .unwrap_or_default(),
+                stats::key_allowed,
+            ),
+            by_provider: named(
+                config.providers.keys().cloned().collect(),
+                stats::provider_verified,
+            ),
+        }
+    }
+
+    fn reason(&self, reason: Reason) -> Option<u32> {
+        let i = Reason::ALL.iter().position(|r| *r == reason)?;
+        self.by_reason.get(i).copied().flatten()
+    }
+}
+
+fn bump(id: Option<u32>, n: u32) {
+    if let (Some(id), true) = (id, n > 0) {
+        let _ = hostcalls::increment_metric(id, i64::from(n));
+    }
 }
 
 impl Vm {
@@ -385,7 +449,11 @@ impl RootContext for Root {
             config.api_keys.as_ref().map_or(0, |k| k.keys().len()),
             config.providers.len()
         );
+        let hot = HotMetrics::define(&config);
+        let reads_route_metadata = config.policy.uses_rule_sets();
         let vm = Rc::new(Vm {
+            hot,
+            reads_route_metadata,
             engine: Engine::new(config),
             jwks: RefCell::new(jwks),
             waiters: RefCell::new(Vec::new()),
@@ -467,10 +535,14 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
         Err(_) => Vec::new(),
     };
     let req = Request::from_headers(headers);
-    let rule_set = hostcalls::get_property(RULE_SET_PROPERTY.to_vec())
-        .ok()
-        .flatten()
-        .and_then(|b| String::from_utf8(b).ok());
+    let rule_set = if vm.reads_route_metadata {
+        hostcalls::get_property(RULE_SET_PROPERTY.to_vec())
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+    } else {
+        None
+    };
     let now = now_ms();
     let check = {
         let cache = vm.jwks.borrow();
@@ -484,10 +556,10 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
     };
     let Check { outcome, events } = check;
     for p in &events.verified {
-        vm.count(&stats::provider_verified(p));
+        bump(vm.hot.by_provider.get(p).copied(), 1);
     }
-    vm.add(stats::CACHE_HIT, events.cache_hits);
-    vm.add(stats::CACHE_MISS, events.cache_misses);
+    bump(vm.hot.cache_hit, events.cache_hits);
+    bump(vm.hot.cache_miss, events.cache_misses);
     match outcome {
         Outcome::Wait(providers) => {
             log::debug!("edgeguard: waiting for key set of {}", providers.join(","));
@@ -505,12 +577,12 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
                     req.path_only(),
                     reason.code()
                 );
-                vm.count(stats::WOULD_DENY);
-                vm.count(&stats::denied_by(reason));
+                bump(vm.hot.would_deny, 1);
+                bump(vm.hot.reason(reason), 1);
             }
-            vm.count(stats::ALLOWED);
+            bump(vm.hot.allowed, 1);
             if let Some(id) = &events.key_id {
-                vm.count(&stats::key_allowed(id));
+                bump(vm.hot.by_key.get(id).copied(), 1);
             }
             for op in ops {
                 let r = match &op {
@@ -539,8 +611,8 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
                 events.key_id.as_deref().unwrap_or("-"),
                 events.subject.as_deref().unwrap_or("-")
             );
-            vm.count(stats::DENIED);
-            vm.count(&stats::denied_by(denial.reason));
+            bump(vm.hot.denied, 1);
+            bump(vm.hot.reason(denial.reason), 1);
             send(&denial);
             Action::Pause
         }

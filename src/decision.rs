@@ -68,7 +68,7 @@ pub struct Edits {
 }
 
 impl Edits {
-    /// Removes a header (e.g. a client-supplied copy of an identity header).
+    /// Removes a header (e.g. a client-supplied copy of an identity header), if the request has it.
     pub fn remove(&mut self, name: &str) {
         if !self.remove.iter().any(|n| n == name) {
             self.remove.push(name.to_string());
@@ -120,7 +120,13 @@ impl Edits {
                 ops.push(HeaderOp::Set("cookie".to_string(), cookies.join("; ")));
             }
         }
-        ops.extend(self.remove.into_iter().map(HeaderOp::Remove));
+        // Removing a header the request does not carry is a wasted host call on every request.
+        ops.extend(
+            self.remove
+                .into_iter()
+                .filter(|n| req.header(n).is_some())
+                .map(HeaderOp::Remove),
+        );
         ops.extend(self.set.into_iter().map(|(k, v)| HeaderOp::Set(k, v)));
         ops
     }
@@ -147,7 +153,15 @@ mod tests {
         let req = Request::from_headers(vec![
             (":path".into(), "/a?k=1&t=2&x=3".into()),
             ("cookie".into(), "s=1; at=2".into()),
+            ("x-edgeguard-key-id".into(), "spoofed".into()),
         ]);
+        let mut e = Edits::default();
+        e.remove("x-not-present");
+        assert_eq!(
+            e.clone().finish(&req),
+            vec![],
+            "absent headers need no removal"
+        );
         let mut e = Edits::default();
         let q = |n: &str| Found {
             value: "v".into(),

@@ -165,6 +165,11 @@ impl Policy {
     }
 
     /// Whether a rule set of that name is configured.
+    /// True when any rule set is configured: only then is the route's metadata worth reading.
+    pub fn uses_rule_sets(&self) -> bool {
+        !self.rule_sets.is_empty()
+    }
+
     pub fn has_rule_set(&self, name: &str) -> bool {
         self.rule_sets.contains_key(name)
     }
