@@ -56,7 +56,10 @@ fn gen<F: Fn(&str) -> Result<String, jwt_simple::Error>>(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = PathBuf::from(args.next().ok_or("usage: bench_fixtures OUT_DIR [POOL_SIZE]")?);
+    let out = PathBuf::from(
+        args.next()
+            .ok_or("usage: bench_fixtures OUT_DIR [POOL_SIZE]")?,
+    );
     let pool: usize = match args.next() {
         Some(s) => s.parse()?,
         None => 8192,
@@ -72,7 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let rsc = rs.public_key().to_components();
     let ec = es.public_key().public_key().to_bytes_uncompressed();
-    let (ex, ey) = (ec.get(1..33).ok_or("P-256 x")?, ec.get(33..65).ok_or("P-256 y")?);
+    let (ex, ey) = (
+        ec.get(1..33).ok_or("P-256 x")?,
+        ec.get(33..65).ok_or("P-256 y")?,
+    );
     let jwks = json!({"keys": [
         {"kty": "RSA", "kid": "rs", "alg": "RS256", "use": "sig", "n": b64(&rsc.n), "e": b64(&rsc.e)},
         {"kty": "EC", "kid": "es", "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64(ex), "y": b64(ey)},
@@ -87,12 +93,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Box::new(|j: &str| rs.sign(claims(j))) as Box<dyn Fn(&str) -> Result<String, _>>,
             Box::new(|j: &str| rs_bad.sign(claims(j))) as Box<dyn Fn(&str) -> Result<String, _>>,
         ),
-        ("es256", Box::new(|j: &str| es.sign(claims(j))), Box::new(|j: &str| es_bad.sign(claims(j)))),
-        ("eddsa", Box::new(|j: &str| ed.sign(claims(j))), Box::new(|j: &str| ed_bad.sign(claims(j)))),
+        (
+            "es256",
+            Box::new(|j: &str| es.sign(claims(j))),
+            Box::new(|j: &str| es_bad.sign(claims(j))),
+        ),
+        (
+            "eddsa",
+            Box::new(|j: &str| ed.sign(claims(j))),
+            Box::new(|j: &str| ed_bad.sign(claims(j))),
+        ),
     ] {
-        write_lines(&out.join(format!("{name}.token")), &[sign(&format!("{name}-repeated"))?])?;
-        write_lines(&out.join(format!("{name}.pool")), &gen(pool, &format!("{name}-pool"), &sign)?)?;
-        write_lines(&out.join(format!("{name}.invalid")), &gen(INVALID, &format!("{name}-bad"), &sign_bad)?)?;
+        write_lines(
+            &out.join(format!("{name}.token")),
+            &[sign(&format!("{name}-repeated"))?],
+        )?;
+        write_lines(
+            &out.join(format!("{name}.pool")),
+            &gen(pool, &format!("{name}-pool"), &sign)?,
+        )?;
+        write_lines(
+            &out.join(format!("{name}.invalid")),
+            &gen(INVALID, &format!("{name}-bad"), &sign_bad)?,
+        )?;
         warm.extend(gen(WARM, &format!("{name}-warm"), &sign)?);
         eprintln!("bench_fixtures: {name}: 1 repeated, {pool} pool, {INVALID} invalid tokens");
     }
@@ -102,11 +125,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     getrandom::getrandom(&mut seed)?;
     let key = format!("eg-bench-{}", b64(&seed));
     write_lines(&out.join("apikey.txt"), std::slice::from_ref(&key))?;
-    write_lines(&out.join("apikey.sha256"), &[edgeguard::api_key::sha256_hex(key.as_bytes())])?;
-    let invalid_keys: Vec<String> = (0..INVALID).map(|i| format!("eg-bench-unknown-{i:06}-{}", b64(&seed[..8]))).collect();
+    write_lines(
+        &out.join("apikey.sha256"),
+        &[edgeguard::api_key::sha256_hex(key.as_bytes())],
+    )?;
+    let invalid_keys: Vec<String> = (0..INVALID)
+        .map(|i| format!("eg-bench-unknown-{i:06}-{}", b64(&seed[..8])))
+        .collect();
     write_lines(&out.join("apikey.invalid"), &invalid_keys)?;
 
-    let meta = json!({"issuer": ISSUER, "audience": AUDIENCE, "pool_size": pool, "invalid": INVALID});
+    let meta =
+        json!({"issuer": ISSUER, "audience": AUDIENCE, "pool_size": pool, "invalid": INVALID});
     fs::write(out.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
     eprintln!("bench_fixtures: wrote {}", out.display());
     Ok(())

@@ -41,6 +41,15 @@ const RULE_SET_PROPERTY: [&str; 5] = [
 /// Timer period while remote key sets exist: how fast VMs notice keys fetched by another VM.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Formats log lines only at the level the host will print: a debug line per denied request would
+/// otherwise be formatted and handed to Envoy just to be dropped. Re-read at configure and on each tick
+/// (so `/logging?wasm=debug` takes effect within a tick when remote key sets run the timer).
+fn follow_host_log_level() {
+    if let Ok(level) = hostcalls::get_log_level() {
+        proxy_wasm::set_log_level(level);
+    }
+}
+
 fn now_ms() -> u64 {
     hostcalls::get_current_time()
         .ok()
@@ -422,6 +431,7 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
+        follow_host_log_level();
         let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
             Ok(b) => b.unwrap_or_default(),
             Err(_) => Vec::new(),
@@ -473,6 +483,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        follow_host_log_level();
         let Some(vm) = self.vm.clone() else { return };
         let now = now_ms();
         let names: Vec<String> = vm.jwks.borrow().providers.keys().cloned().collect();
