@@ -18,9 +18,9 @@
 //! Only the first [`MAX_KEYS`] entries of `keys` are considered.
 
 use crate::rsa_fast::RsaPublicKey;
-use jwt_simple::prelude::{
-    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, HS256Key, HS384Key, HS512Key,
-};
+use ed25519_compact::PublicKey as Ed25519Key;
+use p256::ecdsa::VerifyingKey as P256Key;
+use p384::ecdsa::VerifyingKey as P384Key;
 use serde_json::Value;
 use std::fmt;
 use std::rc::Rc;
@@ -139,12 +139,12 @@ pub(crate) enum Verifier {
     /// RS256/384/512 and PS256/384/512 through `rsa_fast` (32-bit Montgomery arithmetic: about 9×
     /// faster than jwt-simple's RSA under V8); the key is shared by the algorithms it serves.
     Rsa(Alg, Rc<RsaPublicKey>),
-    Es256(ES256PublicKey),
-    Es384(ES384PublicKey),
-    EdDsa(Ed25519PublicKey),
-    Hs256(HS256Key),
-    Hs384(HS384Key),
-    Hs512(HS512Key),
+    /// ECDSA and EdDSA through the crates jwt-simple uses (p256, p384, ed25519-compact).
+    Es256(Rc<P256Key>),
+    Es384(Rc<P384Key>),
+    EdDsa(Rc<Ed25519Key>),
+    /// HMAC (hmac-sha256 / hmac-sha512): the alg and the shared secret.
+    Hmac(Alg, Rc<Vec<u8>>),
 }
 
 impl Verifier {
@@ -154,9 +154,7 @@ impl Verifier {
             Verifier::Es256(_) => Alg::ES256,
             Verifier::Es384(_) => Alg::ES384,
             Verifier::EdDsa(_) => Alg::EdDSA,
-            Verifier::Hs256(_) => Alg::HS256,
-            Verifier::Hs384(_) => Alg::HS384,
-            Verifier::Hs512(_) => Alg::HS512,
+            Verifier::Hmac(alg, _) => *alg,
         }
     }
 }
@@ -461,9 +459,13 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
             verifiers.push(if kty == KeyType::P256 {
-                Verifier::Es256(ES256PublicKey::from_bytes(&point).map_err(|_| invalid("EC"))?)
+                Verifier::Es256(Rc::new(
+                    P256Key::from_sec1_bytes(&point).map_err(|_| invalid("EC"))?,
+                ))
             } else {
-                Verifier::Es384(ES384PublicKey::from_bytes(&point).map_err(|_| invalid("EC"))?)
+                Verifier::Es384(Rc::new(
+                    P384Key::from_sec1_bytes(&point).map_err(|_| invalid("EC"))?,
+                ))
             });
             vec![x, y]
         }
@@ -472,9 +474,9 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             if x.len() != 32 {
                 return Err("Ed25519 key has the wrong length".into());
             }
-            verifiers.push(Verifier::EdDsa(
-                Ed25519PublicKey::from_bytes(&x).map_err(|_| invalid("Ed25519"))?,
-            ));
+            verifiers.push(Verifier::EdDsa(Rc::new(
+                Ed25519Key::from_slice(&x).map_err(|_| invalid("Ed25519"))?,
+            )));
             vec![x]
         }
         KeyType::Oct => {
@@ -482,16 +484,16 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             if k.len() < MIN_HMAC_BYTES {
                 return Err(format!("oct key shorter than {} bits", MIN_HMAC_BYTES * 8));
             }
+            let secret = Rc::new(k.clone());
             for a in &wanted {
-                match a {
-                    Alg::HS256 => verifiers.push(Verifier::Hs256(HS256Key::from_bytes(&k))),
-                    Alg::HS384 if k.len() >= 48 => {
-                        verifiers.push(Verifier::Hs384(HS384Key::from_bytes(&k)))
-                    }
-                    Alg::HS512 if k.len() >= 64 => {
-                        verifiers.push(Verifier::Hs512(HS512Key::from_bytes(&k)))
-                    }
-                    _ => {}
+                let long_enough = match a {
+                    Alg::HS256 => true,
+                    Alg::HS384 => k.len() >= 48,
+                    Alg::HS512 => k.len() >= 64,
+                    _ => false,
+                };
+                if long_enough {
+                    verifiers.push(Verifier::Hmac(*a, secret.clone()));
                 }
             }
             if verifiers.is_empty() {

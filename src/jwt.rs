@@ -30,12 +30,13 @@
 //!    [`crate::rsa_fast`] (encode-and-compare, differential-tested against jwt-simple and Wycheproof);
 //!    every other algorithm through jwt-simple.
 //!
-//! jwt-simple re-checks some things after us; its options are set so its claim checks cannot disagree
-//! with ours (`artificial_time = now`, `accept_future`, a time tolerance that makes its `exp` check
-//! vacuous). It deserializes the header strictly: header members it knows (`jwk`, `jku`, `x5u`, `x5t`,
-//! `x5t#S256`, `cty`, `salt`) must be strings and `x5c` an array of strings, so we refuse other shapes
-//! as `Malformed` up front (an embedded `jwk` *object* is therefore refused, never trusted); `salt` (a
-//! jwt-simple extension) is refused.
+//! Signatures are checked on the signing input and signature bytes directly, with the primitives
+//! jwt-simple itself uses (p256, p384, ed25519-compact, hmac-sha256/512; RSA through `rsa_fast`), so a
+//! token is parsed once, by the strict parser above; `signature_layer_agrees_with_jwt_simple` checks the
+//! verdicts against jwt-simple's own on random keys and mutations. Header members whose shape jwt-simple
+//! would refuse (`jwk`, `jku`, `x5u`, `x5t`, `x5t#S256`, `cty` not strings, `x5c` not an array of
+//! strings, and jwt-simple's `salt` extension) are still refused as `Malformed`: an embedded `jwk`
+//! *object* is refused, never trusted.
 //!
 //! Errors carry a short static description for logs, never the token.
 
@@ -43,10 +44,6 @@ use crate::jwk::{b64url_decode, Alg, KeySet, Verifier};
 use crate::provider::Provider;
 use crate::reason::Reason;
 use crate::rsa_fast::Hash;
-use jwt_simple::prelude::{
-    Duration, ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike, EdDSAPublicKeyLike, MACLike,
-    NoCustomClaims, UnixTimeStamp, VerificationOptions,
-};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::fmt;
@@ -154,54 +151,83 @@ pub fn verify(
     // 5. keys
     let candidates = select_keys(keys, alg, kid)?;
     // 6. signature
-    let options = VerificationOptions {
-        accept_future: true,
-        artificial_time: Some(UnixTimeStamp::from_secs(now)),
-        time_tolerance: Some(Duration::from_secs(now)),
-        max_token_length: Some(provider.max_token_bytes),
-        max_header_length: Some(provider.max_token_bytes),
-        ..VerificationOptions::default()
-    };
     for key in candidates.into_iter().take(MAX_CANDIDATE_KEYS) {
-        if check_signature(key, token, &options) {
+        if check_signature(key, token) {
             return Ok(claims);
         }
     }
     Err(JwtError::BadSignature)
 }
 
-fn check_signature(key: &Verifier, token: &str, options: &VerificationOptions) -> bool {
-    let o = || Some(options.clone());
+/// Checks the JWS signature of `token` (whose form was checked already) with one candidate key.
+/// The same primitives jwt-simple calls, on the signing input and signature bytes directly, so the
+/// token is not parsed a second time.
+fn check_signature(key: &Verifier, token: &str) -> bool {
+    // The JWS signing input is everything before the last '.', the signature what follows.
+    let Some((input, sig64)) = token.rsplit_once('.') else {
+        return false;
+    };
+    let Some(sig) = b64url_decode(sig64) else {
+        return false;
+    };
+    let input = input.as_bytes();
     match key {
-        Verifier::Rsa(alg, k) => {
-            // The JWS signing input is everything before the last '.', the signature what follows.
-            let Some((input, sig64)) = token.rsplit_once('.') else {
+        Verifier::Rsa(alg, k) => match alg {
+            Alg::RS256 => k.verify_pkcs1v15(Hash::Sha256, input, &sig),
+            Alg::RS384 => k.verify_pkcs1v15(Hash::Sha384, input, &sig),
+            Alg::RS512 => k.verify_pkcs1v15(Hash::Sha512, input, &sig),
+            Alg::PS256 => k.verify_pss(Hash::Sha256, input, &sig),
+            Alg::PS384 => k.verify_pss(Hash::Sha384, input, &sig),
+            Alg::PS512 => k.verify_pss(Hash::Sha512, input, &sig),
+            _ => false,
+        },
+        Verifier::Es256(k) => {
+            use p256::ecdsa::signature::DigestVerifier as _;
+            // JWS ECDSA signatures are the raw 64-byte r || s (never DER).
+            let Ok(s) = p256::ecdsa::Signature::try_from(sig.as_slice()) else {
                 return false;
             };
-            let Some(sig) = b64url_decode(sig64) else {
+            k.verify_digest(
+                |d: &mut hmac_sha256::Hash| {
+                    d.update(input);
+                    Ok(())
+                },
+                &s,
+            )
+            .is_ok()
+        }
+        Verifier::Es384(k) => {
+            use p384::ecdsa::signature::DigestVerifier as _;
+            let Ok(s) = p384::ecdsa::Signature::try_from(sig.as_slice()) else {
                 return false;
             };
-            let (pss, hash) = match alg {
-                Alg::RS256 => (false, Hash::Sha256),
-                Alg::RS384 => (false, Hash::Sha384),
-                Alg::RS512 => (false, Hash::Sha512),
-                Alg::PS256 => (true, Hash::Sha256),
-                Alg::PS384 => (true, Hash::Sha384),
-                Alg::PS512 => (true, Hash::Sha512),
+            k.verify_digest(
+                |d: &mut hmac_sha512::sha384::Hash| {
+                    d.update(input);
+                    Ok(())
+                },
+                &s,
+            )
+            .is_ok()
+        }
+        Verifier::EdDsa(k) => match ed25519_compact::Signature::from_slice(&sig) {
+            Ok(s) => k.verify(input, &s).is_ok(),
+            Err(_) => false,
+        },
+        Verifier::Hmac(alg, secret) => {
+            let tag: Vec<u8> = match alg {
+                Alg::HS256 => hmac_sha256::HMAC::mac(input, secret.as_slice()).to_vec(),
+                Alg::HS384 => hmac_sha512::sha384::HMAC::mac(input, secret.as_slice()).to_vec(),
+                Alg::HS512 => hmac_sha512::HMAC::mac(input, secret.as_slice()).to_vec(),
                 _ => return false,
             };
-            if pss {
-                k.verify_pss(hash, input.as_bytes(), &sig)
-            } else {
-                k.verify_pkcs1v15(hash, input.as_bytes(), &sig)
-            }
+            // Constant time: the tag must not leak through timing.
+            tag.len() == sig.len()
+                && bool::from(subtle::ConstantTimeEq::ct_eq(
+                    tag.as_slice(),
+                    sig.as_slice(),
+                ))
         }
-        Verifier::Es256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Es384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::EdDsa(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Hs256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Hs384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Hs512(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
     }
 }
 
@@ -1116,5 +1142,113 @@ mod tests {
         for e in all {
             assert!(e.to_string().starts_with(e.reason().code()));
         }
+    }
+
+    type Verdict = Box<dyn Fn(&str) -> bool>;
+
+    /// Our signature layer against jwt-simple's on many random keys: every valid token verifies with
+    /// both, and every mutation (signature bit flips, truncation, extension, tampered payload, swapped
+    /// keys) is refused by both. Verdicts must agree case by case.
+    #[test]
+    fn signature_layer_agrees_with_jwt_simple() {
+        let opts = || {
+            Some(VerificationOptions {
+                artificial_time: Some(UnixTimeStamp::from_secs(NOW)),
+                time_tolerance: Some(Duration::from_secs(3600)),
+                ..VerificationOptions::default()
+            })
+        };
+        let mut cases = 0;
+        for round in 0..6u8 {
+            // (token, our JWKS entry, jwt-simple's verdict function)
+            let mut subjects: Vec<(String, Value, Verdict)> = Vec::new();
+            let es = ES256KeyPair::generate();
+            let p = es.public_key().public_key().to_bytes_uncompressed();
+            let pk = es.public_key();
+            subjects.push((
+                es.sign(jwt_claims()).unwrap(),
+                json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..])}),
+                Box::new(move |t: &str| pk.verify_token::<Map<String, Value>>(t, opts()).is_ok()),
+            ));
+            let es = ES384KeyPair::generate();
+            let p = es.public_key().public_key().to_bytes_uncompressed();
+            let pk = es.public_key();
+            subjects.push((
+                es.sign(jwt_claims()).unwrap(),
+                json!({"kty": "EC", "crv": "P-384", "x": b64(&p[1..49]), "y": b64(&p[49..])}),
+                Box::new(move |t: &str| pk.verify_token::<Map<String, Value>>(t, opts()).is_ok()),
+            ));
+            let ed = Ed25519KeyPair::generate();
+            let pk = ed.public_key();
+            subjects.push((
+                ed.sign(jwt_claims()).unwrap(),
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&pk.to_bytes())}),
+                Box::new(move |t: &str| pk.verify_token::<Map<String, Value>>(t, opts()).is_ok()),
+            ));
+            let secret: Vec<u8> = (0..64u8)
+                .map(|i| i.wrapping_mul(31).wrapping_add(round))
+                .collect();
+            let (k256, k384, k512) = (
+                HS256Key::from_bytes(&secret),
+                HS384Key::from_bytes(&secret),
+                HS512Key::from_bytes(&secret),
+            );
+            let oct = json!({"kty": "oct", "k": b64(&secret)});
+            subjects.push((
+                k256.authenticate(jwt_claims()).unwrap(),
+                oct.clone(),
+                Box::new(move |t: &str| k256.verify_token::<Map<String, Value>>(t, opts()).is_ok()),
+            ));
+            subjects.push((
+                k384.authenticate(jwt_claims()).unwrap(),
+                oct.clone(),
+                Box::new(move |t: &str| k384.verify_token::<Map<String, Value>>(t, opts()).is_ok()),
+            ));
+            subjects.push((
+                k512.authenticate(jwt_claims()).unwrap(),
+                oct,
+                Box::new(move |t: &str| k512.verify_token::<Map<String, Value>>(t, opts()).is_ok()),
+            ));
+            for (token, jwk, theirs) in &subjects {
+                let (keys, _) = KeySet::from_value(&json!({ "keys": [jwk] })).unwrap();
+                let ours = |t: &str| verify(t, &provider(&keys), &keys, NOW).is_ok();
+                assert!(ours(token) && theirs(token), "valid token refused: {jwk}");
+                let (input, sig64) = token.rsplit_once('.').unwrap();
+                let sig = b64url_decode(sig64).unwrap();
+                let mut mutants = Vec::new();
+                for i in (0..sig.len()).step_by(7) {
+                    let mut m = sig.clone();
+                    m[i] ^= 1 << (i % 8);
+                    mutants.push(format!("{input}.{}", b64(&m)));
+                }
+                mutants.push(format!("{input}.{}", b64(&sig[..sig.len() - 1])));
+                mutants.push(format!("{input}.{}", b64(&[sig.as_slice(), &[0]].concat())));
+                mutants.push(format!("{input}.{}", b64(&vec![0u8; sig.len()])));
+                let (h, p) = input.split_once('.').unwrap();
+                let payload = b64(&serde_json::to_vec(&with(
+                    serde_json::from_slice(&b64url_decode(p).unwrap()).unwrap(),
+                    "sub",
+                    json!("mallory"),
+                ))
+                .unwrap());
+                mutants.push(format!("{h}.{payload}.{sig64}"));
+                for (other, _, _) in &subjects {
+                    if other != token {
+                        let (_, other_sig) = other.rsplit_once('.').unwrap();
+                        mutants.push(format!("{input}.{other_sig}"));
+                    }
+                }
+                for m in &mutants {
+                    cases += 1;
+                    assert_eq!(
+                        ours(m),
+                        theirs(m),
+                        "verdicts differ for a mutant of a {jwk} token"
+                    );
+                    assert!(!ours(m), "mutant accepted");
+                }
+            }
+        }
+        assert!(cases > 250, "{cases}");
     }
 }
