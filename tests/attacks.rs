@@ -242,22 +242,68 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
     ];
     for (kid, form, secret) in &forms {
         let t = hs(&json!({"alg": "HS256", "kid": kid}), &good, secret);
-        v.push(case(format!("HS256 with {form}, kid {kid}"), "/", t, "alg_not_allowed"));
+        v.push(case(
+            format!("HS256 with {form}, kid {kid}"),
+            "/",
+            t,
+            "alg_not_allowed",
+        ));
         // Without a kid: no asymmetric key can verify HS256 ...
         let t = hs(&json!({"alg": "HS256"}), &good, secret);
-        v.push(case(format!("HS256 with {form}, no kid"), "/asym", t.clone(), "alg_not_allowed"));
+        v.push(case(
+            format!("HS256 with {form}, no kid"),
+            "/asym",
+            t.clone(),
+            "alg_not_allowed",
+        ));
         // ... and where an HMAC key exists, only it is tried (and the MAC does not verify).
-        v.push(case(format!("HS256 with {form}, no kid, HMAC provider"), "/", t, "bad_signature"));
+        v.push(case(
+            format!("HS256 with {form}, no kid, HMAC provider"),
+            "/",
+            t,
+            "bad_signature",
+        ));
     }
     // alg not matching the JWK's alg / kty / crv.
     let ps = PS256KeyPair::from_pem(RSA_PEM).unwrap().with_key_id("rsa");
-    v.push(case("PS256 against a JWK with alg RS256", "/", ps.sign(jwt_claims(&[])).unwrap(), "alg_not_allowed"));
+    v.push(case(
+        "PS256 against a JWK with alg RS256",
+        "/",
+        ps.sign(jwt_claims(&[])).unwrap(),
+        "alg_not_allowed",
+    ));
     let rs512 = RS512KeyPair::from_pem(RSA_PEM).unwrap().with_key_id("rsa");
-    v.push(case("RS512 against a JWK with alg RS256", "/", rs512.sign(jwt_claims(&[])).unwrap(), "alg_not_allowed"));
-    v.push(case("ES384 against a P-256 key", "/", k.ec384.sign(jwt_claims(&[])).unwrap(), "alg_not_allowed"));
-    for (alg, kid) in [("RS256", "ec"), ("ES256", "rsa"), ("EdDSA", "rsa"), ("ES256", "ed"), ("HS256", "ed"), ("RS256", "hs")] {
-        let t = raw(json!({"alg": alg, "kid": kid}).to_string().as_bytes(), &good_b, &[1u8; 64]);
-        v.push(case(format!("{alg} against the {kid} key"), "/", t, "alg_not_allowed"));
+    v.push(case(
+        "RS512 against a JWK with alg RS256",
+        "/",
+        rs512.sign(jwt_claims(&[])).unwrap(),
+        "alg_not_allowed",
+    ));
+    v.push(case(
+        "ES384 against a P-256 key",
+        "/",
+        k.ec384.sign(jwt_claims(&[])).unwrap(),
+        "alg_not_allowed",
+    ));
+    for (alg, kid) in [
+        ("RS256", "ec"),
+        ("ES256", "rsa"),
+        ("EdDSA", "rsa"),
+        ("ES256", "ed"),
+        ("HS256", "ed"),
+        ("RS256", "hs"),
+    ] {
+        let t = raw(
+            json!({"alg": alg, "kid": kid}).to_string().as_bytes(),
+            &good_b,
+            &[1u8; 64],
+        );
+        v.push(case(
+            format!("{alg} against the {kid} key"),
+            "/",
+            t,
+            "alg_not_allowed",
+        ));
     }
     v.push(case(
         "unknown alg",
@@ -271,31 +317,88 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
     let ap = attacker.public_key().public_key().to_bytes_uncompressed();
     let attacker_jwk = json!({"kty": "EC", "crv": "P-256", "kid": "ec", "x": b64(&ap[1..33]), "y": b64(&ap[33..])});
     let h = json!({"alg": "HS256", "kid": "hs", "jwk": {"kty": "oct", "k": b64(&ATTACKER_SECRET)}});
-    v.push(case("embedded jwk object (HMAC)", "/", hs(&h, &good, &ATTACKER_SECRET), "malformed"));
+    v.push(case(
+        "embedded jwk object (HMAC)",
+        "/",
+        hs(&h, &good, &ATTACKER_SECRET),
+        "malformed",
+    ));
     let h = json!({"alg": "ES256", "kid": "ec", "jwk": attacker_jwk});
-    v.push(case("embedded jwk object (EC)", "/", raw(h.to_string().as_bytes(), &good_b, &[1u8; 64]), "malformed"));
+    v.push(case(
+        "embedded jwk object (EC)",
+        "/",
+        raw(h.to_string().as_bytes(), &good_b, &[1u8; 64]),
+        "malformed",
+    ));
     for (name, meta) in [
-        ("jwk as a string", KeyMetadata::default().with_public_key(attacker_jwk.to_string())),
-        ("jku", KeyMetadata::default().with_key_set_url("https://evil.example/jwks.json")),
-        ("x5u", KeyMetadata::default().with_certificate_url("https://evil.example/cert.pem")),
+        (
+            "jwk as a string",
+            KeyMetadata::default().with_public_key(attacker_jwk.to_string()),
+        ),
+        (
+            "jku",
+            KeyMetadata::default().with_key_set_url("https://evil.example/jwks.json"),
+        ),
+        (
+            "x5u",
+            KeyMetadata::default().with_certificate_url("https://evil.example/cert.pem"),
+        ),
     ] {
-        let mut a = ES256KeyPair::from_bytes(&attacker.to_bytes()).unwrap().with_key_id("ec");
+        let mut a = ES256KeyPair::from_bytes(&attacker.to_bytes())
+            .unwrap()
+            .with_key_id("ec");
         a.attach_metadata(meta).unwrap();
-        v.push(case(format!("{name}, attacker-signed, our kid"), "/", a.sign(jwt_claims(&[])).unwrap(), "bad_signature"));
-        let mut a = ES256KeyPair::from_bytes(&attacker.to_bytes()).unwrap().with_key_id("attacker");
+        v.push(case(
+            format!("{name}, attacker-signed, our kid"),
+            "/",
+            a.sign(jwt_claims(&[])).unwrap(),
+            "bad_signature",
+        ));
+        let mut a = ES256KeyPair::from_bytes(&attacker.to_bytes())
+            .unwrap()
+            .with_key_id("attacker");
         let meta = KeyMetadata::default().with_key_set_url("https://evil.example/jwks.json");
         a.attach_metadata(meta).unwrap();
-        v.push(case(format!("{name}, attacker kid"), "/", a.sign(jwt_claims(&[])).unwrap(), "unknown_kid"));
+        v.push(case(
+            format!("{name}, attacker kid"),
+            "/",
+            a.sign(jwt_claims(&[])).unwrap(),
+            "unknown_kid",
+        ));
     }
-    let h = json!({"alg": "HS256", "kid": "hs", "x5c": [b64(&ap)], "jku": "https://evil.example/k"});
-    v.push(case("x5c + jku, attacker MAC", "/", hs(&h, &good, &ATTACKER_SECRET), "bad_signature"));
-    for kid in ["../../../../etc/passwd", "hs/../hs", "..%2f..%2fetc", "", "nope", "HS", "hs\u{0}"] {
+    let h =
+        json!({"alg": "HS256", "kid": "hs", "x5c": [b64(&ap)], "jku": "https://evil.example/k"});
+    v.push(case(
+        "x5c + jku, attacker MAC",
+        "/",
+        hs(&h, &good, &ATTACKER_SECRET),
+        "bad_signature",
+    ));
+    for kid in [
+        "../../../../etc/passwd",
+        "hs/../hs",
+        "..%2f..%2fetc",
+        "",
+        "nope",
+        "HS",
+        "hs\u{0}",
+    ] {
         let t = hs(&json!({"alg": "HS256", "kid": kid}), &good, &SECRET);
         v.push(case(format!("kid {kid:?}"), "/", t, "unknown_kid"));
     }
-    let t = hs(&json!({"alg": "HS256", "kid": "k".repeat(4000)}), &good, &SECRET);
+    let t = hs(
+        &json!({"alg": "HS256", "kid": "k".repeat(4000)}),
+        &good,
+        &SECRET,
+    );
     v.push(case("kid of 4000 bytes", "/", t, "unknown_kid"));
-    for kid in [json!(1), json!(null), json!(["hs"]), json!({"kid": "hs"}), json!(true)] {
+    for kid in [
+        json!(1),
+        json!(null),
+        json!(["hs"]),
+        json!({"kid": "hs"}),
+        json!(true),
+    ] {
         let t = hs(&json!({"alg": "HS256", "kid": kid}), &good, &SECRET);
         v.push(case(format!("kid {kid}"), "/", t, "malformed"));
     }
@@ -317,17 +420,37 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
         ("r=n-1,s=n-1", &n_minus_1, &n_minus_1),
     ] {
         let sig = [r.as_slice(), s.as_slice()].concat();
-        v.push(case(format!("ES256 {name}"), "/", with_sig(&es, &sig), "bad_signature"));
+        v.push(case(
+            format!("ES256 {name}"),
+            "/",
+            with_sig(&es, &sig),
+            "bad_signature",
+        ));
     }
     let good_sig = unb64(&split(&es).2);
     for len in [63usize, 65, 32, 1] {
         let mut s = good_sig.clone();
         s.resize(len, 0);
-        v.push(case(format!("ES256 signature of {len} bytes"), "/", with_sig(&es, &s), "bad_signature"));
+        v.push(case(
+            format!("ES256 signature of {len} bytes"),
+            "/",
+            with_sig(&es, &s),
+            "bad_signature",
+        ));
     }
-    v.push(case("ES256 signature in DER", "/", with_sig(&es, &der_ecdsa(&good_sig)), "bad_signature"));
+    v.push(case(
+        "ES256 signature in DER",
+        "/",
+        with_sig(&es, &der_ecdsa(&good_sig)),
+        "bad_signature",
+    ));
     let es384 = k.ec384.sign(jwt_claims(&[])).unwrap();
-    v.push(case("P-384 signature on ES256", "/", with_sig(&es, &unb64(&split(&es384).2)), "bad_signature"));
+    v.push(case(
+        "P-384 signature on ES256",
+        "/",
+        with_sig(&es, &unb64(&split(&es384).2)),
+        "bad_signature",
+    ));
     let rs = k.rsa.sign(jwt_claims(&[])).unwrap();
     let modulus = k.rsa.public_key().to_components().n;
     let mut rsa_one = vec![0u8; 256];
@@ -341,28 +464,68 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
         ("257 bytes", vec![7u8; 257]),
         ("512 bytes", vec![7u8; 512]),
     ] {
-        v.push(case(format!("RS256 signature {name}"), "/", with_sig(&rs, &sig), "bad_signature"));
+        v.push(case(
+            format!("RS256 signature {name}"),
+            "/",
+            with_sig(&rs, &sig),
+            "bad_signature",
+        ));
     }
     let ed = k.ed.sign(jwt_claims(&[])).unwrap();
     let ed_sig = unb64(&split(&ed).2);
-    v.push(case("Ed25519 non-canonical S (S+L)", "/", with_sig(&ed, &noncanonical(&ed_sig)), "bad_signature"));
+    v.push(case(
+        "Ed25519 non-canonical S (S+L)",
+        "/",
+        with_sig(&ed, &noncanonical(&ed_sig)),
+        "bad_signature",
+    ));
     let mut ff = ed_sig.clone();
     ff[32..].fill(0xff);
-    v.push(case("Ed25519 S = 2^256-1", "/", with_sig(&ed, &ff), "bad_signature"));
-    v.push(case("Ed25519 all-zero signature", "/", with_sig(&ed, &[0u8; 64]), "bad_signature"));
+    v.push(case(
+        "Ed25519 S = 2^256-1",
+        "/",
+        with_sig(&ed, &ff),
+        "bad_signature",
+    ));
+    v.push(case(
+        "Ed25519 all-zero signature",
+        "/",
+        with_sig(&ed, &[0u8; 64]),
+        "bad_signature",
+    ));
     for (name, t) in [("RS256", &rs), ("ES256", &es), ("EdDSA", &ed)] {
         let sig = unb64(&split(t).2);
-        v.push(case(format!("{name} truncated signature"), "/", with_sig(t, &sig[..sig.len() - 3]), "bad_signature"));
+        v.push(case(
+            format!("{name} truncated signature"),
+            "/",
+            with_sig(t, &sig[..sig.len() - 3]),
+            "bad_signature",
+        ));
         let mut tampered = sig.clone();
         tampered[5] ^= 1;
-        v.push(case(format!("{name} tampered signature"), "/", with_sig(t, &tampered), "bad_signature"));
+        v.push(case(
+            format!("{name} tampered signature"),
+            "/",
+            with_sig(t, &tampered),
+            "bad_signature",
+        ));
         let (h, p, s) = split(t);
         let mut payload: Value = serde_json::from_slice(&unb64(&p)).unwrap();
         payload["sub"] = json!("root");
-        v.push(case(format!("{name} tampered payload"), "/", format!("{h}.{}.{s}", b64(payload.to_string().as_bytes())), "bad_signature"));
+        v.push(case(
+            format!("{name} tampered payload"),
+            "/",
+            format!("{h}.{}.{s}", b64(payload.to_string().as_bytes())),
+            "bad_signature",
+        ));
         let mut header: Value = serde_json::from_slice(&unb64(&h)).unwrap();
         header["typ"] = json!("at+jwt");
-        v.push(case(format!("{name} tampered header"), "/", format!("{}.{p}.{s}", b64(header.to_string().as_bytes())), "bad_signature"));
+        v.push(case(
+            format!("{name} tampered header"),
+            "/",
+            format!("{}.{p}.{s}", b64(header.to_string().as_bytes())),
+            "bad_signature",
+        ));
     }
 
     // --- claims (correctly MACed, so the claim check is what refuses) -------------------------------
@@ -379,20 +542,48 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
     };
     for (name, claims, reason) in [
         ("expired", set("exp", json!(now - 3600)), "expired"),
-        ("nbf beyond skew", set("nbf", json!(now + 3600)), "not_yet_valid"),
+        (
+            "nbf beyond skew",
+            set("nbf", json!(now + 3600)),
+            "not_yet_valid",
+        ),
         ("exp missing", unset("exp"), "missing_claim"),
-        ("exp as a string", set("exp", json!((now + 300).to_string())), "invalid_claim"),
+        (
+            "exp as a string",
+            set("exp", json!((now + 300).to_string())),
+            "invalid_claim",
+        ),
         ("exp negative", set("exp", json!(-1)), "invalid_claim"),
-        ("exp = 2^63", set("exp", json!(9_223_372_036_854_775_808u64)), "invalid_claim"),
+        (
+            "exp = 2^63",
+            set("exp", json!(9_223_372_036_854_775_808u64)),
+            "invalid_claim",
+        ),
         ("exp = 2^64-1", set("exp", json!(u64::MAX)), "invalid_claim"),
         ("exp = 1e30", set("exp", json!(1e30)), "invalid_claim"),
-        ("iss wrong", set("iss", json!("https://evil.example")), "wrong_issuer"),
-        ("iss with a trailing slash", set("iss", json!(format!("{ISS}/"))), "wrong_issuer"),
+        (
+            "iss wrong",
+            set("iss", json!("https://evil.example")),
+            "wrong_issuer",
+        ),
+        (
+            "iss with a trailing slash",
+            set("iss", json!(format!("{ISS}/"))),
+            "wrong_issuer",
+        ),
         ("iss missing", unset("iss"), "missing_claim"),
-        ("aud wrong", set("aud", json!("other-api")), "wrong_audience"),
+        (
+            "aud wrong",
+            set("aud", json!("other-api")),
+            "wrong_audience",
+        ),
         ("aud missing", unset("aud"), "wrong_audience"),
         ("aud as a number", set("aud", json!(5)), "invalid_claim"),
-        ("aud array with a number", set("aud", json!(["api", 5])), "invalid_claim"),
+        (
+            "aud array with a number",
+            set("aud", json!(["api", 5])),
+            "invalid_claim",
+        ),
     ] {
         v.push(case(name, "/", hs(&hh, &claims, &SECRET), reason));
     }
@@ -401,11 +592,28 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
         &format!("\"exp\":{}", now + 300),
         "\"exp\":18446744073709551616",
     );
-    v.push(case("exp = 2^64", "/", hs_bytes(hh.to_string().as_bytes(), big.as_bytes(), &SECRET), "invalid_claim"));
+    v.push(case(
+        "exp = 2^64",
+        "/",
+        hs_bytes(hh.to_string().as_bytes(), big.as_bytes(), &SECRET),
+        "invalid_claim",
+    ));
     for (name, h, reason) in [
-        ("crit present", json!({"alg": "HS256", "kid": "hs", "crit": ["exp"]}), "unsupported_crit"),
-        ("b64 false", json!({"alg": "HS256", "kid": "hs", "b64": false, "crit": ["b64"]}), "unsupported_crit"),
-        ("b64 false without crit", json!({"alg": "HS256", "kid": "hs", "b64": false}), "unsupported_crit"),
+        (
+            "crit present",
+            json!({"alg": "HS256", "kid": "hs", "crit": ["exp"]}),
+            "unsupported_crit",
+        ),
+        (
+            "b64 false",
+            json!({"alg": "HS256", "kid": "hs", "b64": false, "crit": ["b64"]}),
+            "unsupported_crit",
+        ),
+        (
+            "b64 false without crit",
+            json!({"alg": "HS256", "kid": "hs", "b64": false}),
+            "unsupported_crit",
+        ),
     ] {
         v.push(case(name, "/", hs(&h, &good, &SECRET), reason));
     }
@@ -413,14 +621,41 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
         r#"{{"iss":"https://evil.example","iss":"{ISS}","aud":"api","exp":{}}}"#,
         now + 300
     );
-    v.push(case("duplicate member in payload", "/", hs_bytes(hh.to_string().as_bytes(), dup_payload.as_bytes(), &SECRET), "malformed"));
-    v.push(case("duplicate member in header", "/", hs_bytes(br#"{"alg":"none","alg":"HS256","kid":"hs"}"#, &good_b, &SECRET), "malformed"));
-    let mut bad_utf8 =
-        format!(r#"{{"iss":"{ISS}","aud":"api","exp":{},"sub":"aZ"}}"#, now + 300).into_bytes();
+    v.push(case(
+        "duplicate member in payload",
+        "/",
+        hs_bytes(hh.to_string().as_bytes(), dup_payload.as_bytes(), &SECRET),
+        "malformed",
+    ));
+    v.push(case(
+        "duplicate member in header",
+        "/",
+        hs_bytes(
+            br#"{"alg":"none","alg":"HS256","kid":"hs"}"#,
+            &good_b,
+            &SECRET,
+        ),
+        "malformed",
+    ));
+    let mut bad_utf8 = format!(
+        r#"{{"iss":"{ISS}","aud":"api","exp":{},"sub":"aZ"}}"#,
+        now + 300
+    )
+    .into_bytes();
     let z = bad_utf8.iter().position(|b| *b == b'Z').unwrap();
     bad_utf8[z] = 0xff;
-    v.push(case("invalid UTF-8 in payload", "/", hs_bytes(hh.to_string().as_bytes(), &bad_utf8, &SECRET), "malformed"));
-    v.push(case("invalid UTF-8 in header", "/", hs_bytes(b"{\"alg\":\"HS256\",\"kid\":\"h\xffs\"}", &good_b, &SECRET), "malformed"));
+    v.push(case(
+        "invalid UTF-8 in payload",
+        "/",
+        hs_bytes(hh.to_string().as_bytes(), &bad_utf8, &SECRET),
+        "malformed",
+    ));
+    v.push(case(
+        "invalid UTF-8 in header",
+        "/",
+        hs_bytes(b"{\"alg\":\"HS256\",\"kid\":\"h\xffs\"}", &good_b, &SECRET),
+        "malformed",
+    ));
 
     // --- encoding ------------------------------------------------------------------------------------
     let t = hs(&hh, &good, &SECRET);
@@ -430,8 +665,20 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
         ("padding on the signature", format!("{h}.{p}.{s}=")),
         ("padding on the header", format!("{h}=.{p}.{s}")),
         ("space inside", format!("{h}.{} {}.{s}", &p[..10], &p[10..])),
-        ("'+' instead of '-'", format!("{h}.{p}.{}", std_b64(&s).replacen(|c: char| c.is_ascii_alphanumeric(), "+", 1))),
-        ("'/' instead of '_'", format!("{}.{p}.{s}", h.replacen(|c: char| c.is_ascii_alphanumeric(), "/", 1))),
+        (
+            "'+' instead of '-'",
+            format!(
+                "{h}.{p}.{}",
+                std_b64(&s).replacen(|c: char| c.is_ascii_alphanumeric(), "+", 1)
+            ),
+        ),
+        (
+            "'/' instead of '_'",
+            format!(
+                "{}.{p}.{s}",
+                h.replacen(|c: char| c.is_ascii_alphanumeric(), "/", 1)
+            ),
+        ),
         ("2 segments", format!("{h}.{p}")),
         ("4 segments", format!("{h}.{p}.{s}.{s}")),
         ("5 segments", format!("{h}.{p}.{s}.{s}.{s}")),
@@ -439,12 +686,20 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
         ("empty payload", format!("{h}..{s}")),
         ("empty signature", format!("{h}.{p}.")),
         ("only dots", "..".to_string()),
-        ("non-canonical trailing bits", format!("{h}.{p}.{}", flip_trailing_bits(&s))),
+        (
+            "non-canonical trailing bits",
+            format!("{h}.{p}.{}", flip_trailing_bits(&s)),
+        ),
     ] {
         v.push(case(name, "/", tok, "malformed"));
     }
     let big = set("pad", json!("x".repeat(9000)));
-    v.push(case("oversized token (> 8192 bytes)", "/", hs(&hh, &big, &SECRET), "token_too_large"));
+    v.push(case(
+        "oversized token (> 8192 bytes)",
+        "/",
+        hs(&hh, &big, &SECRET),
+        "token_too_large",
+    ));
     v
 }
 
@@ -490,7 +745,11 @@ fn flip_trailing_bits(s: &str) -> String {
 }
 
 fn provider_for<'c>(cfg: &'c Config, path: &str) -> &'c edgeguard::provider::Provider {
-    let name = if path.starts_with("/asym") { "asym" } else { "idp" };
+    let name = if path.starts_with("/asym") {
+        "asym"
+    } else {
+        "idp"
+    };
     &cfg.providers[name]
 }
 
@@ -537,7 +796,11 @@ fn attack_table_is_refused_by_the_core_verifier() {
     }
     let p = &cfg.providers["idp"];
     verify(
-        &hs(&json!({"alg": "HS256", "kid": "hs"}), &claims_json(now), &SECRET),
+        &hs(
+            &json!({"alg": "HS256", "kid": "hs"}),
+            &claims_json(now),
+            &SECRET,
+        ),
         p,
         &inline_keys(p),
         now,
@@ -557,17 +820,29 @@ fn attack_table_is_refused_through_envoy() {
         let r = envoy.get(c.path, &[("authorization", auth.as_str())]);
         let reason = reason_of(&r);
         let status_ok = match c.reason {
-            "token_too_large" | "malformed" | "alg_not_allowed" | "bad_signature" | "unknown_kid"
-            | "expired" | "not_yet_valid" | "missing_claim" | "invalid_claim" | "wrong_issuer"
-            | "wrong_audience" | "unsupported_crit" => r.status == 401,
+            "token_too_large" | "malformed" | "alg_not_allowed" | "bad_signature"
+            | "unknown_kid" | "expired" | "not_yet_valid" | "missing_claim" | "invalid_claim"
+            | "wrong_issuer" | "wrong_audience" | "unsupported_crit" => r.status == 401,
             _ => false,
         };
         if reason != c.reason || !status_ok {
-            wrong.push(format!("{}: expected 401 {}, got {} {reason}", c.name, c.reason, r.status));
+            wrong.push(format!(
+                "{}: expected 401 {}, got {} {reason}",
+                c.name, c.reason, r.status
+            ));
         }
     }
-    assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), envoy.log_tail(20));
-    assert_eq!(envoy.echo.as_ref().unwrap().hits(), 0, "an attack reached the upstream");
+    assert!(
+        wrong.is_empty(),
+        "{}\n{}",
+        wrong.join("\n"),
+        envoy.log_tail(20)
+    );
+    assert_eq!(
+        envoy.echo.as_ref().unwrap().hits(),
+        0,
+        "an attack reached the upstream"
+    );
     // ... while a good token of each kind gets through.
     for t in [
         k.rsa.sign(jwt_claims(&[])).unwrap(),
@@ -578,7 +853,12 @@ fn attack_table_is_refused_through_envoy() {
         assert_eq!(r.status, 200, "{r:?}");
     }
     let denied = envoy.stat("wasmcustom.edgeguard.requests.denied");
-    assert_eq!(denied, Some(cases.len() as u64), "{:?}", envoy.stats_matching("edgeguard"));
+    assert_eq!(
+        denied,
+        Some(cases.len() as u64),
+        "{:?}",
+        envoy.stats_matching("edgeguard")
+    );
 }
 
 #[test]
@@ -592,18 +872,34 @@ fn two_tokens_one_invalid_is_ambiguous() {
             &format!("/x?access_token={query}"),
             &[("authorization", &format!("Bearer {header}"))],
         );
-        assert_eq!((r.status, reason_of(&r).as_str()), (401, "ambiguous_credential"), "{r:?}");
+        assert_eq!(
+            (r.status, reason_of(&r).as_str()),
+            (401, "ambiguous_credential"),
+            "{r:?}"
+        );
     }
     // Two different valid tokens are just as ambiguous.
     let other = k.ed.sign(jwt_claims(&[])).unwrap();
-    let r = envoy.get(&format!("/x?access_token={other}"), &[("authorization", &format!("Bearer {good}"))]);
+    let r = envoy.get(
+        &format!("/x?access_token={other}"),
+        &[("authorization", &format!("Bearer {good}"))],
+    );
     assert_eq!(reason_of(&r), "ambiguous_credential", "{r:?}");
     // Two Authorization headers with different tokens.
-    let r = envoy.get("/x", &[("authorization", &format!("Bearer {good}")), ("authorization", &format!("Bearer {bad}"))]);
+    let r = envoy.get(
+        "/x",
+        &[
+            ("authorization", &format!("Bearer {good}")),
+            ("authorization", &format!("Bearer {bad}")),
+        ],
+    );
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(envoy.echo.as_ref().unwrap().hits(), 0);
     // The same token in both places is one credential.
-    let r = envoy.get(&format!("/x?access_token={good}"), &[("authorization", &format!("Bearer {good}"))]);
+    let r = envoy.get(
+        &format!("/x?access_token={good}"),
+        &[("authorization", &format!("Bearer {good}"))],
+    );
     assert_eq!(r.status, 200, "{r:?}");
 }
 
@@ -620,7 +916,9 @@ const SPOOFED: [(&str, &str); 6] = [
 fn client_identity_headers_are_removed_when_allowed() {
     let k = Keys::new();
     let envoy = Envoy::start(&k.plugin(json!({})));
-    let t = k.ec.sign(jwt_claims(&[("email", json!("alice@example.com"))])).unwrap();
+    let t =
+        k.ec.sign(jwt_claims(&[("email", json!("alice@example.com"))]))
+            .unwrap();
     let auth = format!("Bearer {t}");
     let mut headers: Vec<(&str, &str)> = SPOOFED.to_vec();
     headers.push(("authorization", &auth));
@@ -628,14 +926,21 @@ fn client_identity_headers_are_removed_when_allowed() {
     assert_eq!(r.status, 200, "{r:?}");
     let got = &envoy.echo.as_ref().unwrap().received()[0];
     let values = |n: &str| -> Vec<&str> {
-        got.headers.iter().filter(|(h, _)| h == n).map(|(_, v)| v.as_str()).collect()
+        got.headers
+            .iter()
+            .filter(|(h, _)| h == n)
+            .map(|(_, v)| v.as_str())
+            .collect()
     };
     assert_eq!(values("x-edgeguard-provider"), ["idp"]);
     assert_eq!(values("x-edgeguard-subject"), ["alice"]);
     assert_eq!(values("x-user-email"), ["alice@example.com"]);
     assert!(values("x-edgeguard-key-id").is_empty(), "{got:?}");
     assert!(values("x-edgeguard-decision").is_empty(), "{got:?}");
-    assert!(values("authorization").is_empty(), "token forwarded: {got:?}");
+    assert!(
+        values("authorization").is_empty(),
+        "token forwarded: {got:?}"
+    );
     // Denied: nothing reaches the upstream at all.
     let r = envoy.get("/orders", &SPOOFED);
     assert_eq!(r.status, 401);
@@ -648,7 +953,10 @@ fn client_identity_headers_are_removed_in_report_mode() {
     let envoy = Envoy::start(&k.plugin(json!({"mode": "report"})));
     let good = k.ec.sign(jwt_claims(&[])).unwrap();
     let cases = [
-        (Some(with_sig(&good, &[0u8; 64])), "deny; reason=bad_signature"),
+        (
+            Some(with_sig(&good, &[0u8; 64])),
+            "deny; reason=bad_signature",
+        ),
         (None, "deny; reason=missing"),
         (Some("not-a-jwt".to_string()), "deny; reason=malformed"),
     ];
@@ -662,10 +970,19 @@ fn client_identity_headers_are_removed_in_report_mode() {
         assert_eq!(r.status, 200, "report mode lets requests through: {r:?}");
         let got = &envoy.echo.as_ref().unwrap().received()[i];
         let values = |n: &str| -> Vec<&str> {
-            got.headers.iter().filter(|(h, _)| h == n).map(|(_, v)| v.as_str()).collect()
+            got.headers
+                .iter()
+                .filter(|(h, _)| h == n)
+                .map(|(_, v)| v.as_str())
+                .collect()
         };
         assert_eq!(values("x-edgeguard-decision"), [*decision], "{got:?}");
-        for h in ["x-edgeguard-key-id", "x-edgeguard-provider", "x-edgeguard-subject", "x-user-email"] {
+        for h in [
+            "x-edgeguard-key-id",
+            "x-edgeguard-provider",
+            "x-edgeguard-subject",
+            "x-user-email",
+        ] {
             assert!(values(h).is_empty(), "{h} survived in report mode: {got:?}");
         }
     }
@@ -719,12 +1036,27 @@ fn api_key_attacks() {
         assert_eq!((r.status, reason_of(r).as_str()), (401, reason), "{r:?}");
     };
     expect(&envoy.get("/", &[("x-api-key", REVOKED)]), "disabled_key");
-    expect(&envoy.get("/", &[("x-api-key", "attack-suite-key-012345678")]), "unknown_key");
-    expect(&envoy.get("/", &[("x-api-key", &sha256_hex(KEY.as_bytes()))]), "unknown_key");
+    expect(
+        &envoy.get("/", &[("x-api-key", "attack-suite-key-012345678")]),
+        "unknown_key",
+    );
+    expect(
+        &envoy.get("/", &[("x-api-key", &sha256_hex(KEY.as_bytes()))]),
+        "unknown_key",
+    );
     // Only the header is configured: the key in the query (or a cookie) is not a credential.
-    expect(&envoy.get(&format!("/?x-api-key={KEY}&api_key={KEY}"), &[]), "missing");
-    expect(&envoy.get("/", &[("cookie", &format!("x-api-key={KEY}"))]), "missing");
-    expect(&envoy.get("/", &[("x-api-key", KEY), ("x-api-key", REVOKED)]), "ambiguous_credential");
+    expect(
+        &envoy.get(&format!("/?x-api-key={KEY}&api_key={KEY}"), &[]),
+        "missing",
+    );
+    expect(
+        &envoy.get("/", &[("cookie", &format!("x-api-key={KEY}"))]),
+        "missing",
+    );
+    expect(
+        &envoy.get("/", &[("x-api-key", KEY), ("x-api-key", REVOKED)]),
+        "ambiguous_credential",
+    );
     assert_eq!(envoy.echo.as_ref().unwrap().hits(), 0);
     assert_eq!(envoy.get("/", &[("x-api-key", KEY)]).status, 200);
 
@@ -767,10 +1099,17 @@ fn unknown_kid_refetch_is_rate_limited_and_big_jwks_is_bounded() {
     .to_string();
     let envoy = Envoy::start_with(
         &plugin,
-        Options { clusters: vec![cluster("jwks", server.port())], ..Options::default() },
+        Options {
+            clusters: vec![cluster("jwks", server.port())],
+            ..Options::default()
+        },
     );
     let sign = |kid: &str| {
-        ES256KeyPair::from_bytes(&k.ec.to_bytes()).unwrap().with_key_id(kid).sign(jwt_claims(&[])).unwrap()
+        ES256KeyPair::from_bytes(&k.ec.to_bytes())
+            .unwrap()
+            .with_key_id(kid)
+            .sign(jwt_claims(&[]))
+            .unwrap()
     };
     let get = |t: &str| envoy.get("/", &[("authorization", &format!("Bearer {t}"))]);
     assert_eq!(get(&sign("ec")).status, 200);
@@ -779,11 +1118,25 @@ fn unknown_kid_refetch_is_rate_limited_and_big_jwks_is_bounded() {
     std::thread::sleep(StdDuration::from_millis(500));
     server.reset_hits();
     let mut kids: Vec<String> = (0..15).map(|i| format!("unknown-{i}")).collect();
-    kids.extend(["k256".into(), "k999".into(), "../../jwks.json".into(), String::new()]);
+    kids.extend([
+        "k256".into(),
+        "k999".into(),
+        "../../jwks.json".into(),
+        String::new(),
+    ]);
     for kid in &kids {
         let r = get(&sign(kid));
-        assert_eq!((r.status, reason_of(&r).as_str()), (401, "unknown_kid"), "kid {kid:?}");
+        assert_eq!(
+            (r.status, reason_of(&r).as_str()),
+            (401, "unknown_kid"),
+            "kid {kid:?}"
+        );
     }
-    assert!(server.hits() <= 1, "{} JWKS fetches for {} unknown kids", server.hits(), kids.len());
+    assert!(
+        server.hits() <= 1,
+        "{} JWKS fetches for {} unknown kids",
+        server.hits(),
+        kids.len()
+    );
     assert_eq!(get(&sign("ec")).status, 200);
 }

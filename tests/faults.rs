@@ -101,7 +101,8 @@ fn vm_stats(envoy: &Envoy) -> Vec<String> {
         .map(str::to_string)
         .collect();
     assert!(
-        s.iter().any(|l| l.starts_with("wasm.envoy.wasm.runtime.v8.created")),
+        s.iter()
+            .any(|l| l.starts_with("wasm.envoy.wasm.runtime.v8.created")),
         "no wasm runtime stats: {s:?}"
     );
     s
@@ -140,19 +141,36 @@ fn jwks_down_at_start_fails_closed_then_recovers() {
     let mut server = HttpServer::start("/jwks.json", Reply::json(&jwks(&[&key])));
     server.stop();
     let (p, clusters) = plugin(&[("down", server.port(), 500, 60)]);
-    let envoy = Envoy::start_with(&p, Options { clusters, ..Options::default() });
+    let envoy = Envoy::start_with(
+        &p,
+        Options {
+            clusters,
+            ..Options::default()
+        },
+    );
     let before = vm_stats(&envoy);
     let t = token(&key);
     for _ in 0..3 {
         let started = Instant::now();
         let r = get(&envoy, "/down/x", &t);
-        assert_eq!((r.status, reason(&r).as_str()), (503, "jwks_unavailable"), "{r:?}");
+        assert_eq!(
+            (r.status, reason(&r).as_str()),
+            (503, "jwks_unavailable"),
+            "{r:?}"
+        );
         assert!(r.header("retry-after").is_some(), "{r:?}");
-        assert!(started.elapsed() < StdDuration::from_millis(500) + SLACK, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < StdDuration::from_millis(500) + SLACK,
+            "{:?}",
+            started.elapsed()
+        );
     }
     server.restart();
     let r = wait_status(&envoy, "/down/x", &t, 200, StdDuration::from_secs(20));
-    assert_eq!(r.status, 200, "no recovery after the JWKS server came back: {r:?}");
+    assert_eq!(
+        r.status, 200,
+        "no recovery after the JWKS server came back: {r:?}"
+    );
     assert_eq!(envoy.echo.as_ref().unwrap().hits(), 1);
     assert_vms_unchanged(&envoy, &before);
 }
@@ -163,10 +181,19 @@ fn jwks_dies_later_stale_keys_then_fail_closed() {
     let mut server = HttpServer::start("/jwks.json", Reply::json(&jwks(&[&key])));
     // Stale keys usable for 4 s after the last successful fetch.
     let (p, clusters) = plugin(&[("dies", server.port(), 500, 4)]);
-    let envoy = Envoy::start_with(&p, Options { clusters, ..Options::default() });
+    let envoy = Envoy::start_with(
+        &p,
+        Options {
+            clusters,
+            ..Options::default()
+        },
+    );
     let before = vm_stats(&envoy);
     let t = token(&key);
-    assert_eq!(wait_status(&envoy, "/dies/x", &t, 200, StdDuration::from_secs(10)).status, 200);
+    assert_eq!(
+        wait_status(&envoy, "/dies/x", &t, 200, StdDuration::from_secs(10)).status,
+        200
+    );
     server.stop();
     let stopped = Instant::now();
     // Within the stale window the last good keys still decide (and a bad token is still refused).
@@ -176,13 +203,23 @@ fn jwks_dies_later_stale_keys_then_fail_closed() {
     assert_eq!(reason(&get(&envoy, "/dies/x", &bad)), "bad_signature");
     // Beyond it: fail closed.
     let r = wait_status(&envoy, "/dies/x", &t, 503, StdDuration::from_secs(20));
-    assert_eq!((r.status, reason(&r).as_str()), (503, "jwks_unavailable"), "{r:?}");
+    assert_eq!(
+        (r.status, reason(&r).as_str()),
+        (503, "jwks_unavailable"),
+        "{r:?}"
+    );
     let after = stopped.elapsed();
     // The last fetch happened at most ~1 s (refresh) before the stop.
-    assert!(after >= StdDuration::from_secs(2), "failed closed after {after:?}, before the stale window");
+    assert!(
+        after >= StdDuration::from_secs(2),
+        "failed closed after {after:?}, before the stale window"
+    );
     // And it recovers.
     server.restart();
-    assert_eq!(wait_status(&envoy, "/dies/x", &t, 200, StdDuration::from_secs(20)).status, 200);
+    assert_eq!(
+        wait_status(&envoy, "/dies/x", &t, 200, StdDuration::from_secs(20)).status,
+        200
+    );
     assert_vms_unchanged(&envoy, &before);
 }
 
@@ -194,7 +231,13 @@ fn jwks_hanging_past_timeout_never_holds_requests() {
         Reply::json(&jwks(&[&key])).delayed(StdDuration::from_secs(30)),
     );
     let (p, clusters) = plugin(&[("hang", server.port(), 300, 60)]);
-    let envoy = Envoy::start_with(&p, Options { clusters, ..Options::default() });
+    let envoy = Envoy::start_with(
+        &p,
+        Options {
+            clusters,
+            ..Options::default()
+        },
+    );
     let before = vm_stats(&envoy);
     let t = token(&key);
     // Keys never arrive: every request is answered 503 within timeout + 2 s (+ slack).
@@ -203,8 +246,9 @@ fn jwks_hanging_past_timeout_never_holds_requests() {
             let (addr, auth) = (envoy.addr(), format!("Bearer {t}"));
             thread::spawn(move || {
                 let started = Instant::now();
-                let r = common::http_request(addr, "GET", "/hang/x", &[("authorization", &auth)], "")
-                    .unwrap();
+                let r =
+                    common::http_request(addr, "GET", "/hang/x", &[("authorization", &auth)], "")
+                        .unwrap();
                 (r.status, started.elapsed())
             })
         })
@@ -216,7 +260,10 @@ fn jwks_hanging_past_timeout_never_holds_requests() {
     }
     // Then it answers promptly: keys load, and while a refresh hangs the loaded keys keep serving.
     server.set(Reply::json(&jwks(&[&key])));
-    assert_eq!(wait_status(&envoy, "/hang/x", &t, 200, StdDuration::from_secs(20)).status, 200);
+    assert_eq!(
+        wait_status(&envoy, "/hang/x", &t, 200, StdDuration::from_secs(20)).status,
+        200
+    );
     server.set(Reply::json(&jwks(&[&key])).delayed(StdDuration::from_secs(30)));
     let started = Instant::now();
     for _ in 0..20 {
@@ -232,16 +279,29 @@ fn garbage_jwks_responses_keep_last_good_keys() {
     let key = new_key("a");
     let other = new_key("z");
     let good = jwks(&[&key]);
-    let ten_mib = format!(r#"{{"keys":[{}],"pad":"{}"}}"#, jwk(&key), "x".repeat(10 << 20));
+    let ten_mib = format!(
+        r#"{{"keys":[{}],"pad":"{}"}}"#,
+        jwk(&key),
+        "x".repeat(10 << 20)
+    );
     let mut with_unknown: Value = serde_json::from_str(&jwks(&[&key])).unwrap();
     let keys = with_unknown["keys"].as_array_mut().unwrap();
     keys.insert(0, json!({"kty": "PQC", "kid": "q", "pub": "AAAA"}));
-    keys.insert(0, json!({"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"}));
+    keys.insert(
+        0,
+        json!({"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"}),
+    );
     keys.push(json!({"kty": "RSA", "kid": "short", "n": b64(&[0xc3; 64]), "e": "AQAB"}));
     let bad_replies: Vec<(&str, Reply)> = vec![
         ("s500", Reply::status(500, &good)),
         ("s404", Reply::status(404, "not found")),
-        ("html", Reply { content_type: "text/html".into(), ..Reply::json("<html><body>login</body></html>") }),
+        (
+            "html",
+            Reply {
+                content_type: "text/html".into(),
+                ..Reply::json("<html><body>login</body></html>")
+            },
+        ),
         ("trunc", Reply::json(&good[..good.len() / 2])),
         ("big", Reply::json(&ten_mib)),
         ("nokeys", Reply::json(r#"{"keys":[]}"#)),
@@ -251,17 +311,32 @@ fn garbage_jwks_responses_keep_last_good_keys() {
         .iter()
         .map(|(n, r)| (*n, HttpServer::start("/jwks.json", r.clone())))
         .collect();
-    servers.push(("mixed", HttpServer::start("/jwks.json", Reply::json(&with_unknown.to_string()))));
-    let spec: Vec<(&str, u16, u64, u64)> =
-        servers.iter().map(|(n, s)| (*n, s.port(), 1000, 3600)).collect();
+    servers.push((
+        "mixed",
+        HttpServer::start("/jwks.json", Reply::json(&with_unknown.to_string())),
+    ));
+    let spec: Vec<(&str, u16, u64, u64)> = servers
+        .iter()
+        .map(|(n, s)| (*n, s.port(), 1000, 3600))
+        .collect();
     let (p, clusters) = plugin(&spec);
-    let envoy = Envoy::start_with(&p, Options { clusters, ..Options::default() });
+    let envoy = Envoy::start_with(
+        &p,
+        Options {
+            clusters,
+            ..Options::default()
+        },
+    );
     let before = vm_stats(&envoy);
     let t = token(&key);
     // At start: no usable key set → 503 (the "other" set loads but lacks the kid → 401).
     for (name, _) in &bad_replies {
         let r = get(&envoy, &format!("/{name}/x"), &t);
-        let expect = if *name == "other" { (401, "unknown_kid") } else { (503, "jwks_unavailable") };
+        let expect = if *name == "other" {
+            (401, "unknown_kid")
+        } else {
+            (503, "jwks_unavailable")
+        };
         assert_eq!((r.status, reason(&r).as_str()), expect, "{name}: {r:?}");
     }
     // Unknown key types (and unusable keys) among good ones are skipped: the good key works.
@@ -272,7 +347,13 @@ fn garbage_jwks_responses_keep_last_good_keys() {
         s.set(Reply::json(&good));
     }
     for (name, _) in &bad_replies {
-        let r = wait_status(&envoy, &format!("/{name}/x"), &t, 200, StdDuration::from_secs(40));
+        let r = wait_status(
+            &envoy,
+            &format!("/{name}/x"),
+            &t,
+            200,
+            StdDuration::from_secs(40),
+        );
         assert_eq!(r.status, 200, "{name}: {r:?}");
     }
     // ... then garbage again: the last good keys stay in use (refresh is 1 s; wait several).
@@ -281,7 +362,10 @@ fn garbage_jwks_responses_keep_last_good_keys() {
         s.set(reply.clone());
     }
     for (_, s) in &servers[..bad_replies.len()] {
-        assert!(s.wait_hits(2, StdDuration::from_secs(20)), "no refetch attempts");
+        assert!(
+            s.wait_hits(2, StdDuration::from_secs(20)),
+            "no refetch attempts"
+        );
     }
     for (name, _) in &bad_replies {
         let r = get(&envoy, &format!("/{name}/x"), &t);
@@ -289,7 +373,9 @@ fn garbage_jwks_responses_keep_last_good_keys() {
         let expect = if *name == "other" { 401 } else { 200 };
         assert_eq!(r.status, expect, "{name}: {r:?}");
     }
-    let failed = envoy.stat("wasmcustom.edgeguard.jwks.big.fetch_failed").unwrap_or(0);
+    let failed = envoy
+        .stat("wasmcustom.edgeguard.jwks.big.fetch_failed")
+        .unwrap_or(0);
     assert!(failed >= 2, "{:?}", envoy.stats_matching("jwks.big"));
     assert_vms_unchanged(&envoy, &before);
 }
@@ -300,10 +386,19 @@ fn key_rotation_under_load() {
     let b = new_key("b");
     let server = HttpServer::start("/jwks.json", Reply::json(&jwks(&[&a])));
     let (p, clusters) = plugin(&[("rot", server.port(), 1000, 3600)]);
-    let envoy = Envoy::start_with(&p, Options { clusters, ..Options::default() });
+    let envoy = Envoy::start_with(
+        &p,
+        Options {
+            clusters,
+            ..Options::default()
+        },
+    );
     let before = vm_stats(&envoy);
     let (ta, tb) = (token(&a), token(&b));
-    assert_eq!(wait_status(&envoy, "/rot/x", &ta, 200, StdDuration::from_secs(10)).status, 200);
+    assert_eq!(
+        wait_status(&envoy, "/rot/x", &ta, 200, StdDuration::from_secs(10)).status,
+        200
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let bad_status = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
@@ -314,8 +409,14 @@ fn key_rotation_under_load() {
             let auth = format!("Bearer {}", if i % 2 == 0 { &ta } else { &tb });
             thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    let r = common::http_request(addr, "GET", "/rot/x", &[("authorization", &auth)], "")
-                        .unwrap();
+                    let r = common::http_request(
+                        addr,
+                        "GET",
+                        "/rot/x",
+                        &[("authorization", &auth)],
+                        "",
+                    )
+                    .unwrap();
                     sent.fetch_add(1, Ordering::SeqCst);
                     if r.status != 200 && r.status != 401 {
                         bad_status.fetch_add(1, Ordering::SeqCst);
@@ -331,7 +432,10 @@ fn key_rotation_under_load() {
     }
     // Both tokens work while both keys are published.
     server.set(Reply::json(&jwks(&[&a, &b])));
-    assert_eq!(wait_status(&envoy, "/rot/x", &tb, 200, StdDuration::from_secs(10)).status, 200);
+    assert_eq!(
+        wait_status(&envoy, "/rot/x", &tb, 200, StdDuration::from_secs(10)).status,
+        200
+    );
     assert_eq!(get(&envoy, "/rot/x", &ta).status, 200);
     // After b is withdrawn, its token is refused once the refresh lands.
     server.set(Reply::json(&jwks(&[&a])));
@@ -342,7 +446,11 @@ fn key_rotation_under_load() {
         h.join().unwrap();
     }
     assert!(sent.load(Ordering::SeqCst) > 20);
-    assert_eq!(bad_status.load(Ordering::SeqCst), 0, "5xx (or other) answers during rotation");
+    assert_eq!(
+        bad_status.load(Ordering::SeqCst),
+        0,
+        "5xx (or other) answers during rotation"
+    );
     assert_vms_unchanged(&envoy, &before);
 }
 
@@ -350,11 +458,18 @@ fn key_rotation_under_load() {
 fn slow_upstream_does_not_block_other_requests() {
     let key = new_key("a");
     let jwks_server = HttpServer::start("/jwks.json", Reply::json(&jwks(&[&key])));
-    let upstream = HttpServer::start("/slow/x", Reply::json("{}").delayed(StdDuration::from_secs(3)));
+    let upstream = HttpServer::start(
+        "/slow/x",
+        Reply::json("{}").delayed(StdDuration::from_secs(3)),
+    );
     let (p, clusters) = plugin(&[("slow", jwks_server.port(), 1000, 3600)]);
     let envoy = Envoy::start_with(
         &p,
-        Options { clusters, upstream_port: Some(upstream.port()), ..Options::default() },
+        Options {
+            clusters,
+            upstream_port: Some(upstream.port()),
+            ..Options::default()
+        },
     );
     let before = vm_stats(&envoy);
     let t = token(&key);
@@ -377,12 +492,20 @@ fn slow_upstream_does_not_block_other_requests() {
         let t0 = Instant::now();
         let r = get(&envoy, "/slow/x", "garbage");
         assert_eq!(r.status, 401);
-        assert!(t0.elapsed() < StdDuration::from_secs(2), "{:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < StdDuration::from_secs(2),
+            "{:?}",
+            t0.elapsed()
+        );
     }
     for h in slow {
         assert_eq!(h.join().unwrap(), 200);
     }
     // Concurrent, not serialized: 8 × 3 s would be 24 s.
-    assert!(started.elapsed() < StdDuration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < StdDuration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     assert_vms_unchanged(&envoy, &before);
 }

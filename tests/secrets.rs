@@ -44,7 +44,11 @@ fn b64std(b: &[u8]) -> String {
 fn hs256(kid: &str, claims: &serde_json::Value, secret: &[u8]) -> String {
     let input = format!(
         "{}.{}",
-        b64url(json!({"alg": "HS256", "kid": kid, "typ": "JWT"}).to_string().as_bytes()),
+        b64url(
+            json!({"alg": "HS256", "kid": kid, "typ": "JWT"})
+                .to_string()
+                .as_bytes()
+        ),
         b64url(claims.to_string().as_bytes())
     );
     let mac = hmac_sha256::HMAC::mac(input.as_bytes(), secret);
@@ -53,7 +57,8 @@ fn hs256(kid: &str, claims: &serde_json::Value, secret: &[u8]) -> String {
 
 #[test]
 fn no_secret_in_edgeguard_logs_at_trace_level() {
-    let remote_jwks = json!({"keys": [{"kty": "oct", "kid": "remote", "k": b64url(REMOTE_SECRET.as_bytes())}]});
+    let remote_jwks =
+        json!({"keys": [{"kty": "oct", "kid": "remote", "k": b64url(REMOTE_SECRET.as_bytes())}]});
     let server = HttpServer::start("/jwks.json", Reply::json(&remote_jwks.to_string()));
     let plugin = json!({
         "api_keys": {"from": [{"header": "x-api-key"}, {"query": "api_key"}], "keys": [
@@ -89,25 +94,56 @@ fn no_secret_in_edgeguard_logs_at_trace_level() {
     let valid = hs256("inline", &claims, HMAC_SECRET.as_bytes());
     let valid_remote = hs256("remote", &claims, REMOTE_SECRET.as_bytes());
     let forged = hs256("inline", &claims, b"not-the-secret-not-the-secret-xx");
-    let expired = hs256("inline", &json!({"iss": ISS, "exp": now - 3600}), HMAC_SECRET.as_bytes());
+    let expired = hs256(
+        "inline",
+        &json!({"iss": ISS, "exp": now - 3600}),
+        HMAC_SECRET.as_bytes(),
+    );
     let unknown_kid = hs256("nope", &claims, HMAC_SECRET.as_bytes());
     let garbage = "eyJhbGciOiJIUzI1NiJ9.garbage-token-value.c2lnbmF0dXJl";
 
     let bearer = |t: &str| format!("Bearer {t}");
     let sent: Vec<(String, Vec<(&str, String)>, u16)> = vec![
         ("/a".into(), vec![("authorization", bearer(&valid))], 200),
-        ("/remote/a".into(), vec![("authorization", bearer(&valid_remote))], 200),
+        (
+            "/remote/a".into(),
+            vec![("authorization", bearer(&valid_remote))],
+            200,
+        ),
         ("/a".into(), vec![("authorization", bearer(&forged))], 401),
-        ("/remote/a".into(), vec![("authorization", bearer(&forged))], 401),
+        (
+            "/remote/a".into(),
+            vec![("authorization", bearer(&forged))],
+            401,
+        ),
         ("/a".into(), vec![("authorization", bearer(&expired))], 401),
-        ("/a".into(), vec![("authorization", bearer(&unknown_kid))], 401),
+        (
+            "/a".into(),
+            vec![("authorization", bearer(&unknown_kid))],
+            401,
+        ),
         ("/a".into(), vec![("authorization", bearer(garbage))], 401),
         ("/key".into(), vec![("x-api-key", API_KEY.to_string())], 200),
         (format!("/key?api_key={API_KEY}"), vec![], 200),
-        ("/key".into(), vec![("x-api-key", DISABLED_KEY.to_string())], 401),
-        ("/key".into(), vec![("x-api-key", UNKNOWN_KEY.to_string())], 401),
+        (
+            "/key".into(),
+            vec![("x-api-key", DISABLED_KEY.to_string())],
+            401,
+        ),
+        (
+            "/key".into(),
+            vec![("x-api-key", UNKNOWN_KEY.to_string())],
+            401,
+        ),
         (format!("/key?api_key={UNKNOWN_KEY}"), vec![], 401),
-        ("/key".into(), vec![("x-api-key", API_KEY.to_string()), ("x-api-key", UNKNOWN_KEY.to_string())], 401),
+        (
+            "/key".into(),
+            vec![
+                ("x-api-key", API_KEY.to_string()),
+                ("x-api-key", UNKNOWN_KEY.to_string()),
+            ],
+            401,
+        ),
     ];
     for (path, headers, status) in &sent {
         let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
@@ -129,15 +165,28 @@ fn no_secret_in_edgeguard_logs_at_trace_level() {
         secrets.push((name.into(), t.clone()));
         // The signature alone is as unique as the token (header and payload are not secret-free
         // either, but the signature is what a partial leak would show).
-        secrets.push((format!("{name} signature"), t.rsplit('.').next().unwrap().to_string()));
+        secrets.push((
+            format!("{name} signature"),
+            t.rsplit('.').next().unwrap().to_string(),
+        ));
     }
     secrets.push(("garbage token".into(), garbage.into()));
-    for (name, k) in [("API key", API_KEY), ("disabled API key", DISABLED_KEY), ("unknown API key", UNKNOWN_KEY)] {
+    for (name, k) in [
+        ("API key", API_KEY),
+        ("disabled API key", DISABLED_KEY),
+        ("unknown API key", UNKNOWN_KEY),
+    ] {
         secrets.push((name.into(), k.into()));
         secrets.push((format!("{name} sha256"), sha256_hex(k.as_bytes())));
-        secrets.push((format!("{name} SHA256"), sha256_hex(k.as_bytes()).to_uppercase()));
+        secrets.push((
+            format!("{name} SHA256"),
+            sha256_hex(k.as_bytes()).to_uppercase(),
+        ));
     }
-    for (name, s) in [("HMAC secret", HMAC_SECRET), ("remote HMAC secret", REMOTE_SECRET)] {
+    for (name, s) in [
+        ("HMAC secret", HMAC_SECRET),
+        ("remote HMAC secret", REMOTE_SECRET),
+    ] {
         secrets.push((format!("{name} raw"), s.into()));
         secrets.push((format!("{name} base64url"), b64url(s.as_bytes())));
         secrets.push((format!("{name} base64"), b64std(s.as_bytes())));
@@ -164,7 +213,11 @@ fn no_secret_in_edgeguard_logs_at_trace_level() {
             }
         }
     }
-    assert!(leaks.is_empty(), "secrets in edgeguard's log lines:\n{}", leaks.join("\n"));
+    assert!(
+        leaks.is_empty(),
+        "secrets in edgeguard's log lines:\n{}",
+        leaks.join("\n")
+    );
 
     // Envoy core (not asserted on): report what it wrote.
     let core: Vec<&str> = log

@@ -78,18 +78,26 @@ const CLASSES: [(&str, u16); 10] = [
 ];
 
 /// The request bytes for every class in one rotation epoch.
-fn requests(stable: &ES256KeyPair, rotating: &ES256KeyPair, retired: &ES256KeyPair) -> Vec<Vec<u8>> {
+fn requests(
+    stable: &ES256KeyPair,
+    rotating: &ES256KeyPair,
+    retired: &ES256KeyPair,
+) -> Vec<Vec<u8>> {
     let good = sign(stable, 3600);
     let parts: Vec<&str> = good.split('.').collect();
     let badsig = format!("{}.{}.{}", parts[0], parts[1], b64(&[1u8; 64]));
     let none = format!("{}.{}.", b64(br#"{"alg":"none"}"#), parts[1]);
     let pem = stable.public_key().to_pem().unwrap();
     let input = format!("{}.{}", b64(br#"{"alg":"HS256","kid":"stable"}"#), parts[1]);
-    let hs = format!("{input}.{}", b64(&hmac_sha256::HMAC::mac(input.as_bytes(), pem.as_bytes())));
+    let hs = format!(
+        "{input}.{}",
+        b64(&hmac_sha256::HMAC::mac(input.as_bytes(), pem.as_bytes()))
+    );
     let expired = {
-        let mut c = jwt_simple::prelude::Claims::with_custom_claims(Map::new(), Duration::from_secs(60))
-            .with_issuer(ISS)
-            .with_audience("api");
+        let mut c =
+            jwt_simple::prelude::Claims::with_custom_claims(Map::new(), Duration::from_secs(60))
+                .with_issuer(ISS)
+                .with_audience("api");
         c.issued_at = Some(UnixTimeStamp::from_secs(1_600_000_000));
         c.expires_at = Some(UnixTimeStamp::from_secs(1_600_000_060));
         stable.sign(c).unwrap()
@@ -183,7 +191,8 @@ fn soak() {
         .collect();
     // Epoch i publishes {stable, r_i, r_{i+1}} and sends r_i tokens ("rotating") and r_{i-2} tokens
     // ("retired"): a VM one refresh behind still has r_i, and never r_{i-2}.
-    let set = |i: usize| json!({"keys": [jwk(&stable), jwk(&rot[i]), jwk(&rot[i + 1])]}).to_string();
+    let set =
+        |i: usize| json!({"keys": [jwk(&stable), jwk(&rot[i]), jwk(&rot[i + 1])]}).to_string();
     let server = HttpServer::start("/jwks.json", Reply::json(&set(2)));
     let plugin = json!({
         "api_keys": {"keys": [{"id": "soak", "sha256": sha256_hex(API_KEY.as_bytes())}]},
@@ -221,7 +230,8 @@ fn soak() {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let wrong: Arc<Vec<AtomicU64>> = Arc::new(CLASSES.iter().map(|_| AtomicU64::new(0)).collect());
-    let by_class: Arc<Vec<AtomicU64>> = Arc::new(CLASSES.iter().map(|_| AtomicU64::new(0)).collect());
+    let by_class: Arc<Vec<AtomicU64>> =
+        Arc::new(CLASSES.iter().map(|_| AtomicU64::new(0)).collect());
     let five_xx = Arc::new(AtomicU64::new(0));
     let reconnects = Arc::new(AtomicU64::new(0));
     let samples = Arc::new(RwLock::new(Vec::<String>::new()));
@@ -252,7 +262,8 @@ fn soak() {
                     let req = reqs.read().unwrap()[class].clone();
                     let c = conn.get_or_insert_with(|| {
                         let s = TcpStream::connect(addr).unwrap();
-                        s.set_read_timeout(Some(StdDuration::from_secs(30))).unwrap();
+                        s.set_read_timeout(Some(StdDuration::from_secs(30)))
+                            .unwrap();
                         BufReader::new(s)
                     });
                     let status = match exchange(c, &req) {
@@ -262,7 +273,8 @@ fn soak() {
                             // fresh one.
                             reconnects.fetch_add(1, Ordering::Relaxed);
                             let s = TcpStream::connect(addr).unwrap();
-                            s.set_read_timeout(Some(StdDuration::from_secs(30))).unwrap();
+                            s.set_read_timeout(Some(StdDuration::from_secs(30)))
+                                .unwrap();
                             let mut fresh = BufReader::new(s);
                             let st = exchange(&mut fresh, &req).unwrap_or(0);
                             conn = Some(fresh);
@@ -277,7 +289,11 @@ fn soak() {
                         wrong[class].fetch_add(1, Ordering::Relaxed);
                         let mut s = samples.write().unwrap();
                         if s.len() < 20 {
-                            s.push(format!("{} got {status} at {:?}", CLASSES[class].0, started.elapsed()));
+                            s.push(format!(
+                                "{} got {status} at {:?}",
+                                CLASSES[class].0,
+                                started.elapsed()
+                            ));
                         }
                     }
                 }
@@ -323,7 +339,10 @@ fn soak() {
             wrong[i].load(Ordering::SeqCst)
         );
     }
-    eprintln!("wrong decisions {wrong_total}, 5xx {}", five_xx.load(Ordering::SeqCst));
+    eprintln!(
+        "wrong decisions {wrong_total}, 5xx {}",
+        five_xx.load(Ordering::SeqCst)
+    );
     eprintln!(
         "Envoy RSS start {} KiB, end {} KiB ({:+} KiB)",
         rss_start,

@@ -66,7 +66,8 @@ const EXCEPTIONS: &[(u64, &str)] = &[
     ),
 ];
 
-const EMPTY_PAYLOAD: &str = "empty payload segment: a JWT always carries a claims set, and we refuse \
+const EMPTY_PAYLOAD: &str =
+    "empty payload segment: a JWT always carries a claims set, and we refuse \
      empty segments in the compact form outright";
 
 /// `invalid` vectors whose token is byte-for-byte the token of a `valid` vector in the same file
@@ -116,7 +117,11 @@ fn signature_layer(token: &str, keys: &KeySet) -> bool {
     let Some(header) = b64url_decode(h64).and_then(|b| parse_object(&b).ok()) else {
         return false;
     };
-    let Some(alg) = header.get("alg").and_then(Value::as_str).and_then(Alg::from_name) else {
+    let Some(alg) = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(Alg::from_name)
+    else {
         return false;
     };
     let kid = header.get("kid").and_then(Value::as_str);
@@ -173,7 +178,9 @@ fn wycheproof_json_web_signature() {
             if valid {
                 valid_tokens.insert(tc, token.clone());
             }
-            *counts.entry(if valid { "valid" } else { "invalid" }).or_default() += 1;
+            *counts
+                .entry(if valid { "valid" } else { "invalid" })
+                .or_default() += 1;
             if !valid {
                 if let Some((_, twin)) = IDENTICAL_TO_VALID.iter().find(|(id, _)| *id == tc) {
                     assert_eq!(Some(&token), valid_tokens.get(twin), "tc {tc}");
