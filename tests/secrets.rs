@@ -33,6 +33,9 @@ const API_KEY: &str = "apikey-live-7f3a9c1e5b2d8f4a6c0e";
 const DISABLED_KEY: &str = "apikey-revoked-1b5d9f3a7c2e6b0d";
 const UNKNOWN_KEY: &str = "apikey-unknown-4c8e2a6f0b3d7a1e";
 
+/// A request sent: path, headers, expected status.
+type Sent = (String, Vec<(&'static str, String)>, u16);
+
 fn b64url(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
@@ -103,7 +106,7 @@ fn no_secret_in_edgeguard_logs_at_trace_level() {
     let garbage = "eyJhbGciOiJIUzI1NiJ9.garbage-token-value.c2lnbmF0dXJl";
 
     let bearer = |t: &str| format!("Bearer {t}");
-    let sent: Vec<(String, Vec<(&str, String)>, u16)> = vec![
+    let sent: Vec<Sent> = vec![
         ("/a".into(), vec![("authorization", bearer(&valid))], 200),
         (
             "/remote/a".into(),
