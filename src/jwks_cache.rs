@@ -2,11 +2,12 @@
 //! back-off after failures, and the stale window during which the last good key set is kept.
 //!
 //! Every Envoy worker runs its own VM, so the state that matters is shared through the host's shared
-//! data, under two keys per provider:
-//! - `edgeguard.jwks.<provider>.keys`: the last good JWKS document and when it was fetched
+//! data, under two keys per provider (`<id>` is the provider name and a hash of its cluster, authority
+//! and path, so two configurations sharing a VM id never mix their key sets):
+//! - `edgeguard.jwks.<id>.keys`: the last good JWKS document and when it was fetched
 //!   ([`KeysRecord`]); written only after a successful fetch, read (and parsed) by every VM when its
 //!   version changes.
-//! - `edgeguard.jwks.<provider>.state`: a lease naming the VM that is fetching right now, and the
+//! - `edgeguard.jwks.<id>.state`: a lease naming the VM that is fetching right now, and the
 //!   times of the last success, failure and forced refetch ([`SharedState`]). A VM fetches only when it
 //!   holds the lease, so the proxy fetches once per refresh, not once per VM.
 //!
@@ -22,16 +23,6 @@ use std::collections::BTreeMap;
 
 /// Minimum time between two unknown-`kid` refetches of one provider.
 pub const UNKNOWN_KID_REFETCH_MS: u64 = 30_000;
-
-/// Shared-data key of a provider's key record.
-pub fn keys_key(provider: &str) -> String {
-    format!("edgeguard.jwks.{provider}.keys")
-}
-
-/// Shared-data key of a provider's lease/status record.
-pub fn state_key(provider: &str) -> String {
-    format!("edgeguard.jwks.{provider}.state")
-}
 
 /// The lease and status every VM sees for one provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,6 +125,10 @@ impl FetchReason {
 #[derive(Debug)]
 pub struct ProviderKeys {
     pub remote: RemoteJwks,
+    /// Shared-data key of the key record.
+    pub keys_key: String,
+    /// Shared-data key of the lease/status record.
+    pub state_key: String,
     keys: Option<(KeySet, u64)>,
     /// Shared-data version of the keys record installed (to notice new ones).
     pub keys_version: Option<u32>,
@@ -143,8 +138,13 @@ pub struct ProviderKeys {
 }
 
 impl ProviderKeys {
-    pub fn new(remote: RemoteJwks) -> Self {
+    pub fn new(provider: &str, remote: RemoteJwks) -> Self {
+        let source = format!("{}\n{}\n{}", remote.cluster, remote.authority, remote.path);
+        let digest = hmac_sha256::Hash::hash(source.as_bytes());
+        let id: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
         ProviderKeys {
+            keys_key: format!("edgeguard.jwks.{provider}.{id}.keys"),
+            state_key: format!("edgeguard.jwks.{provider}.{id}.state"),
             remote,
             keys: None,
             keys_version: None,
@@ -230,10 +230,17 @@ impl ProviderKeys {
 
     /// An unknown `kid` was seen: ask for a refetch unless one happened recently. True when the request
     /// should wait for it.
+    ///
+    /// While a fetch is in flight (this VM's or another's; typically the refetch an earlier request
+    /// with the same new `kid` started), the request waits for its result too: the rate limit must not
+    /// turn the rotation window into 401s. Once that fetch is done, a `kid` still unknown is refused.
     pub fn want_refetch(&self, now_ms: u64) -> bool {
+        if self.state.leased(now_ms) {
+            return true;
+        }
         let recent = self.state.forced_ms != 0
             && now_ms < self.state.forced_ms.saturating_add(UNKNOWN_KID_REFETCH_MS);
-        if recent || self.state.leased(now_ms) && self.refetch_wanted.get() {
+        if recent {
             return false;
         }
         self.refetch_wanted.set(true);
@@ -337,7 +344,7 @@ mod tests {
 
     #[test]
     fn lifecycle() {
-        let mut p = ProviderKeys::new(remote());
+        let mut p = ProviderKeys::new("idp", remote());
         let t0 = 1_000_000;
         assert_eq!(p.fetch_due(t0), Some(FetchReason::Initial));
         assert!(matches!(p.availability(t0), KeyAvailability::Loading));
@@ -391,7 +398,7 @@ mod tests {
 
     #[test]
     fn unknown_kid_refetch_is_rate_limited() {
-        let mut p = ProviderKeys::new(remote());
+        let mut p = ProviderKeys::new("idp", remote());
         p.install(KeySet::default(), 1000, None);
         p.state.last_ok_ms = 1000;
         assert!(p.want_refetch(2000));
@@ -403,8 +410,29 @@ mod tests {
     }
 
     #[test]
+    fn unknown_kid_waits_for_a_fetch_in_flight_despite_the_rate_limit() {
+        let mut p = ProviderKeys::new("idp", remote());
+        p.install(KeySet::default(), 1000, None);
+        p.state.last_ok_ms = 1000;
+        assert!(p.want_refetch(2000));
+        p.clear_refetch();
+        // The refetch started (by this VM or another): lease held, forced_ms set.
+        p.state.holder = 7;
+        p.state.lease_until_ms = 2000 + 3000;
+        p.state.forced_ms = 2000;
+        // Later requests with the new kid wait for that fetch instead of failing ...
+        assert!(p.want_refetch(2500));
+        // ... but do not start another one.
+        assert_eq!(p.fetch_due(2500), None);
+        // The fetch is done and the kid is still unknown: refused, rate-limited.
+        p.state.holder = 0;
+        p.state.lease_until_ms = 0;
+        assert!(!p.want_refetch(3000));
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
-        let mut p = ProviderKeys::new(remote());
+        let mut p = ProviderKeys::new("idp", remote());
         p.state.failures = 1;
         assert_eq!(p.backoff_ms(), 1000);
         p.state.failures = 3;

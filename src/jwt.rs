@@ -26,7 +26,9 @@
 //!    algorithm fits its type and curve (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA,
 //!    oct → HS*) and its own `alg` if it has one — so an HS256 token can never be checked against an RSA
 //!    key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried, in key-set order.
-//! 6. **Signature** with jwt-simple → `BadSignature` if no candidate verifies.
+//! 6. **Signature** → `BadSignature` if no candidate verifies. RSA (RS*/PS*) goes through
+//!    [`crate::rsa_fast`] (encode-and-compare, differential-tested against jwt-simple and Wycheproof);
+//!    every other algorithm through jwt-simple.
 //!
 //! jwt-simple re-checks some things after us; its options are set so its claim checks cannot disagree
 //! with ours (`artificial_time = now`, `accept_future`, a time tolerance that makes its `exp` check
@@ -40,9 +42,10 @@
 use crate::jwk::{b64url_decode, Alg, KeySet, Verifier};
 use crate::provider::Provider;
 use crate::reason::Reason;
+use crate::rsa_fast::Hash;
 use jwt_simple::prelude::{
     Duration, ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike, EdDSAPublicKeyLike, MACLike,
-    NoCustomClaims, RSAPublicKeyLike, UnixTimeStamp, VerificationOptions,
+    NoCustomClaims, UnixTimeStamp, VerificationOptions,
 };
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -170,12 +173,29 @@ pub fn verify(
 fn check_signature(key: &Verifier, token: &str, options: &VerificationOptions) -> bool {
     let o = || Some(options.clone());
     match key {
-        Verifier::Rs256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Rs384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Rs512(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Ps256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Ps384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
-        Verifier::Ps512(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
+        Verifier::Rsa(alg, k) => {
+            // The JWS signing input is everything before the last '.', the signature what follows.
+            let Some((input, sig64)) = token.rsplit_once('.') else {
+                return false;
+            };
+            let Some(sig) = b64url_decode(sig64) else {
+                return false;
+            };
+            let (pss, hash) = match alg {
+                Alg::RS256 => (false, Hash::Sha256),
+                Alg::RS384 => (false, Hash::Sha384),
+                Alg::RS512 => (false, Hash::Sha512),
+                Alg::PS256 => (true, Hash::Sha256),
+                Alg::PS384 => (true, Hash::Sha384),
+                Alg::PS512 => (true, Hash::Sha512),
+                _ => return false,
+            };
+            if pss {
+                k.verify_pss(hash, input.as_bytes(), &sig)
+            } else {
+                k.verify_pkcs1v15(hash, input.as_bytes(), &sig)
+            }
+        }
         Verifier::Es256(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
         Verifier::Es384(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),
         Verifier::EdDsa(k) => k.verify_token::<NoCustomClaims>(token, o()).is_ok(),

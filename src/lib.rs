@@ -21,6 +21,7 @@ pub mod policy;
 pub mod provider;
 pub mod reason;
 pub mod request;
+pub mod rsa_fast;
 pub mod stats;
 
 #[cfg(target_arch = "wasm32")]

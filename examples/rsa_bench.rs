@@ -1,0 +1,119 @@
+//! Micro-benchmark: `edgeguard::rsa_fast` vs jwt-simple's RS256/PS256 verification.
+//!
+//! Meant to be run as a wasm32-wasip1 program under V8 (the engine Envoy embeds); figures are
+//! thread CPU time:
+//!
+//! ```sh
+//! cargo build --release --target wasm32-wasip1 --example rsa_bench
+//! node --no-warnings examples/run_wasi.mjs target/wasm32-wasip1/release/examples/rsa_bench.wasm
+//! ```
+//!
+//! (`cargo run --release --example rsa_bench` gives native figures.) Each figure is the median of
+//! several batches, after warm-up so V8 has tiered the hot code up to its optimizing compiler. Keys
+//! are parsed once outside the timed loops, as in the filter (once per JWKS fetch). jwt-simple's
+//! figure includes its token parsing and claim checks (a few µs); ours is the signature check alone.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // a benchmark, not an input path
+
+use base64::Engine as _;
+use edgeguard::rsa_fast::{Hash, RsaPublicKey};
+use jwt_simple::prelude::*;
+
+const KEY_2048: &str = include_str!("../tests/rsa_keys/rsa2048_1.pem");
+const KEY_4096: &str = include_str!("../tests/rsa_keys/rsa4096_1.pem");
+
+/// CPU time of the calling thread in µs, so that other processes on a busy machine do not inflate
+/// the figures (wall-clock time would). Under WASI this is `clock_time_get(thread_cputime_id)`,
+/// which node implements with `CLOCK_THREAD_CPUTIME_ID`; natively it falls back to wall time.
+fn now_us() -> f64 {
+    #[cfg(target_os = "wasi")]
+    {
+        #[link(wasm_import_module = "wasi_snapshot_preview1")]
+        extern "C" {
+            fn clock_time_get(id: u32, precision: u64, time: *mut u64) -> u16;
+        }
+        const THREAD_CPUTIME_ID: u32 = 3;
+        let mut ns = 0u64;
+        // SAFETY: `ns` is a valid, writable u64 for the duration of the call.
+        let errno = unsafe { clock_time_get(THREAD_CPUTIME_ID, 1, &mut ns) };
+        assert_eq!(errno, 0, "clock_time_get failed");
+        ns as f64 / 1e3
+    }
+    #[cfg(not(target_os = "wasi"))]
+    {
+        use std::{sync::OnceLock, time::Instant};
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e6
+    }
+}
+
+/// Median µs per call of `f` over `batches` batches of `iters` calls, after a warm-up.
+fn bench(iters: u32, batches: usize, mut f: impl FnMut() -> bool) -> f64 {
+    for _ in 0..iters * 2 {
+        assert!(f());
+    }
+    let mut times: Vec<f64> = (0..batches)
+        .map(|_| {
+            let start = now_us();
+            for _ in 0..iters {
+                assert!(f());
+            }
+            (now_us() - start) / f64::from(iters)
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[batches / 2]
+}
+
+fn split(token: &str) -> (String, Vec<u8>) {
+    let (msg, sig) = token.rsplit_once('.').unwrap();
+    (
+        msg.to_string(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap(),
+    )
+}
+
+fn run(bits: usize, pem: &str, iters: u32) {
+    let rs = RS256KeyPair::from_pem(pem).unwrap();
+    let ps = PS256KeyPair::from_pem(pem).unwrap();
+    let claims = || Claims::create(Duration::from_hours(1)).with_subject("bench");
+    let rs_token = rs.sign(claims()).unwrap();
+    let ps_token = ps.sign(claims()).unwrap();
+    let rs_pk = rs.public_key();
+    let ps_pk = ps.public_key();
+    let c = rs_pk.to_components();
+
+    let start = now_us();
+    let key = RsaPublicKey::from_components(&c.n, &c.e).unwrap();
+    let setup = now_us() - start;
+
+    let (rs_msg, rs_sig) = split(&rs_token);
+    let (ps_msg, ps_sig) = split(&ps_token);
+    let batches = 7;
+    let ours_rs = bench(iters, batches, || {
+        key.verify_pkcs1v15(Hash::Sha256, rs_msg.as_bytes(), &rs_sig)
+    });
+    let ours_ps = bench(iters, batches, || {
+        key.verify_pss(Hash::Sha256, ps_msg.as_bytes(), &ps_sig)
+    });
+    let js_rs = bench(iters / 4 + 1, batches, || {
+        rs_pk
+            .verify_token::<NoCustomClaims>(&rs_token, None)
+            .is_ok()
+    });
+    let js_ps = bench(iters / 4 + 1, batches, || {
+        ps_pk
+            .verify_token::<NoCustomClaims>(&ps_token, None)
+            .is_ok()
+    });
+    println!("RSA-{bits}: key setup (once) {setup:.0} µs");
+    println!("RSA-{bits}: RS256 rsa_fast {ours_rs:.1} µs/verify, jwt-simple {js_rs:.1} µs/verify ({:.1}x)", js_rs / ours_rs);
+    println!("RSA-{bits}: PS256 rsa_fast {ours_ps:.1} µs/verify, jwt-simple {js_ps:.1} µs/verify ({:.1}x)", js_ps / ours_ps);
+}
+
+fn main() {
+    run(2048, KEY_2048, 200);
+    run(4096, KEY_4096, 50);
+}
