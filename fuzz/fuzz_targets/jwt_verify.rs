@@ -1,4 +1,5 @@
-//! Token parse + verify: raw strings, and fuzz-chosen header/payload bytes with a valid MAC.
+//! Token parse + verify: raw strings; fuzz-chosen header/payload bytes with a valid MAC; and
+//! fuzz-chosen signature bytes under RS256, PS512 (rsa_fast) and ES256.
 #![no_main]
 
 mod common;
@@ -27,6 +28,14 @@ fuzz_target!(|data: &[u8]| {
         let header = parts.next().unwrap_or_default();
         let payload = parts.next().unwrap_or_default();
         let t = signed_token(header, payload);
+        // 3. Arbitrary signature bytes on a well-formed token, for each asymmetric algorithm.
+        let body = common::b64(br#"{"iss":"https://idp.example","aud":"api","exp":1700000300}"#);
+        for (alg, kid) in [("RS256", "rsa"), ("PS512", "rsa"), ("ES256", "ec")] {
+            let h = common::b64(format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#).as_bytes());
+            let forged = format!("{h}.{body}.{}", common::b64(data));
+            let r = edgeguard::jwt::verify(&forged, p, keys, now);
+            assert!(r.is_err(), "a fuzzed {alg} signature verified");
+        }
         if let Ok(claims) = edgeguard::jwt::verify(&t, p, keys, now) {
             // Anything accepted must pass the claim checks on their own, and carry the issuer.
             assert!(edgeguard::jwt::check_claims(&claims, p, now).is_ok());
