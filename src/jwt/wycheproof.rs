@@ -1,0 +1,233 @@
+//! Wycheproof JWS vectors (`tests/wycheproof/json_web_signature_test.json`, from C2SP/wycheproof,
+//! Apache-2.0, see `tests/wycheproof/LICENSE`) run as a table against edgeguard's verifier.
+//!
+//! Each test group's JWK becomes a provider key set through our own JWKS parser (`public`, or
+//! `private` for the `oct` groups, which have no public form). Two layers are checked per vector:
+//!
+//! 1. **Full verification** ([`verify`]): every `invalid` vector must be refused. Wycheproof payloads
+//!    are arbitrary bytes (`foo`, empty, zeros), not JWT claim sets, so `valid` vectors are refused
+//!    too, at the payload step — that is our stricter rule (we verify JWTs, not arbitrary JWS).
+//! 2. **Signature layer**, for every vector that got through compact-form, base64url, header and key
+//!    selection and was refused only because its payload is not a JSON object: our key selection
+//!    plus the same jwt-simple signature check the verifier uses. `valid` vectors must verify there;
+//!    `invalid` ones must not.
+//!
+//! A `valid` vector that our stricter rules refuse before the signature layer is listed in
+//! [`EXCEPTIONS`] with the reason.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use super::*;
+use crate::provider::JwksSource;
+use jwt_simple::prelude::{ES256KeyPair, Token};
+use serde_json::json;
+
+const VECTORS: &str = include_str!("../../tests/wycheproof/json_web_signature_test.json");
+const NOW: u64 = 1_700_000_000;
+
+/// `valid` vectors edgeguard refuses on purpose before the signature layer, with why.
+const EXCEPTIONS: &[(u64, &str)] = &[
+    (259, EMPTY_PAYLOAD),
+    (264, EMPTY_PAYLOAD),
+    (268, EMPTY_PAYLOAD),
+    (272, EMPTY_PAYLOAD),
+    (320, EMPTY_PAYLOAD),
+    (325, EMPTY_PAYLOAD),
+    (
+        346,
+        "token alg PS384 differs from the JWK's own alg PS256: a key with an `alg` verifies only that \
+         algorithm (RFC 7517 §4.4 makes it advisory; we make it binding against alg confusion)",
+    ),
+    (
+        347,
+        "ES512 / P-521 is not supported (the key is skipped; the key set is unusable)",
+    ),
+    (
+        350,
+        "token alg PS384 differs from the JWK's own alg PS256 (as 346)",
+    ),
+    (
+        351,
+        "ES512 / P-521 is not supported (the key is skipped; the key set is unusable)",
+    ),
+    (
+        372,
+        "the header segment contains a character outside the base64url alphabet; we refuse it \
+         instead of skipping it as lenient decoders do",
+    ),
+    (
+        373,
+        "the payload segment contains a character outside the base64url alphabet (as 372)",
+    ),
+];
+
+const EMPTY_PAYLOAD: &str =
+    "empty payload segment: a JWT always carries a claims set, and we refuse \
+     empty segments in the compact form outright";
+
+/// `invalid` vectors whose token is byte-for-byte the token of a `valid` vector in the same file
+/// (the test data lost what made them invalid: their comments say "padding", but there is none).
+/// No verifier can refuse one and accept the other; we accept the signature of both. The test
+/// checks that each is still identical to the named valid vector.
+const IDENTICAL_TO_VALID: &[(u64, u64)] = &[(367, 357), (370, 357)];
+
+fn exception(tc: u64) -> Option<&'static str> {
+    EXCEPTIONS.iter().find(|(id, _)| *id == tc).map(|(_, w)| *w)
+}
+
+/// The signature check the verifier runs, told apart from the payload parsing jwt-simple does after
+/// it: true when the signature (MAC) verified, whatever the payload.
+fn signature_verifies(key: &Verifier, token: &str) -> bool {
+    if Token::decode_metadata(token).is_err() {
+        return false;
+    }
+    let o = Some(VerificationOptions::default());
+    let r = match key {
+        // RSA is verified without jwt-simple (rsa_fast): the production check is signature-only.
+        Verifier::Rsa(..) => return check_signature(key, token, &VerificationOptions::default()),
+        Verifier::Es256(k) => k.verify_token::<NoCustomClaims>(token, o).map(drop),
+        Verifier::Es384(k) => k.verify_token::<NoCustomClaims>(token, o).map(drop),
+        Verifier::EdDsa(k) => k.verify_token::<NoCustomClaims>(token, o).map(drop),
+        Verifier::Hs256(k) => k.verify_token::<NoCustomClaims>(token, o).map(drop),
+        Verifier::Hs384(k) => k.verify_token::<NoCustomClaims>(token, o).map(drop),
+        Verifier::Hs512(k) => k.verify_token::<NoCustomClaims>(token, o).map(drop),
+    };
+    match r {
+        Ok(()) => true,
+        // The header parsed (decode_metadata), so a JSON error can only come from the payload, which
+        // jwt-simple parses after the signature verified.
+        Err(e) => e.downcast_ref::<serde_json::Error>().is_some(),
+    }
+}
+
+/// Signature layer: header → alg/kid → our key selection → signature.
+fn signature_layer(token: &str, keys: &KeySet) -> bool {
+    let Some(h64) = token.split('.').next() else {
+        return false;
+    };
+    let Some(header) = b64url_decode(h64).and_then(|b| parse_object(&b).ok()) else {
+        return false;
+    };
+    let Some(alg) = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(Alg::from_name)
+    else {
+        return false;
+    };
+    let kid = header.get("kid").and_then(Value::as_str);
+    match select_keys(keys, alg, kid) {
+        Ok(c) => c
+            .into_iter()
+            .take(MAX_CANDIDATE_KEYS)
+            .any(|k| signature_verifies(k, token)),
+        Err(_) => false,
+    }
+}
+
+fn payload_not_a_claims_set(e: &JwtError) -> bool {
+    matches!(
+        e,
+        JwtError::Malformed("segment is not a JSON object" | "segment is not valid JSON")
+    )
+}
+
+#[test]
+fn wycheproof_json_web_signature() {
+    let doc: Value = serde_json::from_str(VECTORS).unwrap();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut failures = Vec::new();
+    let mut excepted = Vec::new();
+    let mut excepted_invalid = 0;
+    // Tokens of the valid vectors, by tcId (they precede their twins in the file).
+    let mut valid_tokens = std::collections::BTreeMap::<u64, String>::new();
+    for group in doc["testGroups"].as_array().unwrap() {
+        let jwk = group
+            .get("public")
+            .or_else(|| group.get("private"))
+            .cloned()
+            .unwrap();
+        let keys = KeySet::from_value(&json!({ "keys": [jwk] }))
+            .map(|(k, _)| k)
+            .unwrap_or_default();
+        let mut provider = Provider::new("w", "https://issuer", JwksSource::Inline(keys.clone()));
+        provider.require_exp = false;
+        for t in group["tests"].as_array().unwrap() {
+            let tc = t["tcId"].as_u64().unwrap();
+            let valid = t["result"] == "valid";
+            let comment = t["comment"].as_str().unwrap_or("");
+            // JSON-serialized JWS (an object, not a compact string) is not a bearer token at all.
+            let token = match &t["jws"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let full = verify(&token, &provider, &keys, NOW);
+            let sig = match &full {
+                Err(e) if payload_not_a_claims_set(e) => Some(signature_layer(&token, &keys)),
+                _ => None,
+            };
+            if valid {
+                valid_tokens.insert(tc, token.clone());
+            }
+            *counts
+                .entry(if valid { "valid" } else { "invalid" })
+                .or_default() += 1;
+            if !valid {
+                if let Some((_, twin)) = IDENTICAL_TO_VALID.iter().find(|(id, _)| *id == tc) {
+                    assert_eq!(Some(&token), valid_tokens.get(twin), "tc {tc}");
+                    excepted_invalid += 1;
+                    continue;
+                }
+                if full.is_ok() || sig == Some(true) {
+                    failures.push(format!("tc {tc} ({comment}): invalid vector accepted"));
+                }
+                continue;
+            }
+            match (full, sig) {
+                (Ok(_), _) | (Err(_), Some(true)) => {}
+                (Err(e), _) => match exception(tc) {
+                    Some(why) => excepted.push(format!("tc {tc} ({comment}): {e} — {why}")),
+                    None => failures.push(format!(
+                        "tc {tc} ({comment}): valid vector refused: {e}, signature layer {sig:?}"
+                    )),
+                },
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Every documented exception is still needed (and none is silently unused).
+    assert_eq!(excepted.len(), EXCEPTIONS.len(), "{excepted:#?}");
+    assert_eq!(excepted_invalid, IDENTICAL_TO_VALID.len());
+    assert_eq!(counts.values().sum::<usize>(), 401, "{counts:?}");
+}
+
+/// The signature layer is not vacuous: a vector's valid ES256 signature verifies with our key, and
+/// the same bytes under a neighbouring key do not.
+#[test]
+fn signature_layer_tells_good_from_bad() {
+    let doc: Value = serde_json::from_str(VECTORS).unwrap();
+    let group = doc["testGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["comment"] == "SpecialCaseEs256")
+        .unwrap();
+    let (keys, _) = KeySet::from_value(&json!({ "keys": [group["public"]] })).unwrap();
+    let valid = group["tests"][0]["jws"].as_str().unwrap();
+    assert!(signature_layer(valid, &keys));
+    let other = ES256KeyPair::generate();
+    let p = other.public_key().public_key().to_bytes_uncompressed();
+    let b = |x: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x)
+    };
+    let (wrong, _) = KeySet::from_value(&json!({"keys": [{"kty": "EC", "crv": "P-256",
+        "kid": "kid-ec-sign", "x": b(&p[1..33]), "y": b(&p[33..])}]}))
+    .unwrap();
+    assert!(!signature_layer(valid, &wrong));
+}
