@@ -1,7 +1,8 @@
 //! JSON Web Keys (RFC 7517): parsing a JWKS into keys we can verify with. Unusable keys are skipped and
 //! reported (never with key material); a document without a single usable key is rejected.
 //!
-//! Keys are parsed into `jwt-simple` key objects **once**, here, and shared (`Rc`) by every request.
+//! Keys are parsed into verification key objects (`rsa_fast`, p256, p384, ed25519-compact, HMAC secrets)
+//! **once**, here, and shared (`Rc`) by every request.
 //!
 //! What is accepted:
 //! - `kty: "RSA"` (`n`, `e`): RS256/384/512 and PS256/384/512. The modulus must be 2048..=4096 bits and

@@ -28,7 +28,7 @@
 //!    key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried, in key-set order.
 //! 6. **Signature** → `BadSignature` if no candidate verifies. RSA (RS*/PS*) goes through
 //!    [`crate::rsa_fast`] (encode-and-compare, differential-tested against jwt-simple and Wycheproof);
-//!    every other algorithm through jwt-simple.
+//!    ECDSA, EdDSA and HMAC through the primitives jwt-simple uses (see below).
 //!
 //! Signatures are checked on the signing input and signature bytes directly, with the primitives
 //! jwt-simple itself uses (p256, p384, ed25519-compact, hmac-sha256/512; RSA through `rsa_fast`), so a
