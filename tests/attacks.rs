@@ -14,7 +14,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{cluster, validate_plugin, Envoy, HttpServer, Options, Reply, Response};
+use common::{b64, cluster, validate_plugin, Envoy, HttpServer, Options, Reply, Response};
 use edgeguard::api_key::sha256_hex;
 use edgeguard::config::Config;
 use edgeguard::jwk::KeySet;
@@ -37,10 +37,6 @@ const ED25519_L: [u8; 32] = [
     0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 ];
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
 
 fn unb64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD

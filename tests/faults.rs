@@ -16,8 +16,7 @@
 
 mod common;
 
-use base64::Engine as _;
-use common::{cluster, Envoy, HttpServer, Options, Reply, Response};
+use common::{b64, cluster, Envoy, HttpServer, Options, Reply, Response};
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,10 +30,6 @@ const ISS: &str = "https://idp.example";
 /// Longest a request may wait for keys: the provider's `timeout_ms` + 2 s (see adapter), plus slack
 /// for a loaded machine.
 const SLACK: StdDuration = StdDuration::from_secs(4);
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
 
 fn new_key(kid: &str) -> ES256KeyPair {
     ES256KeyPair::generate().with_key_id(kid)

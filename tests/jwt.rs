@@ -13,8 +13,7 @@
 
 mod common;
 
-use base64::Engine as _;
-use common::{cluster, wait_until, Envoy, HttpServer, Options, Reply, Response};
+use common::{b64, cluster, wait_until, Envoy, HttpServer, Options, Reply, Response};
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -30,10 +29,6 @@ const RSA_PEM: &str = include_str!("fixtures/test-rsa-2048.pem");
 // ---------------------------------------------------------------------------------------------------
 // Keys and tokens
 // ---------------------------------------------------------------------------------------------------
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -269,12 +264,6 @@ fn assert_503_unavailable(r: &Response) {
     assert!(r.header("retry-after").is_some(), "{r:?}");
 }
 
-fn count(envoy: &Envoy, name: &str) -> u64 {
-    envoy
-        .stat(&format!("wasmcustom.edgeguard.{name}"))
-        .unwrap_or(0)
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Inline key sets
 // ---------------------------------------------------------------------------------------------------
@@ -333,7 +322,7 @@ fn every_algorithm_family_verifies_and_identity_is_forwarded() {
         }
     }
     let verified = wait_until(StdDuration::from_secs(5), || {
-        count(&envoy, "provider.main.verified") == 6
+        envoy.edgeguard_count("provider.main.verified") == 6
     });
     assert!(verified, "{:?}", envoy.stats_matching("edgeguard"));
 }
@@ -475,11 +464,11 @@ fn reason_codes_through_envoy() {
         "a denied request went upstream"
     );
     let counted = wait_until(StdDuration::from_secs(5), || {
-        count(&envoy, "requests.denied") == n
+        envoy.edgeguard_count("requests.denied") == n
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
-    assert_eq!(count(&envoy, "denied.alg_not_allowed"), 2);
-    assert_eq!(count(&envoy, "denied.expired"), 1);
+    assert_eq!(envoy.edgeguard_count("denied.alg_not_allowed"), 2);
+    assert_eq!(envoy.edgeguard_count("denied.expired"), 1);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -614,7 +603,7 @@ fn jwks_server_down_at_start_gives_503_then_recovers() {
     assert_401(&envoy.get("/", &[]), "missing");
     assert_eq!(envoy.echo.as_ref().unwrap().hits(), 0);
     let failed = wait_until(StdDuration::from_secs(5), || {
-        count(&envoy, "jwks.idp.fetch_failed") >= 1
+        envoy.edgeguard_count("jwks.idp.fetch_failed") >= 1
     });
     assert!(failed, "{:?}", envoy.stats_matching("edgeguard"));
 
@@ -622,7 +611,7 @@ fn jwks_server_down_at_start_gives_503_then_recovers() {
     server.restart();
     let r = poll(&envoy, &t, StdDuration::from_secs(20), |r| r.status == 200);
     assert_eq!(upstream_saw(&r)["headers"]["x-edgeguard-subject"], "alice");
-    assert!(count(&envoy, "jwks.idp.fetch_ok") >= 1);
+    assert!(envoy.edgeguard_count("jwks.idp.fetch_ok") >= 1);
 }
 
 #[test]
@@ -636,7 +625,7 @@ fn slow_jwks_at_start_holds_requests_then_503_then_recovers() {
     );
     let envoy = Envoy::start_with(&remote_plugin(2, 600, 1500), with_jwks_cluster(&server, 2));
     let t = ed_token(&k.ed, "k1");
-    let failed_before = count(&envoy, "jwks.idp.fetch_failed");
+    let failed_before = envoy.edgeguard_count("jwks.idp.fetch_failed");
     let started = Instant::now();
     let r = envoy.get("/", &[("authorization", &bearer(&t))]);
     let held = started.elapsed();
@@ -673,7 +662,7 @@ fn cached_keys_survive_a_jwks_outage_until_max_stale() {
     server.stop();
     let down_at = Instant::now();
     let failed = wait_until(StdDuration::from_secs(10), || {
-        count(&envoy, "jwks.idp.fetch_failed") >= 1
+        envoy.edgeguard_count("jwks.idp.fetch_failed") >= 1
     });
     assert!(failed, "{:?}", envoy.stats_matching("edgeguard"));
     // Refreshes fail, the last good keys are still used.
@@ -716,10 +705,10 @@ fn garbage_or_oversized_jwks_keeps_the_old_keys() {
         ("no usable key", keyless),
     ];
     for (what, reply) in cases {
-        let before = count(&envoy, "jwks.idp.fetch_failed");
+        let before = envoy.edgeguard_count("jwks.idp.fetch_failed");
         server.set(reply);
         let failed = wait_until(StdDuration::from_secs(10), || {
-            count(&envoy, "jwks.idp.fetch_failed") > before
+            envoy.edgeguard_count("jwks.idp.fetch_failed") > before
         });
         assert!(
             failed,
@@ -730,10 +719,10 @@ fn garbage_or_oversized_jwks_keeps_the_old_keys() {
         assert_eq!(r.status, 200, "{what}: the old keys were dropped: {r:?}");
     }
     // And a good document is picked up again.
-    let ok_before = count(&envoy, "jwks.idp.fetch_ok");
+    let ok_before = envoy.edgeguard_count("jwks.idp.fetch_ok");
     server.set(Reply::json(&good));
     assert!(wait_until(StdDuration::from_secs(10), || {
-        count(&envoy, "jwks.idp.fetch_ok") > ok_before
+        envoy.edgeguard_count("jwks.idp.fetch_ok") > ok_before
     }));
 }
 

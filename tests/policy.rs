@@ -13,8 +13,7 @@
 
 mod common;
 
-use base64::Engine as _;
-use common::{wait_until, Envoy, Options, Response};
+use common::{b64, wait_until, Envoy, Options, Response};
 use edgeguard::api_key::sha256_hex;
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,10 +23,6 @@ const SECRET: &[u8; 32] = b"edgeguard-policy-test-hs256-key!";
 const OPS_KEY: &str = "policy-test-key-ops-000000";
 const IOS_KEY: &str = "policy-test-key-ios-000000";
 const READER_KEY: &str = "policy-test-key-reader-000";
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -135,12 +130,6 @@ fn assert_denied(r: &Response, status: u16, reason: &str, challenge: Option<&str
 
 const API_KEY_REALM: &str = "ApiKey realm=\"edgeguard\"";
 const BEARER_REALM: &str = "Bearer realm=\"edgeguard\"";
-
-fn count(envoy: &Envoy, name: &str) -> u64 {
-    envoy
-        .stat(&format!("wasmcustom.edgeguard.{name}"))
-        .unwrap_or(0)
-}
 
 #[test]
 fn rule_kinds_first_match_and_default_deny() {
@@ -432,14 +421,14 @@ fn report_mode_denies_nothing_and_reports() {
     // (The token is no credential of this rule: it is passed on untouched.)
     assert!(seen["headers"].get("authorization").is_some(), "{seen}");
     let counted = wait_until(Duration::from_secs(5), || {
-        count(&envoy, "requests.would_deny") == 3
+        envoy.edgeguard_count("requests.would_deny") == 3
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
-    assert_eq!(count(&envoy, "requests.denied"), 0);
-    assert_eq!(count(&envoy, "requests.allowed"), 4);
-    assert_eq!(count(&envoy, "denied.key_not_allowed"), 1);
-    assert_eq!(count(&envoy, "denied.missing"), 1);
-    assert_eq!(count(&envoy, "denied.no_matching_rule"), 1);
+    assert_eq!(envoy.edgeguard_count("requests.denied"), 0);
+    assert_eq!(envoy.edgeguard_count("requests.allowed"), 4);
+    assert_eq!(envoy.edgeguard_count("denied.key_not_allowed"), 1);
+    assert_eq!(envoy.edgeguard_count("denied.missing"), 1);
+    assert_eq!(envoy.edgeguard_count("denied.no_matching_rule"), 1);
 }
 
 #[test]
@@ -486,11 +475,11 @@ fn metrics_after_known_traffic() {
         ("token_cache.hit", 2),
     ];
     let all = wait_until(Duration::from_secs(5), || {
-        expected.iter().all(|(n, v)| count(&envoy, n) == *v)
+        expected.iter().all(|(n, v)| envoy.edgeguard_count(n) == *v)
     });
     let got: Vec<(&str, u64)> = expected
         .iter()
-        .map(|(n, _)| (*n, count(&envoy, n)))
+        .map(|(n, _)| (*n, envoy.edgeguard_count(n)))
         .collect();
     assert!(
         all,

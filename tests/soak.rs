@@ -21,8 +21,7 @@
 
 mod common;
 
-use base64::Engine as _;
-use common::{cluster, Envoy, HttpServer, Options, Reply};
+use common::{b64, cluster, Envoy, HttpServer, Options, Reply};
 use edgeguard::api_key::sha256_hex;
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
@@ -43,10 +42,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
 fn jwk(k: &ES256KeyPair) -> Value {

@@ -418,6 +418,12 @@ impl Envoy {
     }
 
     /// One counter or gauge from admin `/stats`, by its full name; `None` if absent (or a histogram).
+    /// An edgeguard counter (`wasmcustom.edgeguard.<name>`), 0 while it does not exist yet.
+    pub fn edgeguard_count(&self, name: &str) -> u64 {
+        self.stat(&format!("wasmcustom.edgeguard.{name}"))
+            .unwrap_or(0)
+    }
+
     pub fn stat(&self, name: &str) -> Option<u64> {
         parse_stat(&self.stats(), name)
     }
@@ -462,6 +468,12 @@ impl Drop for Envoy {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// base64url without padding, as JOSE uses it.
+pub fn b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
 /// Finds `name: <u64>` in admin `/stats` text.
