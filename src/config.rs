@@ -5,6 +5,7 @@
 //! (`api_key`, `provider`, `matcher`/`policy`); this module composes them and checks cross-references.
 
 use crate::api_key::{ApiKeys, ApiKeysConfig};
+use crate::extractor::is_lowercase_header_name;
 use crate::matcher::{DefaultAction, Policy, RuleConfig};
 use crate::provider::{Provider, ProviderConfig};
 use serde::Deserialize;
@@ -177,12 +178,7 @@ impl Config {
             ("subject", &headers.subject),
             ("decision", &headers.decision),
         ] {
-            if v.is_empty()
-                || v.starts_with(':')
-                || !v
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            {
+            if !is_lowercase_header_name(v) {
                 return Err(ConfigError::new(
                     &format!("headers.{f}"),
                     "must be a lowercase HTTP header name",

@@ -84,6 +84,13 @@ pub fn validate_sources(
     Ok(sources)
 }
 
+/// A header name as edgeguard sets it upstream: lowercase letters, digits, `-`, `_`.
+pub(crate) fn is_lowercase_header_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 fn is_header_name(h: &str) -> bool {
     !h.is_empty()
         && !h.starts_with(':')

@@ -19,7 +19,7 @@
 //! remote: refresh 300 s, timeout 2000 ms, stale keys usable for 86400 s, responses up to 512 KiB.
 
 use crate::config::ConfigError;
-use crate::extractor::{validate_sources, Source, SourceConfig};
+use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
 use crate::jwk::{Alg, KeySet};
 use serde::Deserialize;
 
@@ -175,12 +175,6 @@ fn default_scope_claims() -> Vec<String> {
     vec!["scope".into(), "scp".into()]
 }
 
-fn is_lower_header_name(h: &str) -> bool {
-    !h.is_empty()
-        && h.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
 fn is_plain_text(s: &str) -> bool {
     !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
@@ -324,7 +318,7 @@ impl ProviderConfig {
                 ));
             }
             let header_field = format!("{base}.header");
-            if !is_lower_header_name(&c.header) {
+            if !is_lowercase_header_name(&c.header) {
                 return Err(ConfigError::new(
                     &header_field,
                     "must be a lowercase HTTP header name (letters, digits, '-', '_')",
