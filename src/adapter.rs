@@ -201,8 +201,7 @@ impl Root {
             Ok((Some(bytes), _)) => SharedState::decode(&bytes),
             _ => SharedState::default(),
         };
-        let mut changed = state != p.state;
-        p.state = state;
+        let mut changed = p.observe(state, now);
         if state.last_ok_ms > 0
             && p.age_ms(now)
                 .is_none_or(|age| now.saturating_sub(age) < state.last_ok_ms)
@@ -229,15 +228,16 @@ impl Root {
         changed
     }
 
-    /// Starts a fetch for `name` if one is due and this VM wins the lease.
-    fn maybe_fetch(&mut self, vm: &Vm, name: &str, now: u64) {
+    /// Starts a fetch for `name` if one is due and this VM wins the lease. True when waiting
+    /// requests should be checked again (a wanted refetch turned out to be done already).
+    fn maybe_fetch(&mut self, vm: &Vm, name: &str, now: u64) -> bool {
         let (remote, reason, key) = {
             let cache = vm.jwks.borrow();
             let Some(p) = cache.providers.get(name) else {
-                return;
+                return false;
             };
             let Some(reason) = p.fetch_due(now) else {
-                return;
+                return false;
             };
             (p.remote.clone(), reason, p.state_key.clone())
         };
@@ -246,10 +246,17 @@ impl Root {
                 bytes.map(|b| SharedState::decode(&b)).unwrap_or_default(),
                 cas,
             ),
-            Err(_) => return,
+            Err(_) => return false,
         };
         if current.leased(now) {
-            return;
+            return false;
+        }
+        if reason == FetchReason::UnknownKid && current.forced_recently(now) {
+            // Another VM refetched since this VM last looked: its result answers the request.
+            if let Some(p) = vm.jwks.borrow_mut().providers.get_mut(name) {
+                p.observe(current, now);
+            }
+            return true;
         }
         let mut next = current;
         next.holder = self.vm_token;
@@ -258,7 +265,7 @@ impl Root {
             next.forced_ms = now;
         }
         if hostcalls::set_shared_data(&key, Some(&next.encode()), cas).is_err() {
-            return; // another VM took the lease first
+            return false; // another VM took the lease first
         }
         if let Some(p) = vm.jwks.borrow_mut().providers.get_mut(name) {
             p.state = next;
@@ -283,16 +290,20 @@ impl Root {
                     reason.as_str()
                 );
                 self.calls.insert(token, name.to_string());
+                false
             }
-            Err(status) => self.fetch_done(
-                vm,
-                name,
-                now,
-                Err(format!(
-                    "cannot dispatch to cluster {:?}: {status:?}",
-                    remote.cluster
-                )),
-            ),
+            Err(status) => {
+                self.fetch_done(
+                    vm,
+                    name,
+                    now,
+                    Err(format!(
+                        "cannot dispatch to cluster {:?}: {status:?}",
+                        remote.cluster
+                    )),
+                );
+                true
+            }
         }
     }
 
@@ -490,7 +501,7 @@ impl RootContext for Root {
         let mut changed = false;
         for name in &names {
             changed |= self.sync(&vm, name, now);
-            self.maybe_fetch(&vm, name, now);
+            changed |= self.maybe_fetch(&vm, name, now);
         }
         let overdue = vm
             .waiters

@@ -75,6 +75,11 @@ impl SharedState {
     pub fn leased(&self, now_ms: u64) -> bool {
         self.holder != 0 && self.lease_until_ms > now_ms
     }
+
+    /// True when some VM started an unknown-`kid` refetch less than [`UNKNOWN_KID_REFETCH_MS`] ago.
+    pub fn forced_recently(&self, now_ms: u64) -> bool {
+        self.forced_ms != 0 && now_ms < self.forced_ms.saturating_add(UNKNOWN_KID_REFETCH_MS)
+    }
 }
 
 /// A fetched JWKS document and its fetch time, as stored in shared data.
@@ -132,6 +137,7 @@ pub struct ProviderKeys {
     keys: Option<(KeySet, u64)>,
     /// Shared-data version of the keys record installed (to notice new ones).
     pub keys_version: Option<u32>,
+    /// The shared state as last read; replace it through [`ProviderKeys::observe`].
     pub state: SharedState,
     /// An unknown `kid` asked for a refetch; the adapter starts it after the check.
     refetch_wanted: Cell<bool>,
@@ -178,7 +184,7 @@ impl ProviderKeys {
         }
         let in_backoff = self.state.failures > 0
             && now_ms < self.state.last_fail_ms.saturating_add(self.backoff_ms());
-        if self.refetch_wanted.get() {
+        if self.refetch_wanted.get() && !self.state.forced_recently(now_ms) {
             return Some(FetchReason::UnknownKid);
         }
         let last_ok = self
@@ -212,6 +218,20 @@ impl ProviderKeys {
         self.refetch_wanted.set(false);
     }
 
+    /// Takes in the shared state just read. True when requests waiting for keys should be checked
+    /// again: the state changed, or this VM's unknown-`kid` refetch request was answered by a refetch
+    /// another VM started (this VM's view was older than the request), so the request must not start a
+    /// second one but see the outcome of the first.
+    pub fn observe(&mut self, state: SharedState, now_ms: u64) -> bool {
+        let mut changed = state != self.state;
+        self.state = state;
+        if self.refetch_wanted.get() && state.forced_recently(now_ms) {
+            self.refetch_wanted.set(false);
+            changed = true;
+        }
+        changed
+    }
+
     /// The key set as requests see it at `now_ms`.
     pub fn availability(&self, now_ms: u64) -> KeyAvailability {
         if let Some((set, at)) = &self.keys {
@@ -238,9 +258,7 @@ impl ProviderKeys {
         if self.state.leased(now_ms) {
             return true;
         }
-        let recent = self.state.forced_ms != 0
-            && now_ms < self.state.forced_ms.saturating_add(UNKNOWN_KID_REFETCH_MS);
-        if recent {
+        if self.state.forced_recently(now_ms) {
             return false;
         }
         self.refetch_wanted.set(true);
@@ -428,6 +446,32 @@ mod tests {
         p.state.holder = 0;
         p.state.lease_until_ms = 0;
         assert!(!p.want_refetch(3000));
+    }
+
+    #[test]
+    fn a_refetch_another_vm_started_is_not_repeated() {
+        let mut p = ProviderKeys::new("idp", remote());
+        p.install(KeySet::default(), 1000, None);
+        p.state.last_ok_ms = 1000;
+        // This VM's view predates another VM's refetch: the request asks for one.
+        assert!(p.want_refetch(2000));
+        // The next read of shared data shows the other VM's refetch, already done.
+        let mut shared = p.state;
+        shared.forced_ms = 1900;
+        shared.last_ok_ms = 1950;
+        assert!(p.observe(shared, 2100), "waiters must be re-checked");
+        assert_eq!(p.fetch_due(2100), None);
+        assert!(!p.want_refetch(2100));
+        // Even without a fresh read, a recent forced refetch in the known state suppresses it.
+        let mut q = ProviderKeys::new("idp", remote());
+        q.install(KeySet::default(), 1000, None);
+        q.state.last_ok_ms = 1000;
+        assert!(q.want_refetch(2000));
+        q.state.forced_ms = 1990;
+        assert_eq!(q.fetch_due(2000), None);
+        // Reading the same state answers the pending request once, then there is nothing new.
+        assert!(q.observe(q.state, 2000));
+        assert!(!q.observe(q.state, 2000));
     }
 
     #[test]
