@@ -57,6 +57,15 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Writes an empty lease/status record if none exists yet. The host's compare-and-swap only guards a
+/// key that exists, so without this two VMs racing for the first lease would both win it and fetch.
+/// The first lease is taken on the first tick, long after every VM's configure has passed here.
+fn create_state_record(key: &str) {
+    if let Ok((None, _)) = hostcalls::get_shared_data(key) {
+        let _ = hostcalls::set_shared_data(key, Some(&SharedState::default().encode()), None);
+    }
+}
+
 /// A request paused until a provider's key set is loaded.
 struct Waiter {
     context_id: u32,
@@ -488,6 +497,9 @@ impl RootContext for Root {
                 .extend(old.waiters.borrow_mut().drain(..));
         }
         if remote {
+            for p in vm.jwks.borrow().providers.values() {
+                create_state_record(&p.state_key);
+            }
             let _ = hostcalls::set_tick_period(TICK);
         }
         true

@@ -12,8 +12,8 @@
 //!   holds the lease, so the proxy fetches once per refresh, not once per VM.
 //!
 //! This module is pure: times (milliseconds since the epoch) come from the caller, and the adapter does
-//! the host I/O. Two VMs racing for a lease that was never written can both fetch once at start-up
-//! (the host's compare-and-swap cannot guard a key that does not exist yet); that is harmless.
+//! the host I/O. The host's compare-and-swap only guards a key that exists, so each VM writes an empty
+//! state record at configure if there is none; the first lease is taken on the first tick, after that.
 
 use crate::engine::{KeyAvailability, KeyStore};
 use crate::jwk::KeySet;
