@@ -39,7 +39,8 @@ build: wasm cli
 
 wasm: wasm-target
 	$(CARGO) build --release --target $(WASM_TARGET) --lib
-	cp target/$(WASM_TARGET)/release/edgeguard.wasm $(WASM).tmp && mv -f $(WASM).tmp $(WASM)
+	$(PYTHON) tools/trim_exports.py target/$(WASM_TARGET)/release/edgeguard.wasm $(WASM).tmp
+	mv -f $(WASM).tmp $(WASM)
 
 cli:
 	$(CARGO) build --release --bin edgeguard

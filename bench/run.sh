@@ -37,13 +37,16 @@ WASM=${BENCH_WASM:-target/edgeguard.wasm}
 if [ -z "${BENCH_WASM:-}" ]; then
   rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
   cargo build --release --target wasm32-wasip1 --lib
-  cp target/wasm32-wasip1/release/edgeguard.wasm "$WASM.tmp" && mv -f "$WASM.tmp" "$WASM"
+  "$PYTHON" tools/trim_exports.py target/wasm32-wasip1/release/edgeguard.wasm "$WASM.tmp"
+  mv -f "$WASM.tmp" "$WASM"
 fi
 [ -f "$WASM" ] || { echo "bench: no $WASM" >&2; exit 1; }
 
 # The no-op wasm filter (diagnostic floor); skipped, with a warning, if it cannot be built.
-NOOP=target/bench-noop/wasm32-wasip1/release/edgeguard_bench_noop.wasm
-if ! (cd bench/noop-filter && CARGO_TARGET_DIR=../../target/bench-noop cargo build --quiet --release --target wasm32-wasip1); then
+# It exports the same callbacks as edgeguard (tools/trim_exports.py), so it is the floor for edgeguard.
+NOOP=target/bench-noop/noop.wasm
+if ! (cd bench/noop-filter && CARGO_TARGET_DIR=../../target/bench-noop cargo build --quiet --release --target wasm32-wasip1) \
+   || ! "$PYTHON" tools/trim_exports.py target/bench-noop/wasm32-wasip1/release/edgeguard_bench_noop.wasm "$NOOP"; then
   echo "bench: could not build bench/noop-filter; no wasm_noop set-up" >&2
   NOOP=
 fi

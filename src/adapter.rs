@@ -540,14 +540,16 @@ struct Filter {
     context_id: u32,
 }
 
-impl Context for Filter {
-    fn on_done(&mut self) -> bool {
-        // A paused request whose client went away must not be resumed later.
-        self.vm
-            .waiters
-            .borrow_mut()
-            .retain(|w| w.context_id != self.context_id);
-        true
+impl Context for Filter {}
+
+/// The SDK drops the context in `proxy_on_delete`, the one end-of-stream callback the built module
+/// exports (see `tools/trim_exports.py`): a paused request whose client went away must not be
+/// resumed later.
+impl Drop for Filter {
+    fn drop(&mut self) {
+        if let Ok(mut waiters) = self.vm.waiters.try_borrow_mut() {
+            waiters.retain(|w| w.context_id != self.context_id);
+        }
     }
 }
 
