@@ -566,7 +566,12 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
     let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
         Ok(h) => h
             .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            // Reuses the host's buffer; only a non-UTF-8 value is copied (lossily).
+            .map(|(k, v)| {
+                let v = String::from_utf8(v)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                (k, v)
+            })
             .collect(),
         Err(_) => Vec::new(),
     };

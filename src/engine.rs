@@ -472,12 +472,11 @@ impl RequestCredentials<'_> {
             .position(|n| n == &provider.name)
             .unwrap_or(usize::MAX);
         let slot = u32::try_from(slot).unwrap_or(u32::MAX);
-        let key = JwtCache::<Claims>::key(token);
         let cached = self
             .engine
             .token_cache
             .borrow_mut()
-            .get(&key, slot, keys.fingerprint());
+            .get(token, slot, keys.fingerprint());
         match cached {
             Some(Cached::Verified(claims)) => {
                 self.events.cache_hits += 1;
@@ -497,11 +496,10 @@ impl RequestCredentials<'_> {
                 };
                 if let Some(entry) = entry {
                     self.engine.token_cache.borrow_mut().insert(
-                        key,
+                        token,
                         slot,
                         keys.fingerprint(),
                         entry,
-                        token.len(),
                     );
                 }
                 result
