@@ -1,6 +1,8 @@
 //! Profiling aid (not a benchmark): runs the core's check on one request many times, e.g. under
 //! `valgrind --tool=callgrind`, to see where the per-request instructions go.
-//!   cargo run --release --example check_cost -- apikey|jwt N
+//!   cargo run --release --example check_cost -- apikey|jwt N   (fixtures: bench/out, from `make bench`)
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a profiling aid, not an input path
 use edgeguard::config::Config;
 use edgeguard::engine::{Engine, KeyAvailability, KeyStore};
 use edgeguard::request::Request;

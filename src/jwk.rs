@@ -18,9 +18,9 @@
 //! asymmetric key carries private material (`d`: a published private key is a compromised key).
 //! Only the first [`MAX_KEYS`] entries of `keys` are considered.
 
+use crate::es256::P256Key;
 use crate::rsa_fast::RsaPublicKey;
 use ed25519_compact::PublicKey as Ed25519Key;
-use p256::ecdsa::VerifyingKey as P256Key;
 use p384::ecdsa::VerifyingKey as P384Key;
 use serde_json::Value;
 use std::fmt;
@@ -461,7 +461,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             point.extend_from_slice(&y);
             verifiers.push(if kty == KeyType::P256 {
                 Verifier::Es256(Rc::new(
-                    P256Key::from_sec1_bytes(&point).map_err(|_| invalid("EC"))?,
+                    P256Key::from_sec1_bytes(&point).ok_or_else(|| invalid("EC"))?,
                 ))
             } else {
                 Verifier::Es384(Rc::new(

@@ -181,21 +181,8 @@ fn check_signature(key: &Verifier, token: &str) -> bool {
             Alg::PS512 => k.verify_pss(Hash::Sha512, input, &sig),
             _ => false,
         },
-        Verifier::Es256(k) => {
-            use p256::ecdsa::signature::DigestVerifier as _;
-            // JWS ECDSA signatures are the raw 64-byte r || s (never DER).
-            let Ok(s) = p256::ecdsa::Signature::try_from(sig.as_slice()) else {
-                return false;
-            };
-            k.verify_digest(
-                |d: &mut hmac_sha256::Hash| {
-                    d.update(input);
-                    Ok(())
-                },
-                &s,
-            )
-            .is_ok()
-        }
+        // JWS ECDSA signatures are the raw 64-byte r || s (never DER).
+        Verifier::Es256(k) => k.verify(input, &sig),
         Verifier::Es384(k) => {
             use p384::ecdsa::signature::DigestVerifier as _;
             let Ok(s) = p384::ecdsa::Signature::try_from(sig.as_slice()) else {

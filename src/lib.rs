@@ -10,6 +10,7 @@ pub mod api_key;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod es256;
 pub mod extractor;
 pub mod jwk;
 pub mod jwks_cache;

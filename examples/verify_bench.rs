@@ -1,14 +1,15 @@
-//! Micro-benchmark: `edgeguard::rsa_fast` vs jwt-simple's RS256/PS256 verification.
+//! Micro-benchmark of signature checks: `edgeguard::rsa_fast` vs jwt-simple's RS256/PS256, and
+//! `edgeguard::es256` (precomputed tables) vs the `p256` crate alone for ES256.
 //!
 //! Meant to be run as a wasm32-wasip1 program under V8 (the engine Envoy embeds); figures are
 //! thread CPU time:
 //!
 //! ```sh
-//! cargo build --release --target wasm32-wasip1 --example rsa_bench
-//! node --no-warnings examples/run_wasi.mjs target/wasm32-wasip1/release/examples/rsa_bench.wasm
+//! cargo build --release --target wasm32-wasip1 --example verify_bench
+//! node --no-warnings examples/run_wasi.mjs target/wasm32-wasip1/release/examples/verify_bench.wasm
 //! ```
 //!
-//! (`cargo run --release --example rsa_bench` gives native figures.) Each figure is the median of
+//! (`cargo run --release --example verify_bench` gives native figures.) Each figure is the median of
 //! several batches, after warm-up so V8 has tiered the hot code up to its optimizing compiler. Keys
 //! are parsed once outside the timed loops, as in the filter (once per JWKS fetch). jwt-simple's
 //! figure includes its token parsing and claim checks (a few µs); ours is the signature check alone.
@@ -16,6 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // a benchmark, not an input path
 
 use base64::Engine as _;
+use edgeguard::es256::P256Key;
 use edgeguard::rsa_fast::{Hash, RsaPublicKey};
 use jwt_simple::prelude::*;
 
@@ -113,7 +115,32 @@ fn run(bits: usize, pem: &str, iters: u32) {
     println!("RSA-{bits}: PS256 rsa_fast {ours_ps:.1} µs/verify, jwt-simple {js_ps:.1} µs/verify ({:.1}x)", js_ps / ours_ps);
 }
 
+fn run_es256(iters: u32) {
+    let kp = ES256KeyPair::generate();
+    let token = kp
+        .sign(Claims::create(Duration::from_hours(1)).with_subject("bench"))
+        .unwrap();
+    let (msg, sig) = split(&token);
+    let point = kp.public_key().public_key().to_bytes_uncompressed();
+    let key = P256Key::from_sec1_bytes(&point).unwrap();
+    let parsed = p256::ecdsa::Signature::try_from(sig.as_slice()).unwrap();
+    let start = now_us();
+    assert!(key.verify(msg.as_bytes(), &sig)); // builds the generator's and the key's tables
+    let setup = now_us() - start;
+    let batches = 7;
+    let ours = bench(iters, batches, || key.verify(msg.as_bytes(), &sig));
+    let crate_only = bench(iters / 2 + 1, batches, || {
+        key.verify_p256_crate(msg.as_bytes(), &parsed)
+    });
+    println!("ES256: first verification (builds the tables) {setup:.0} µs");
+    println!(
+        "ES256: es256 tables {ours:.1} µs/verify, p256 crate {crate_only:.1} µs/verify ({:.1}x)",
+        crate_only / ours
+    );
+}
+
 fn main() {
     run(2048, KEY_2048, 200);
     run(4096, KEY_4096, 50);
+    run_es256(200);
 }
