@@ -25,6 +25,12 @@ fn main() {
     let read = |f: &str| std::fs::read_to_string(format!("{out}/{f}")).unwrap();
     let first = |f: &str| read(f).lines().next().unwrap().trim().to_string();
     let meta: serde_json::Value = serde_json::from_str(&read("meta.json")).unwrap();
+    let pool: Vec<String> = if kind.ends_with("cold") {
+        let alg = kind.trim_end_matches("-cold");
+        read(&format!("{alg}.pool")).lines().map(|l| format!("Bearer {}", l.trim())).collect()
+    } else {
+        Vec::new()
+    };
     let (config, header, value) = match kind {
         "apikey" => (
             serde_json::json!({"api_keys": {"keys": [{"id": "bench", "sha256": first("apikey.sha256")}]}}),
@@ -56,8 +62,12 @@ fn main() {
         .unwrap()
         .as_secs();
     let mut allowed = 0;
-    for _ in 0..n {
-        let req = Request::from_headers(headers.clone());
+    for i in 0..n {
+        let mut headers = headers.clone();
+        if let Some(t) = pool.get(i % pool.len().max(1)) {
+            headers[4].1 = t.clone();
+        }
+        let req = Request::from_headers(headers);
         let c = engine.check(&req, now, &NoRemote, None);
         if matches!(
             c.outcome,
