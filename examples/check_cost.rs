@@ -27,7 +27,10 @@ fn main() {
     let meta: serde_json::Value = serde_json::from_str(&read("meta.json")).unwrap();
     let pool: Vec<String> = if kind.ends_with("cold") {
         let alg = kind.trim_end_matches("-cold");
-        read(&format!("{alg}.pool")).lines().map(|l| format!("Bearer {}", l.trim())).collect()
+        read(&format!("{alg}.pool"))
+            .lines()
+            .map(|l| format!("Bearer {}", l.trim()))
+            .collect()
     } else {
         Vec::new()
     };

@@ -1,5 +1,6 @@
 //! Micro-benchmark of signature checks: `edgeguard::rsa_fast` vs jwt-simple's RS256/PS256, and
-//! `edgeguard::es256` (precomputed tables) vs the `p256` crate alone for ES256.
+//! `edgeguard::es256` (precomputed tables) vs the `p256` crate alone for ES256, and ed25519-dalek
+//! (`edgeguard::eddsa`) vs jwt-simple's ed25519-compact for EdDSA.
 //!
 //! Meant to be run as a wasm32-wasip1 program under V8 (the engine Envoy embeds); figures are
 //! thread CPU time:
@@ -17,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // a benchmark, not an input path
 
 use base64::Engine as _;
+use edgeguard::eddsa::Ed25519Key;
 use edgeguard::es256::P256Key;
 use edgeguard::rsa_fast::{Hash, RsaPublicKey};
 use jwt_simple::prelude::*;
@@ -139,8 +141,23 @@ fn run_es256(iters: u32) {
     );
 }
 
+fn run_eddsa(iters: u32) {
+    let kp = ed25519_compact::KeyPair::generate();
+    let msg = b"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJiZW5jaCIsImV4cCI6MTcwMDAwMDAwMH0";
+    let sig = kp.sk.sign(msg, None);
+    let key = Ed25519Key::from_bytes(kp.pk.as_ref()).unwrap();
+    let batches = 7;
+    let ours = bench(iters, batches, || key.verify(msg, sig.as_ref()));
+    let compact = bench(iters, batches, || kp.pk.verify(msg, &sig).is_ok());
+    println!(
+        "EdDSA: ed25519-dalek {ours:.1} µs/verify, ed25519-compact {compact:.1} µs/verify ({:.1}x)",
+        compact / ours
+    );
+}
+
 fn main() {
     run(2048, KEY_2048, 200);
     run(4096, KEY_4096, 50);
     run_es256(200);
+    run_eddsa(200);
 }

@@ -18,9 +18,9 @@
 //! asymmetric key carries private material (`d`: a published private key is a compromised key).
 //! Only the first [`MAX_KEYS`] entries of `keys` are considered.
 
+use crate::eddsa::Ed25519Key;
 use crate::es256::P256Key;
 use crate::rsa_fast::RsaPublicKey;
-use ed25519_compact::PublicKey as Ed25519Key;
 use p384::ecdsa::VerifyingKey as P384Key;
 use serde_json::Value;
 use std::fmt;
@@ -476,7 +476,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
                 return Err("Ed25519 key has the wrong length".into());
             }
             verifiers.push(Verifier::EdDsa(Rc::new(
-                Ed25519Key::from_slice(&x).map_err(|_| invalid("Ed25519"))?,
+                Ed25519Key::from_bytes(&x).map_err(|why| why.to_string())?,
             )));
             vec![x]
         }

@@ -9,6 +9,7 @@
 pub mod api_key;
 pub mod config;
 pub mod decision;
+pub mod eddsa;
 pub mod engine;
 pub mod es256;
 pub mod extractor;
