@@ -479,6 +479,14 @@ impl RootContext for Root {
             config.api_keys.as_ref().map_or(0, |k| k.keys().len()),
             config.providers.len()
         );
+        if config
+            .providers
+            .values()
+            .any(|p| p.algorithms.contains(&crate::jwk::Alg::ES256))
+        {
+            // Once per VM, at start-up rather than in the first ES256 request.
+            crate::es256::prepare();
+        }
         let hot = HotMetrics::define(&config);
         let reads_route_metadata = config.policy.uses_rule_sets();
         let vm = Rc::new(Vm {

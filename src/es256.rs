@@ -3,8 +3,9 @@
 //! Verification computes `u1·G + u2·Q`. The `p256` crate does that with about 256 point doublings
 //! and a hundred additions per signature, ~1 ms under V8. Both points are fixed — `G` always, `Q` for
 //! as long as the key is in the JWKS — so edgeguard precomputes, for each, the multiples
-//! `d·16^i·P` (`i` < 64, `d` < 16) once, and a verification is then 128 table lookups and mixed
-//! additions, with no doubling at all.
+//! `d·2^(w·i)·P` for every `w`-bit window `i` and digit `d` once, and a verification is then one
+//! table lookup and mixed addition per window (32 for `G` with 8-bit windows, 52 for `Q` with 5-bit
+//! ones), with no doubling at all.
 //!
 //! Everything else is `p256`'s: the point and field arithmetic (complete formulas), the parsing and
 //! range checks of the key and of `r`, `s` (both in `[1, n)`), scalar inversion and reduction. What
@@ -12,7 +13,8 @@
 //! [`P256Key::verify_p256_crate`] checks against `p256`'s own verifier in the tests, on thousands of
 //! random keys and signatures, valid and mutated.
 //!
-//! A table is ~70 KB, built (about the cost of one verification) on a key's first use. Tables are
+//! A key's table is ~115 KB, built (the cost of a few verifications) on the key's first use; the
+//! generator's (~550 KB) once per VM, by [`prepare`] at configuration when ES256 may be used. Tables are
 //! bounded per VM ([`MAX_TABLES`]): a JWKS of many keys, or tokens naming every `kid` in it, cannot
 //! make edgeguard hold more; keys beyond the bound are verified by `p256` directly.
 
@@ -28,42 +30,52 @@ use std::sync::OnceLock;
 /// Key tables a VM builds at most (the generator's table is extra).
 pub const MAX_TABLES: usize = 16;
 
-const WINDOWS: usize = 64; // 256 bits in 4-bit windows
-const DIGITS: usize = 15; // non-zero 4-bit digits
+/// Window width of a key's table: 52 windows of 31 points (~115 KB).
+const KEY_WINDOW_BITS: u32 = 5;
+/// Window width of the generator's table, built once per VM: 32 windows of 255 points (~550 KB).
+const GENERATOR_WINDOW_BITS: u32 = 8;
 
-/// `table[i][d - 1] = d·16^i·P`.
-struct Table(Box<[[AffinePoint; DIGITS]; WINDOWS]>);
+/// The multiples `d·2^(w·i)·P` for every window `i` and non-zero digit `d < 2^w`, affine, row by row.
+struct Table {
+    bits: u32,
+    points: Vec<AffinePoint>,
+}
 
 impl Table {
-    fn new(point: ProjectivePoint) -> Table {
-        let mut projective = Vec::with_capacity(WINDOWS * DIGITS);
+    fn new(point: ProjectivePoint, bits: u32) -> Table {
+        let digits = (1usize << bits) - 1;
+        let windows = 256usize.div_ceil(bits as usize);
+        let mut projective = Vec::with_capacity(windows * digits);
         let mut base = point;
-        for _ in 0..WINDOWS {
+        for _ in 0..windows {
             let mut multiple = base;
-            for _ in 0..DIGITS {
+            for _ in 0..digits {
                 projective.push(multiple);
                 multiple += base;
             }
-            // `multiple` is now 16·base, the next window's base.
+            // `multiple` is now 2^w·base, the next window's base.
             base = multiple;
         }
-        let mut affine = vec![AffinePoint::IDENTITY; WINDOWS * DIGITS];
-        ProjectivePoint::batch_normalize(&projective, &mut affine);
-        let mut rows = Box::new([[AffinePoint::IDENTITY; DIGITS]; WINDOWS]);
-        for (row, chunk) in rows.iter_mut().zip(affine.chunks_exact(DIGITS)) {
-            row.copy_from_slice(chunk);
-        }
-        Table(rows)
+        let mut points = vec![AffinePoint::IDENTITY; projective.len()];
+        ProjectivePoint::batch_normalize(&projective, &mut points);
+        Table { bits, points }
     }
 
-    /// `k·P` for the table's point `P`. Variable time: only public values (signatures, digests,
-    /// public keys) are ever multiplied here.
+    /// `k·P` for the table's point `P`: one addition per non-zero window digit, no doubling.
+    /// Variable time: only public values (signatures, digests, public keys) are multiplied here.
     fn mul(&self, k: &Scalar) -> ProjectivePoint {
-        let bytes: FieldBytes = k.to_bytes(); // big-endian
+        let mut le: [u8; 34] = [0; 34]; // little-endian, two bytes of slack for the last window
+        for (dst, src) in le.iter_mut().zip(k.to_bytes().iter().rev()) {
+            *dst = *src;
+        }
+        let w = self.bits as usize;
+        let digits = (1usize << w) - 1;
         let mut acc = ProjectivePoint::IDENTITY;
-        for (i, row) in self.0.iter().enumerate() {
-            let byte = bytes.get(31 - i / 2).copied().unwrap_or(0);
-            let digit = usize::from(if i % 2 == 0 { byte & 0x0f } else { byte >> 4 });
+        for (i, row) in self.points.chunks_exact(digits).enumerate() {
+            let bit = i * w;
+            let byte = |j: usize| u32::from(le.get(bit / 8 + j).copied().unwrap_or(0));
+            let window = (byte(0) | byte(1) << 8 | byte(2) << 16) >> (bit % 8);
+            let digit = (window as usize) & digits;
             if let Some(p) = digit.checked_sub(1).and_then(|d| row.get(d)) {
                 acc += p;
             }
@@ -74,7 +86,13 @@ impl Table {
 
 fn generator_table() -> &'static Table {
     static G: OnceLock<Table> = OnceLock::new();
-    G.get_or_init(|| Table::new(ProjectivePoint::GENERATOR))
+    G.get_or_init(|| Table::new(ProjectivePoint::GENERATOR, GENERATOR_WINDOW_BITS))
+}
+
+/// Builds the generator's table now (it is otherwise built on the first ES256 verification), so
+/// that cost is not paid by a request.
+pub fn prepare() {
+    generator_table();
 }
 
 thread_local! {
@@ -111,7 +129,10 @@ impl P256Key {
                     return None;
                 }
                 TABLES_BUILT.with(|n| n.set(built + 1));
-                Some(Table::new(ProjectivePoint::from(*self.key.as_affine())))
+                Some(Table::new(
+                    ProjectivePoint::from(*self.key.as_affine()),
+                    KEY_WINDOW_BITS,
+                ))
             })
             .as_ref()
     }
@@ -256,6 +277,14 @@ mod tests {
         }
         let minus_one = -Scalar::ONE;
         assert_eq!(generator_table().mul(&minus_one), -g);
+        let p = g * Scalar::from(7u64);
+        let big = Scalar::from(u64::MAX) * Scalar::from(u64::MAX) * Scalar::from(12_345u64);
+        for bits in [3, 4, 5, 7, 8] {
+            let t = Table::new(p, bits);
+            for k in [Scalar::ONE, Scalar::from(31u64), minus_one, big, -big] {
+                assert_eq!(t.mul(&k), p * k, "w = {bits}");
+            }
+        }
         assert!(bool::from(
             generator_table().mul(&Scalar::ZERO).is_identity()
         ));
