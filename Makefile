@@ -100,6 +100,9 @@ run: envoy build
 ## not the release CLI (the tests build what they use).
 test: envoy wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
+	@# The crypto differentials (thousands of random keys and signatures against the reference
+	@# crates) are too slow unoptimized: they run here, optimized (without LTO, to build faster).
+	CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 $(CARGO) test --release --lib
 
 ## check: formatting and lints, native and for the wasm target
 check: wasm-target rust-components
