@@ -504,3 +504,44 @@ fn slow_upstream_does_not_block_other_requests() {
     );
     assert_vms_unchanged(&envoy, &before);
 }
+
+/// Clients that give up while their request waits for keys: the paused requests are forgotten (the
+/// plugin keeps no callback for a stream's end but its deletion), never resumed into the upstream,
+/// and nothing breaks when the keys arrive.
+#[test]
+fn clients_leaving_while_waiting_for_keys_are_forgotten() {
+    use std::io::Write as _;
+    let key = new_key("a");
+    let server = HttpServer::start(
+        "/jwks.json",
+        Reply::json(&jwks(&[&key])).delayed(StdDuration::from_millis(2500)),
+    );
+    let (p, clusters) = plugin(&[("gone", server.port(), 5000, 3600)]);
+    let envoy = Envoy::start_with(
+        &p,
+        Options {
+            clusters,
+            ..Options::default()
+        },
+    );
+    let before = vm_stats(&envoy);
+    let t = token(&key);
+    // Eight requests start waiting for the first key set; their clients hang up after 300 ms.
+    let request =
+        format!("GET /gone/x HTTP/1.1\r\nhost: api.example\r\nauthorization: Bearer {t}\r\n\r\n");
+    let clients: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(envoy.addr()).unwrap();
+            c.write_all(request.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    thread::sleep(StdDuration::from_millis(300));
+    drop(clients);
+    // The keys arrive; a new request is served; none of the abandoned ones reached the upstream.
+    let r = wait_status(&envoy, "/gone/x", &t, 200, StdDuration::from_secs(15));
+    assert_eq!(r.status, 200, "{r:?}");
+    thread::sleep(StdDuration::from_millis(500));
+    assert_eq!(envoy.echo.as_ref().unwrap().hits(), 1);
+    assert_vms_unchanged(&envoy, &before);
+}
