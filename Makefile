@@ -43,7 +43,9 @@ build: wasm cli
 
 ## wasm: cargo build, then drop the callbacks edgeguard does not use (tools/trim_exports.py) and let
 ## binaryen's wasm-opt remove the code only they reached and optimize the rest (-O3: speed first; it
-## also shrinks the module). wasm-opt's features are those rustc enables for wasm32-wasip1.
+## also shrinks the module, 716 → 618 KB, and starts faster in Envoy, but Envoy's RSS is ≈ 20 MB higher
+## than with --remove-unused-module-elements alone, 660 KB). wasm-opt's features are those rustc
+## enables for wasm32-wasip1.
 wasm: wasm-target wasm-opt
 	$(CARGO) build --release --target $(WASM_TARGET) --lib
 	$(PYTHON) tools/trim_exports.py target/$(WASM_TARGET)/release/edgeguard.wasm $(WASM).trimmed
