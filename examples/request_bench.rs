@@ -3,8 +3,8 @@
 //! to the build (optimization levels, post-processing) can be checked for speed under V8.
 //!
 //! ```sh
-//! cargo build --release --target wasm32-wasip1 --example verify_bench
-//! node --no-warnings examples/run_wasi.mjs target/wasm32-wasip1/release/examples/verify_bench.wasm
+//! cargo build --release --target wasm32-wasip1 --example request_bench
+//! node --no-warnings examples/run_wasi.mjs target/wasm32-wasip1/release/examples/request_bench.wasm
 //! ```
 //!
 //! Figures are thread CPU µs per call, the median of several batches after warm-up (see rsa_bench).
