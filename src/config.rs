@@ -5,10 +5,11 @@
 //! (`api_key`, `provider`, `matcher`/`policy`); this module composes them and checks cross-references.
 
 use crate::api_key::{ApiKeys, ApiKeysConfig};
+use crate::config_json::{At, FromJson, Obj};
 use crate::extractor::is_lowercase_header_name;
 use crate::matcher::{DefaultAction, Policy, RuleConfig};
 use crate::provider::{Provider, ProviderConfig};
-use serde::Deserialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -46,17 +47,26 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Enforce denials, or only report what would have been denied (dry run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     #[default]
     Enforce,
     Report,
 }
 
+impl FromJson for Mode {
+    fn from_json(v: &Value, at: &At<'_>) -> Result<Self, ConfigError> {
+        Ok(
+            match crate::config_json::variant(v, at, &["enforce", "report"])? {
+                0 => Mode::Enforce,
+                _ => Mode::Report,
+            },
+        )
+    }
+}
+
 /// Names of the headers edgeguard sets upstream. Client-supplied copies are always removed first.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderNames {
     /// The id of the API key that authenticated the request.
     pub key_id: String,
@@ -80,8 +90,7 @@ impl Default for HeaderNames {
 }
 
 /// Bounds of the verified-token cache (per VM). `max_entries: 0` turns it off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenCacheConfig {
     pub max_entries: usize,
     pub max_bytes: usize,
@@ -96,8 +105,32 @@ impl Default for TokenCacheConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+// Every member of `headers` and `token_cache` is optional (the default when absent).
+impl FromJson for HeaderNames {
+    fn from_json(v: &Value, at: &At<'_>) -> Result<Self, ConfigError> {
+        let o = Obj::new(v, at, &["key_id", "provider", "subject", "decision"])?;
+        let d = HeaderNames::default();
+        Ok(HeaderNames {
+            key_id: o.get_or("key_id", d.key_id)?,
+            provider: o.get_or("provider", d.provider)?,
+            subject: o.get_or("subject", d.subject)?,
+            decision: o.get_or("decision", d.decision)?,
+        })
+    }
+}
+
+impl FromJson for TokenCacheConfig {
+    fn from_json(v: &Value, at: &At<'_>) -> Result<Self, ConfigError> {
+        let o = Obj::new(v, at, &["max_entries", "max_bytes"])?;
+        let d = TokenCacheConfig::default();
+        Ok(TokenCacheConfig {
+            max_entries: o.get_or("max_entries", d.max_entries)?,
+            max_bytes: o.get_or("max_bytes", d.max_bytes)?,
+        })
+    }
+}
+
+#[derive(Debug)]
 struct RawConfig {
     mode: Option<Mode>,
     realm: Option<String>,
@@ -110,6 +143,19 @@ struct RawConfig {
     rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
     default: Option<DefaultAction>,
 }
+
+from_json_struct!(RawConfig {
+    mode,
+    realm,
+    api_keys,
+    providers,
+    headers,
+    bypass_cors_preflight,
+    token_cache,
+    rules,
+    rule_sets,
+    default,
+});
 
 /// The validated configuration.
 #[derive(Debug)]
@@ -142,12 +188,7 @@ impl Config {
                 "the configuration is empty; expected a JSON object",
             ));
         }
-        let de = &mut serde_json::Deserializer::from_slice(json);
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
-            ConfigError::new(&field, e.inner().to_string())
-        })?;
+        let raw: RawConfig = crate::config_json::parse(json)?;
         let realm = raw.realm.unwrap_or_else(|| "edgeguard".into());
         if realm.is_empty() || realm.contains(['"', '\\']) || realm.chars().any(char::is_control) {
             return Err(ConfigError::new(

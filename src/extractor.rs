@@ -3,7 +3,6 @@
 
 use crate::config::ConfigError;
 use crate::request::Request;
-use serde::Deserialize;
 
 /// One place a credential may be presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +20,20 @@ pub enum Source {
 }
 
 /// The JSON form: `{"header": "authorization", "prefix": "Bearer "}`, `{"query": "api_key"}`, `{"cookie": "at"}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct SourceConfig {
     header: Option<String>,
     query: Option<String>,
     cookie: Option<String>,
     prefix: Option<String>,
 }
+
+from_json_struct!(SourceConfig {
+    header,
+    query,
+    cookie,
+    prefix,
+});
 
 impl SourceConfig {
     /// Validates the JSON form; `field` is the config path used in error messages.
@@ -227,7 +232,7 @@ mod tests {
     #[test]
     fn config_validation() {
         let parse = |j: &str| {
-            serde_json::from_str::<SourceConfig>(j)
+            crate::config_json::parse::<SourceConfig>(j.as_bytes())
                 .map_err(|e| e.to_string())
                 .and_then(|c| c.validate("from[0]").map_err(|e| e.to_string()))
         };

@@ -6,6 +6,9 @@
 //!   time, key sets and request data are passed in, so it is unit-tested with plain `cargo test`.
 //! - a thin **adapter** (`adapter`, wasm32 only) that moves bytes between the proxy-wasm host and the core.
 
+#[macro_use]
+mod config_json;
+
 pub mod api_key;
 pub mod config;
 pub mod decision;

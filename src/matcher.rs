@@ -50,32 +50,40 @@
 //! `api_keys` is configured, or a valid token from any provider) on every path.
 
 use crate::config::{ConfigError, Known};
+use crate::config_json::{At, FromJson};
 use crate::path;
 use crate::policy::{Requirement, RequirementConfig};
-use serde::Deserialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What happens when no rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DefaultAction {
     #[default]
     Deny,
     Allow,
 }
 
+impl FromJson for DefaultAction {
+    fn from_json(v: &Value, at: &At<'_>) -> Result<Self, ConfigError> {
+        Ok(
+            match crate::config_json::variant(v, at, &["deny", "allow"])? {
+                0 => DefaultAction::Deny,
+                _ => DefaultAction::Allow,
+            },
+        )
+    }
+}
+
 /// JSON form of a rule.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RuleConfig {
-    #[serde(rename = "match", default)]
     matches: MatchConfig,
     require: Option<RequirementConfig>,
     allow: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct MatchConfig {
     path_prefix: Option<String>,
     path_exact: Option<String>,
@@ -83,6 +91,19 @@ struct MatchConfig {
     methods: Option<Vec<String>>,
     hosts: Option<Vec<String>>,
 }
+
+from_json_struct!(RuleConfig {
+    matches as "match" = default,
+    require,
+    allow,
+});
+from_json_struct!(MatchConfig {
+    path_prefix,
+    path_exact,
+    path_glob,
+    methods,
+    hosts,
+});
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PathMatch {
@@ -510,17 +531,17 @@ mod tests {
             providers: &p,
             api_keys,
         };
-        let serde = |e: serde_json::Error| ConfigError::new("serde", e.to_string());
+        let at = At::Root;
         let rules = match v.get("rules") {
-            Some(r) => Some(serde_json::from_value(r.clone()).map_err(serde)?),
+            Some(r) => Some(FromJson::from_json(r, &at.key("rules"))?),
             None => None,
         };
         let sets = match v.get("rule_sets") {
-            Some(r) => Some(serde_json::from_value(r.clone()).map_err(serde)?),
+            Some(r) => Some(FromJson::from_json(r, &at.key("rule_sets"))?),
             None => None,
         };
         let default = match v.get("default") {
-            Some(r) => Some(serde_json::from_value(r.clone()).map_err(serde)?),
+            Some(r) => Some(FromJson::from_json(r, &at.key("default"))?),
             None => None,
         };
         Policy::validate(rules, sets, default, known)

@@ -40,7 +40,6 @@
 use crate::config::ConfigError;
 use crate::config::Known;
 use crate::reason::Reason;
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -69,8 +68,7 @@ pub enum Requirement {
 }
 
 /// JSON form of a requirement.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RequirementConfig {
     jwt: Option<String>,
     scopes: Option<Vec<String>>,
@@ -81,12 +79,21 @@ pub struct RequirementConfig {
 }
 
 /// JSON form of `{"api_key": {...}}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 struct ApiKeyRequirementConfig {
     scopes: Option<Vec<String>>,
     ids: Option<Vec<String>>,
 }
+
+from_json_struct!(RequirementConfig {
+    jwt,
+    scopes,
+    claims,
+    api_key,
+    any,
+    all,
+});
+from_json_struct!(ApiKeyRequirementConfig { scopes, ids });
 
 impl RequirementConfig {
     /// Validates the requirement found at `field` (e.g. `rules[2].require`).
@@ -610,7 +617,7 @@ mod tests {
             api_keys,
         };
         let cfg: RequirementConfig =
-            serde_json::from_value(v).map_err(|e| ConfigError::new("serde", e.to_string()))?;
+            crate::config_json::FromJson::from_json(&v, &crate::config_json::At::Root)?;
         cfg.validate("rules[0].require", known)
     }
 

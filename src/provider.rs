@@ -21,7 +21,6 @@
 use crate::config::ConfigError;
 use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
 use crate::jwk::{Alg, KeySet};
-use serde::Deserialize;
 
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 pub const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
@@ -55,8 +54,7 @@ const RESERVED_HEADERS: [&str; 11] = [
 ];
 
 /// JSON form of one entry of `providers`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct ProviderConfig {
     issuer: String,
     audiences: Option<Vec<String>>,
@@ -72,15 +70,13 @@ pub struct ProviderConfig {
     scope_claims: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 struct JwksConfig {
     inline: Option<serde_json::Value>,
     remote: Option<RemoteConfig>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 struct RemoteConfig {
     cluster: String,
     authority: String,
@@ -91,12 +87,37 @@ struct RemoteConfig {
     max_bytes: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 struct ClaimHeaderConfig {
     claim: String,
     header: String,
 }
+
+from_json_struct!(ProviderConfig {
+    issuer,
+    audiences,
+    jwks,
+    from,
+    clock_skew_seconds,
+    require_exp,
+    max_lifetime_seconds,
+    algorithms,
+    max_token_bytes,
+    forward_token,
+    claims_to_headers,
+    scope_claims,
+});
+from_json_struct!(JwksConfig { inline, remote });
+from_json_struct!(RemoteConfig {
+    cluster,
+    authority,
+    path,
+    refresh_seconds,
+    timeout_ms,
+    max_stale_seconds,
+    max_bytes,
+});
+from_json_struct!(ClaimHeaderConfig { claim, header });
 
 /// Where a provider's keys come from.
 #[derive(Debug, Clone)]
@@ -467,9 +488,7 @@ mod tests {
 
     fn validate(v: Value) -> Result<Provider, ConfigError> {
         let text = v.to_string();
-        let de = &mut serde_json::Deserializer::from_str(&text);
-        let c: ProviderConfig = serde_path_to_error::deserialize(de)
-            .map_err(|e| ConfigError::new(&e.path().to_string(), e.inner().to_string()))?;
+        let c: ProviderConfig = crate::config_json::parse(text.as_bytes())?;
         c.validate("idp", "providers.idp")
     }
 

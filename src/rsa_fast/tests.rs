@@ -545,6 +545,7 @@ fn key_is_send_and_sync() {
 /// (up to 8192 bits, non-byte-aligned lengths).
 #[test]
 fn exponentiation_matches_schoolbook() {
+    use dashu_int::UBig;
     let mut rng = Rng(65537);
     let cases = if cfg!(debug_assertions) { 12 } else { 300 };
     for i in 0..cases {

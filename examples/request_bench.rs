@@ -1,0 +1,145 @@
+//! Micro-benchmark of the request path: `jwt::verify` per algorithm (parse + claims + signature) and
+//! `Engine::check` for an API-key request and a token request (verified-token cache off), so a change
+//! to the build (optimization levels, post-processing) can be checked for speed under V8.
+//!
+//! ```sh
+//! cargo build --release --target wasm32-wasip1 --example request_bench
+//! node --no-warnings examples/run_wasi.mjs target/wasm32-wasip1/release/examples/request_bench.wasm
+//! ```
+//!
+//! Figures are thread CPU µs per call, the median of several batches after warm-up (see verify_bench).
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)] // a benchmark
+
+use base64::Engine as _;
+use edgeguard::config::Config;
+use edgeguard::engine::{Engine, KeyAvailability, KeyStore, Outcome};
+use edgeguard::request::Request;
+use jwt_simple::prelude::*;
+use serde_json::json;
+
+const KEY_2048: &str = include_str!("../tests/rsa_keys/rsa2048_1.pem");
+const ISSUER: &str = "https://idp.bench";
+const API_KEY: &str = "eg-bench-key-0123456789";
+
+fn now_us() -> f64 {
+    #[cfg(target_os = "wasi")]
+    {
+        #[link(wasm_import_module = "wasi_snapshot_preview1")]
+        extern "C" {
+            fn clock_time_get(id: u32, precision: u64, time: *mut u64) -> u16;
+        }
+        const THREAD_CPUTIME_ID: u32 = 3;
+        let mut ns = 0u64;
+        // SAFETY: `ns` is a valid, writable u64 for the duration of the call.
+        let errno = unsafe { clock_time_get(THREAD_CPUTIME_ID, 1, &mut ns) };
+        assert_eq!(errno, 0, "clock_time_get failed");
+        ns as f64 / 1e3
+    }
+    #[cfg(not(target_os = "wasi"))]
+    {
+        use std::{sync::OnceLock, time::Instant};
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e6
+    }
+}
+
+fn bench(iters: u32, batches: usize, mut f: impl FnMut() -> bool) -> f64 {
+    for _ in 0..iters * 2 {
+        assert!(f());
+    }
+    let mut times: Vec<f64> = (0..batches)
+        .map(|_| {
+            let start = now_us();
+            for _ in 0..iters {
+                assert!(f());
+            }
+            (now_us() - start) / f64::from(iters)
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[batches / 2]
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+struct NoRemote;
+impl KeyStore for NoRemote {
+    fn keys(&self, _: &str) -> KeyAvailability {
+        KeyAvailability::Unavailable
+    }
+    fn refetch_unknown_kid(&self, _: &str) -> bool {
+        false
+    }
+}
+
+fn main() {
+    let rs = RS256KeyPair::from_pem(KEY_2048).unwrap().with_key_id("rs");
+    let es = ES256KeyPair::generate().with_key_id("es");
+    let ed = Ed25519KeyPair::generate().with_key_id("ed");
+    let rsc = rs.public_key().to_components();
+    let ec = es.public_key().public_key().to_bytes_uncompressed();
+    let jwks = json!({"keys": [
+        {"kty": "RSA", "kid": "rs", "alg": "RS256", "n": b64(&rsc.n), "e": b64(&rsc.e)},
+        {"kty": "EC", "kid": "es", "alg": "ES256", "crv": "P-256", "x": b64(&ec[1..33]), "y": b64(&ec[33..65])},
+        {"kty": "OKP", "kid": "ed", "alg": "EdDSA", "crv": "Ed25519", "x": b64(&ed.public_key().to_bytes())},
+    ]});
+    let config = json!({
+        "api_keys": {"keys": [{"id": "bench", "sha256": edgeguard::api_key::sha256_hex(API_KEY.as_bytes()),
+                               "scopes": ["orders:read"]}]},
+        "providers": {"idp": {"issuer": ISSUER, "audiences": ["api"], "jwks": {"inline": jwks}}},
+        "token_cache": {"max_entries": 0},
+        "rules": [{"match": {"path_prefix": "/orders"}, "require": {"any": [
+            {"api_key": {"scopes": ["orders:read"]}}, {"jwt": "idp", "scopes": ["orders:read"]}]}}]
+    });
+    let engine = Engine::new(Config::parse(config.to_string().as_bytes()).unwrap());
+    let claims = || {
+        Claims::with_custom_claims(json!({"scope": "orders:read"}), Duration::from_hours(1))
+            .with_issuer(ISSUER)
+            .with_audience("api")
+            .with_subject("bench")
+    };
+    let now = jwt_simple::prelude::Clock::now_since_epoch().as_secs();
+    let provider = &engine.config().providers["idp"];
+    let keys = match &provider.jwks {
+        edgeguard::provider::JwksSource::Inline(k) => k,
+        _ => unreachable!(),
+    };
+    let batches = 9;
+    for (name, token, iters) in [
+        ("RS256", rs.sign(claims()).unwrap(), 200),
+        ("ES256", es.sign(claims()).unwrap(), 60),
+        ("EdDSA", ed.sign(claims()).unwrap(), 200),
+    ] {
+        let t = bench(iters, batches, || {
+            edgeguard::jwt::verify(&token, provider, keys, now).is_ok()
+        });
+        println!("jwt::verify {name}: {t:.1} µs");
+    }
+    let req = |h: (&str, String)| {
+        Request::from_headers(vec![
+            (":method".into(), "GET".into()),
+            (":path".into(), "/orders/17?page=2".into()),
+            (":authority".into(), "api.example".into()),
+            ("user-agent".into(), "bench".into()),
+            (h.0.into(), h.1),
+        ])
+    };
+    let allowed = |r: &Request| {
+        matches!(
+            engine.check(r, now, &NoRemote, None).outcome,
+            Outcome::Decided(edgeguard::decision::Decision::Allow { .. })
+        )
+    };
+    let key_req = req(("x-api-key", API_KEY.into()));
+    let t = bench(5000, batches, || allowed(&key_req));
+    println!("Engine::check API key: {t:.2} µs");
+    let ed_req = req((
+        "authorization",
+        format!("Bearer {}", ed.sign(claims()).unwrap()),
+    ));
+    let t = bench(200, batches, || allowed(&ed_req));
+    println!("Engine::check EdDSA token (no cache): {t:.1} µs");
+}
