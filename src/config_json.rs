@@ -1,126 +1,22 @@
 //! Configuration JSON → typed sections, with errors that name the field path
 //! (`providers.idp.jwks.remote.timeout_ms: invalid type: ...`).
 //!
-//! Two steps, both small in the built module: the text is parsed into a [`Value`] (objects with a
-//! repeated member name are refused), then each section is read from that `Value` by its
+//! Two steps, both small in the built module: the text is parsed into a [`Value`] by [`json::parse_strict`]
+//! (objects with a repeated member name are refused), then each section is read from that `Value` by its
 //! hand-written [`FromJson`] impl, with the field path passed down as an [`At`] and rendered only
 //! when there is an error. serde's derived `Deserialize` impls (plus serde_path_to_error to name the
 //! field) cost ≈ 200 KB of wasm for the same job; the configuration is read once per VM, so it needs
 //! no speed, only good messages.
 
 use crate::config::ConfigError;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use crate::json::{self, path_string, Seg};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// One step of a field path.
-#[derive(Debug)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-fn path_string<'a>(segs: impl Iterator<Item = &'a Seg>) -> String {
-    let mut out = String::new();
-    for s in segs {
-        match s {
-            Seg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Seg::Index(i) => {
-                out.push('[');
-                out.push_str(&i.to_string());
-                out.push(']');
-            }
-        }
-    }
-    out
-}
 
 /// Parses `json` and reads `T` from it; an error names the field it is about.
 pub fn parse<T: FromJson>(json: &[u8]) -> Result<T, ConfigError> {
-    let mut path = Vec::new();
-    let de = &mut serde_json::Deserializer::from_slice(json);
-    let value = ValueSeed { path: &mut path }
-        .deserialize(&mut *de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| ConfigError::new(&path_string(path.iter()), e.to_string()))?;
+    let value = json::parse_strict(json).map_err(|e| ConfigError::new(&e.path, e.message))?;
     T::from_json(&value, &At::Root)
-}
-
-/// Builds a [`Value`], refusing repeated member names. On an error `path` is left pointing at the
-/// member or element being read.
-struct ValueSeed<'p> {
-    path: &'p mut Vec<Seg>,
-}
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        self.path.push(Seg::Index(0));
-        while let Some(v) = seq.next_element_seed(ValueSeed { path: self.path })? {
-            items.push(v);
-            if let Some(Seg::Index(i)) = self.path.last_mut() {
-                *i = items.len();
-            }
-        }
-        self.path.pop();
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut m = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            let dup = m.contains_key(&k);
-            self.path.push(Seg::Key(k));
-            if dup {
-                return Err(de::Error::custom("duplicate field"));
-            }
-            let v = map.next_value_seed(ValueSeed { path: self.path })?;
-            if let Some(Seg::Key(k)) = self.path.pop() {
-                m.insert(k, v);
-            }
-        }
-        Ok(Value::Object(m))
-    }
 }
 
 /// Where a value is in the document: rendered as `api_keys.keys[1].sha256` for error messages.

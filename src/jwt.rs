@@ -44,8 +44,7 @@ use crate::jwk::{b64url_decode, Alg, KeySet, Verifier};
 use crate::provider::Provider;
 use crate::reason::Reason;
 use crate::rsa_fast::Hash;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use std::fmt;
 
 /// Verified claims (the JWT payload object).
@@ -419,76 +418,11 @@ fn select_keys<'k>(
 
 /// Parses a JSON object (UTF-8), refusing duplicate member names at any depth.
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, &'static str> {
-    match serde_json::from_slice::<Strict>(bytes) {
-        Ok(Strict(Value::Object(m))) => Ok(m),
+    match crate::json::parse_strict(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err("segment is not a JSON object"),
-        Err(e) if e.to_string().starts_with(DUPLICATE) => Err("duplicate JSON member name"),
+        Err(e) if e.duplicate => Err("duplicate JSON member name"),
         Err(_) => Err("segment is not valid JSON"),
-    }
-}
-
-const DUPLICATE: &str = "duplicate member";
-
-/// A JSON value whose objects have no duplicate member names (serde_json's `Map` keeps the last one).
-struct Strict(Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Strict(v)) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut m = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if m.contains_key(&k) {
-                return Err(de::Error::custom(DUPLICATE));
-            }
-            let Strict(v) = map.next_value()?;
-            m.insert(k, v);
-        }
-        Ok(Value::Object(m))
     }
 }
 

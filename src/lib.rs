@@ -16,6 +16,7 @@ pub mod eddsa;
 pub mod engine;
 pub mod es256;
 pub mod extractor;
+pub mod json;
 pub mod jwk;
 pub mod jwks_cache;
 pub mod jwt;
