@@ -14,6 +14,8 @@ pub fn b64(b: &[u8]) -> String {
 /// A fixed P-256 public key (the generator point G: a valid point, no private key needed).
 const P256_GX: &str = "a2s6j9W7Ldj6d4s2zJWgxVj0Vx7xDBf4YRSGcHcBwpY";
 const P256_GY: &str = "T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU";
+/// A fixed Ed25519 public key (the base point B: a valid point of large order).
+const ED25519_B: &str = "WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY";
 /// The modulus of `tests/fixtures/test-rsa-2048.pem` (e = 65537).
 const RSA_N: &str = "0D06XrVMOLFUkfJViYbr-X_IJb-DhNhLi2ckz0NgqEhvrj6-gKSS8iJ7m67j0uEFpU5d3KZ19PAW44ZuLa8t0U1wakbnqOhBwGeqlbDPfRB5rEkNNFyY0x57FYe4gk7ZOyiECV7TGJ8p2mgMV9ymx9fYeAgSvxqQgn3p1WfnfDQ5uklULTKt4pnlxR0TOZTXp2c-JP7Ee3NZBWwMNX0G64GlkBCkttnaAfqa14n2JOee3cVq3gTE2N-pZqO0fYAPr-IrzXYjmi51XvMHYD8bBFXXP5DTmqQ-xSdH4HykW1mlLyN63zzWNSneV5vHRbC8kYxrj4GgUhSbydP2j1NYrQ";
 
@@ -31,7 +33,8 @@ pub fn config_json() -> String {
                 "jwks": {"inline": {"keys": [
                     {"kty": "oct", "kid": "hs", "k": b64(&SECRET)},
                     {"kty": "EC", "crv": "P-256", "kid": "ec", "x": P256_GX, "y": P256_GY},
-                    {"kty": "RSA", "kid": "rsa", "n": RSA_N, "e": "AQAB"}]}}},
+                    {"kty": "RSA", "kid": "rsa", "n": RSA_N, "e": "AQAB"},
+                    {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": ED25519_B}]}}},
             "remote": {"issuer": ISS, "jwks": {"remote": {"cluster": "c", "authority": "a", "path": "/j"}}}
         },
         "rule_sets": {"admin": [{"match": {"path_glob": "/admin/**"}, "require": {"api_key": {"ids": ["app"]}}}]},
