@@ -46,6 +46,7 @@ impl Ed25519Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::hex;
 
     fn reference(pk: &[u8], input: &[u8], sig: &[u8]) -> bool {
         let (Ok(pk), Ok(sig)) = (
@@ -111,12 +112,6 @@ mod tests {
     fn wycheproof_vectors() {
         let doc: serde_json::Value =
             serde_json::from_str(include_str!("../tests/wycheproof/ed25519_test.json")).unwrap();
-        let hex = |s: &str| -> Vec<u8> {
-            (0..s.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-                .collect()
-        };
         let mut run = 0;
         for group in doc["testGroups"].as_array().unwrap() {
             let pk = hex(group["publicKey"]["pk"].as_str().unwrap());

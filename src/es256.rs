@@ -178,6 +178,7 @@ impl P256Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::hex;
     use jwt_simple::prelude::*;
 
     fn keys_and_signatures(n: usize) -> Vec<(P256Key, Vec<u8>, Vec<u8>)> {
@@ -246,7 +247,7 @@ mod tests {
     #[test]
     fn edge_scalars_are_refused() {
         let (key, input, sig) = keys_and_signatures(1).remove(0);
-        let n = hex_decode("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+        let n = hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
         let one = {
             let mut b = vec![0u8; 32];
             b[31] = 1;
@@ -300,13 +301,13 @@ mod tests {
         .unwrap();
         let mut run = 0;
         for group in doc["testGroups"].as_array().unwrap() {
-            let point = hex_decode(group["publicKey"]["uncompressed"].as_str().unwrap());
+            let point = hex(group["publicKey"]["uncompressed"].as_str().unwrap());
             let Some(key) = P256Key::from_sec1_bytes(&point) else {
                 continue;
             };
             for t in group["tests"].as_array().unwrap() {
-                let msg = hex_decode(t["msg"].as_str().unwrap());
-                let sig = hex_decode(t["sig"].as_str().unwrap());
+                let msg = hex(t["msg"].as_str().unwrap());
+                let sig = hex(t["sig"].as_str().unwrap());
                 let (ours, reference) = both(&key, &msg, &sig);
                 let id = &t["tcId"];
                 match t["result"].as_str().unwrap() {
@@ -318,12 +319,5 @@ mod tests {
             }
         }
         assert!(run >= 250, "{run} vectors run");
-    }
-
-    fn hex_decode(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
     }
 }

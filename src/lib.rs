@@ -29,6 +29,8 @@ pub mod reason;
 pub mod request;
 pub mod rsa_fast;
 pub mod stats;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;

@@ -6,6 +6,7 @@
 //! - Wycheproof vectors (C2SP/wycheproof, Apache-2.0) from `tests/wycheproof/`.
 
 use super::*;
+use crate::test_support::hex;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
 
@@ -30,12 +31,6 @@ impl Rng {
             .map(|_| char::from(b' ' + self.below(95) as u8))
             .collect()
     }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
