@@ -76,6 +76,22 @@ fn plugin(providers: &[(&str, u16, u64, u64)]) -> (String, Vec<Value>) {
     )
 }
 
+/// Envoy with one remote provider per entry (see [`plugin`]), and its wasm VM stats at start for
+/// [`assert_vms_unchanged`].
+fn start(providers: &[(&str, u16, u64, u64)], upstream_port: Option<u16>) -> (Envoy, Vec<String>) {
+    let (p, clusters) = plugin(providers);
+    let envoy = Envoy::start_with(
+        &p,
+        Options {
+            clusters,
+            upstream_port,
+            ..Options::default()
+        },
+    );
+    let before = vm_stats(&envoy);
+    (envoy, before)
+}
+
 fn get(envoy: &Envoy, path: &str, t: &str) -> Response {
     envoy.get(path, &[("authorization", &format!("Bearer {t}"))])
 }
@@ -135,15 +151,7 @@ fn jwks_down_at_start_fails_closed_then_recovers() {
     let key = new_key("a");
     let mut server = HttpServer::start("/jwks.json", Reply::json(&jwks(&[&key])));
     server.stop();
-    let (p, clusters) = plugin(&[("down", server.port(), 500, 60)]);
-    let envoy = Envoy::start_with(
-        &p,
-        Options {
-            clusters,
-            ..Options::default()
-        },
-    );
-    let before = vm_stats(&envoy);
+    let (envoy, before) = start(&[("down", server.port(), 500, 60)], None);
     let t = token(&key);
     for _ in 0..3 {
         let started = Instant::now();
@@ -175,15 +183,7 @@ fn jwks_dies_later_stale_keys_then_fail_closed() {
     let key = new_key("a");
     let mut server = HttpServer::start("/jwks.json", Reply::json(&jwks(&[&key])));
     // Stale keys usable for 4 s after the last successful fetch.
-    let (p, clusters) = plugin(&[("dies", server.port(), 500, 4)]);
-    let envoy = Envoy::start_with(
-        &p,
-        Options {
-            clusters,
-            ..Options::default()
-        },
-    );
-    let before = vm_stats(&envoy);
+    let (envoy, before) = start(&[("dies", server.port(), 500, 4)], None);
     let t = token(&key);
     assert_eq!(
         wait_status(&envoy, "/dies/x", &t, 200, StdDuration::from_secs(10)).status,
@@ -225,15 +225,7 @@ fn jwks_hanging_past_timeout_never_holds_requests() {
         "/jwks.json",
         Reply::json(&jwks(&[&key])).delayed(StdDuration::from_secs(30)),
     );
-    let (p, clusters) = plugin(&[("hang", server.port(), 300, 60)]);
-    let envoy = Envoy::start_with(
-        &p,
-        Options {
-            clusters,
-            ..Options::default()
-        },
-    );
-    let before = vm_stats(&envoy);
+    let (envoy, before) = start(&[("hang", server.port(), 300, 60)], None);
     let t = token(&key);
     // Keys never arrive: every request is answered 503 within timeout + 2 s (+ slack).
     let handles: Vec<_> = (0..6)
@@ -314,15 +306,7 @@ fn garbage_jwks_responses_keep_last_good_keys() {
         .iter()
         .map(|(n, s)| (*n, s.port(), 1000, 3600))
         .collect();
-    let (p, clusters) = plugin(&spec);
-    let envoy = Envoy::start_with(
-        &p,
-        Options {
-            clusters,
-            ..Options::default()
-        },
-    );
-    let before = vm_stats(&envoy);
+    let (envoy, before) = start(&spec, None);
     let t = token(&key);
     // At start: no usable key set → 503 (the "other" set loads but lacks the kid → 401).
     for (name, _) in &bad_replies {
@@ -380,15 +364,7 @@ fn key_rotation_under_load() {
     let a = new_key("a");
     let b = new_key("b");
     let server = HttpServer::start("/jwks.json", Reply::json(&jwks(&[&a])));
-    let (p, clusters) = plugin(&[("rot", server.port(), 1000, 3600)]);
-    let envoy = Envoy::start_with(
-        &p,
-        Options {
-            clusters,
-            ..Options::default()
-        },
-    );
-    let before = vm_stats(&envoy);
+    let (envoy, before) = start(&[("rot", server.port(), 1000, 3600)], None);
     let (ta, tb) = (token(&a), token(&b));
     assert_eq!(
         wait_status(&envoy, "/rot/x", &ta, 200, StdDuration::from_secs(10)).status,
@@ -457,16 +433,10 @@ fn slow_upstream_does_not_block_other_requests() {
         "/slow/x",
         Reply::json("{}").delayed(StdDuration::from_secs(3)),
     );
-    let (p, clusters) = plugin(&[("slow", jwks_server.port(), 1000, 3600)]);
-    let envoy = Envoy::start_with(
-        &p,
-        Options {
-            clusters,
-            upstream_port: Some(upstream.port()),
-            ..Options::default()
-        },
+    let (envoy, before) = start(
+        &[("slow", jwks_server.port(), 1000, 3600)],
+        Some(upstream.port()),
     );
-    let before = vm_stats(&envoy);
     let t = token(&key);
     // Warm up the key set (answer 200 after the upstream's 3 s).
     assert_eq!(get(&envoy, "/slow/x", &t).status, 200);
@@ -516,15 +486,7 @@ fn clients_leaving_while_waiting_for_keys_are_forgotten() {
         "/jwks.json",
         Reply::json(&jwks(&[&key])).delayed(StdDuration::from_millis(2500)),
     );
-    let (p, clusters) = plugin(&[("gone", server.port(), 5000, 3600)]);
-    let envoy = Envoy::start_with(
-        &p,
-        Options {
-            clusters,
-            ..Options::default()
-        },
-    );
-    let before = vm_stats(&envoy);
+    let (envoy, before) = start(&[("gone", server.port(), 5000, 3600)], None);
     let t = token(&key);
     // Eight requests start waiting for the first key set; their clients hang up after 300 ms.
     let request =
