@@ -69,6 +69,8 @@ fn create_state_record(key: &str) {
 /// A request paused until a provider's key set is loaded.
 struct Waiter {
     context_id: u32,
+    /// The request's headers ended its stream (no body): a resumed check must see the same.
+    end_of_stream: bool,
     since_ms: u64,
 }
 
@@ -387,7 +389,7 @@ impl Root {
                 continue; // the stream is gone
             }
             let expired = now.saturating_sub(w.since_ms) > vm.max_wait_ms;
-            process(vm, w.context_id, Some(w.since_ms), expired);
+            process(vm, w.context_id, w.end_of_stream, Some(w.since_ms), expired);
         }
         let _ = hostcalls::set_effective_context(self.context_id);
     }
@@ -562,28 +564,23 @@ impl Drop for Filter {
 }
 
 impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        process(&self.vm, self.context_id, None, false)
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        process(&self.vm, self.context_id, end_of_stream, None, false)
     }
 }
 
 /// Checks the current request (the effective context) and applies the decision. `waiting_since` is
 /// set when the request was paused earlier (it must then be resumed or answered); `expired` means it
 /// may wait no longer: keys still loading count as unavailable (503 `jwks_unavailable`).
-fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bool) -> Action {
-    let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
-        Ok(h) => h
-            .into_iter()
-            // Reuses the host's buffer; only a non-UTF-8 value is copied (lossily).
-            .map(|(k, v)| {
-                let v = String::from_utf8(v)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                (k, v)
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    let req = Request::from_headers(headers);
+fn process(
+    vm: &Rc<Vm>,
+    context_id: u32,
+    end_of_stream: bool,
+    waiting_since: Option<u64>,
+    expired: bool,
+) -> Action {
+    let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+    let req = Request::from_host(headers, end_of_stream);
     let rule_set = if vm.reads_route_metadata {
         hostcalls::get_property(RULE_SET_PROPERTY.to_vec())
             .ok()
@@ -614,6 +611,7 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
             log::debug!("edgeguard: waiting for key set of {}", providers.join(","));
             vm.waiters.borrow_mut().push(Waiter {
                 context_id,
+                end_of_stream,
                 since_ms: waiting_since.unwrap_or(now),
             });
             Action::Pause
@@ -640,6 +638,9 @@ fn process(vm: &Rc<Vm>, context_id: u32, waiting_since: Option<u64>, expired: bo
                     }
                     HeaderOp::Set(n, v) => {
                         hostcalls::set_map_value(MapType::HttpRequestHeaders, n, Some(v))
+                    }
+                    HeaderOp::SetBytes(n, v) => {
+                        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, n, Some(v))
                     }
                 };
                 if let Err(s) = r {

@@ -6,9 +6,14 @@
 
 use crate::api_key::{ApiKeys, ApiKeysConfig};
 use crate::config_json::{At, FromJson, Obj};
-use crate::extractor::is_lowercase_header_name;
+use crate::extractor::{is_lowercase_header_name, Source};
 use crate::matcher::{DefaultAction, Policy, RuleConfig};
 use crate::provider::{Provider, ProviderConfig};
+use crate::reading::{
+    ForwardedHeaders, MethodOverride, PathPolicy, ReadingPolicy, FORWARDED_HEADERS,
+    METHOD_OVERRIDE_HEADERS,
+};
+use crate::spelling::same_header;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -138,6 +143,9 @@ struct RawConfig {
     providers: Option<BTreeMap<String, ProviderConfig>>,
     headers: Option<HeaderNames>,
     bypass_cors_preflight: Option<bool>,
+    path: Option<PathPolicy>,
+    method_override: Option<MethodOverride>,
+    forwarded_headers: Option<ForwardedHeaders>,
     token_cache: Option<TokenCacheConfig>,
     rules: Option<Vec<RuleConfig>>,
     rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
@@ -151,6 +159,9 @@ from_json_struct!(RawConfig {
     providers,
     headers,
     bypass_cors_preflight,
+    path,
+    method_override,
+    forwarded_headers,
     token_cache,
     rules,
     rule_sets,
@@ -167,7 +178,11 @@ pub struct Config {
     /// JWT providers by name.
     pub providers: BTreeMap<String, Provider>,
     pub headers: HeaderNames,
+    /// Let real CORS preflights through without credentials (default `false`).
     pub bypass_cors_preflight: bool,
+    /// How the request is read before rules are matched (path, case, method overrides, forwarded
+    /// headers).
+    pub reading: ReadingPolicy,
     pub token_cache: TokenCacheConfig,
     pub policy: Policy,
 }
@@ -226,6 +241,7 @@ impl Config {
                 ));
             }
         }
+        check_header_names(&headers, api_keys.as_ref(), &providers)?;
         if api_keys.is_none() && providers.is_empty() {
             return Err(ConfigError::new("", "configure \"api_keys\" and/or \"providers\": edgeguard needs at least one kind of credential"));
         }
@@ -240,18 +256,104 @@ impl Config {
             providers: &providers,
             api_keys: api_keys.is_some(),
         };
-        let policy = Policy::validate(raw.rules, raw.rule_sets, raw.default, known)?;
+        let reading = ReadingPolicy {
+            path: raw.path.unwrap_or_default(),
+            method_override: raw.method_override.unwrap_or_default(),
+            forwarded_headers: raw.forwarded_headers.unwrap_or_default(),
+        };
+        let policy = Policy::validate(
+            raw.rules,
+            raw.rule_sets,
+            raw.default,
+            known,
+            reading.path.case,
+        )?;
         Ok(Config {
             mode: raw.mode.unwrap_or_default(),
             realm,
             api_keys,
             providers,
             headers,
-            bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+            bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(false),
+            reading,
             token_cache,
             policy,
         })
     }
+}
+
+/// Every header edgeguard writes is owned in every spelling (case, `_` for `-`), so two owners of
+/// one name — an identity header and a claim header, a claim header and a credential source — would
+/// let one reader's value pass for the other's. Refused, naming the later field.
+fn check_header_names(
+    headers: &HeaderNames,
+    api_keys: Option<&ApiKeys>,
+    providers: &BTreeMap<String, Provider>,
+) -> Result<(), ConfigError> {
+    let mut owners: Vec<(String, String)> = Vec::new();
+    let mut claim = |field: String, name: &str| -> Result<(), ConfigError> {
+        if let Some((other, _)) = owners.iter().find(|(_, n)| same_header(n, name)) {
+            return Err(ConfigError::new(
+                &field,
+                format!("\"{name}\" is the same header as {other} (names are compared ignoring case and '_' vs '-')"),
+            ));
+        }
+        owners.push((field, name.to_string()));
+        Ok(())
+    };
+    for (f, v) in [
+        ("key_id", &headers.key_id),
+        ("provider", &headers.provider),
+        ("subject", &headers.subject),
+        ("decision", &headers.decision),
+    ] {
+        claim(format!("headers.{f}"), v)?;
+    }
+    for h in METHOD_OVERRIDE_HEADERS
+        .iter()
+        .chain(FORWARDED_HEADERS.iter())
+    {
+        claim(format!("the request header \"{h}\""), h)?;
+    }
+    let mut sources: Vec<(String, &str)> = Vec::new();
+    if let Some(k) = api_keys {
+        for (i, s) in k.sources.iter().enumerate() {
+            if let Source::Header { name, .. } = s {
+                sources.push((format!("api_keys.from[{i}]"), name));
+            }
+        }
+    }
+    for (pname, p) in providers {
+        for (i, s) in p.sources.iter().enumerate() {
+            if let Source::Header { name, .. } = s {
+                sources.push((format!("providers.{pname}.from[{i}]"), name));
+            }
+        }
+    }
+    for (pname, p) in providers {
+        for (i, (_, h)) in p.claims_to_headers.iter().enumerate() {
+            let field = format!("providers.{pname}.claims_to_headers[{i}].header");
+            if let Some((src, _)) = sources.iter().find(|(_, n)| same_header(n, h)) {
+                return Err(ConfigError::new(
+                    &field,
+                    format!("\"{h}\" is a header credentials are read from ({src})"),
+                ));
+            }
+            claim(field, h)?;
+        }
+    }
+    for (src, name) in &sources {
+        if let Some((other, _)) = owners
+            .iter()
+            .find(|(f, n)| same_header(n, name) && f.starts_with("headers."))
+        {
+            return Err(ConfigError::new(
+                src,
+                format!("\"{name}\" is the same header as {other}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

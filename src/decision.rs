@@ -1,14 +1,17 @@
 //! The core's answer for one request: let it through with header edits, or deny it with a response.
 
-use crate::extractor::{Found, Source};
+use crate::extractor::Source;
 use crate::reason::Reason;
 use crate::request::Request;
+use crate::spelling::{header_key, param_key};
 
 /// One change to the request before it goes upstream. Applied in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderOp {
     Remove(String),
     Set(String, String),
+    /// A value that is not UTF-8 (a cookie header whose other cookies carry such bytes).
+    SetBytes(String, Vec<u8>),
 }
 
 /// What the core decided.
@@ -57,22 +60,57 @@ impl Denial {
     }
 }
 
-/// Collects what must change before a request goes upstream, then turns it into [`HeaderOp`]s.
-/// Credential stripping is deferred to `finish` so that several strips of one `:path` or `cookie`
-/// header compose.
+/// A name owned in every spelling: every request header, query parameter or cookie whose folded
+/// name (see [`crate::spelling`]) is `key` is removed, except one spelled exactly `keep`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owned {
+    key: String,
+    keep: Option<String>,
+}
+
+fn own(list: &mut Vec<Owned>, key: String, keep: Option<&str>) {
+    match list.iter_mut().find(|o| o.key == key) {
+        // Two claims on one name: it is kept only if both keep the same spelling.
+        Some(o) => {
+            if o.keep.as_deref() != keep {
+                o.keep = None;
+            }
+        }
+        None => list.push(Owned {
+            key,
+            keep: keep.map(str::to_string),
+        }),
+    }
+}
+
+/// Selects the names `list` owns: `fold` maps a request's spelling to its folded key.
+fn owned_drop<'a, F: Fn(&str) -> String + 'a>(
+    list: &'a [Owned],
+    fold: F,
+) -> impl Fn(&str) -> bool + 'a {
+    move |name: &str| {
+        let key = fold(name);
+        list.iter()
+            .any(|o| o.key == key && o.keep.as_deref() != Some(name))
+    }
+}
+
+/// Collects what must change before a request goes upstream, then turns it into [`HeaderOp`]s:
+/// a rewritten path, names removed in every spelling (headers, query parameters, cookies), and
+/// headers set. Deferred to `finish` so that several strips of one `:path` or `cookie` compose.
 #[derive(Debug, Default, Clone)]
 pub struct Edits {
-    remove: Vec<String>,
+    path: Option<String>,
+    headers: Vec<Owned>,
+    params: Vec<Owned>,
+    cookies: Vec<Owned>,
     set: Vec<(String, String)>,
-    strip: Vec<Source>,
 }
 
 impl Edits {
-    /// Removes a header (e.g. a client-supplied copy of an identity header), if the request has it.
+    /// Removes every spelling of header `name` (case, `_` for `-`) the request carries.
     pub fn remove(&mut self, name: &str) {
-        if !self.remove.iter().any(|n| n == name) {
-            self.remove.push(name.to_string());
-        }
+        own(&mut self.headers, header_key(name), None);
     }
 
     /// Sets a header (after all removals).
@@ -80,53 +118,80 @@ impl Edits {
         self.set.push((name.to_string(), value));
     }
 
-    /// Strips a credential from every place it was found.
-    pub fn strip(&mut self, places: &[Found]) {
-        for f in places {
-            if !self.strip.contains(&f.source) {
-                self.strip.push(f.source.clone());
+    /// Replaces the path (the query is kept).
+    pub fn rewrite_path(&mut self, path: String) {
+        self.path = Some(path);
+    }
+
+    /// Strips every spelling of a credential source; `keep` keeps the exact source (a verified
+    /// credential whose forwarding is configured) while its other spellings still go.
+    pub fn strip(&mut self, source: &Source, keep: bool) {
+        match source {
+            Source::Header { name, .. } => {
+                own(&mut self.headers, header_key(name), keep.then_some(name))
+            }
+            Source::Query { name } => own(&mut self.params, param_key(name), keep.then_some(name)),
+            Source::Cookie { name } => {
+                own(&mut self.cookies, param_key(name), keep.then_some(name))
             }
         }
     }
 
-    /// The header operations, in order: credential strips, removals, then sets.
+    /// Removes every spelling of query parameter `name`.
+    pub fn strip_param(&mut self, name: &str) {
+        own(&mut self.params, param_key(name), None);
+    }
+
+    /// The header operations, in order: path, cookies, removals, then sets.
     pub fn finish(self, req: &Request) -> Vec<HeaderOp> {
         let mut ops = Vec::new();
-        let mut path = req.path.clone();
-        let mut cookies: Vec<String> = req.header_values("cookie").map(str::to_string).collect();
-        let (mut path_changed, mut cookies_changed) = (false, false);
-        for source in &self.strip {
-            match source {
-                Source::Header { name, .. } => ops.push(HeaderOp::Remove(name.clone())),
-                Source::Query { name } => {
-                    path = Request::path_without_query_param(&path, name);
-                    path_changed = true;
-                }
-                Source::Cookie { name } => {
-                    cookies = cookies
-                        .iter()
-                        .filter_map(|c| Request::cookie_header_without(c, name))
-                        .collect();
-                    cookies_changed = true;
-                }
+        let base = self.path.as_deref().unwrap_or(req.path_only());
+        let query = match req.query() {
+            Some(q) if !self.params.is_empty() => {
+                Request::query_without(q, owned_drop(&self.params, param_key))
             }
-        }
-        if path_changed && path != req.path {
+            q => q.map(str::to_string),
+        };
+        let path = match query {
+            Some(q) => format!("{base}?{q}"),
+            None => base.to_string(),
+        };
+        if path != req.path {
             ops.push(HeaderOp::Set(":path".to_string(), path));
         }
-        if cookies_changed {
-            ops.push(HeaderOp::Remove("cookie".to_string()));
-            if !cookies.is_empty() {
-                ops.push(HeaderOp::Set("cookie".to_string(), cookies.join("; ")));
+        if !self.cookies.is_empty() {
+            let drop = owned_drop(&self.cookies, param_key);
+            let mut changed = false;
+            let mut kept: Vec<Vec<u8>> = Vec::new();
+            for (i, (k, _)) in req.headers.iter().enumerate() {
+                if !k.eq_ignore_ascii_case("cookie") {
+                    continue;
+                }
+                let before = req.value_bytes(i);
+                let after = Request::cookie_without(before, &drop);
+                changed |= after.as_deref() != Some(before);
+                kept.extend(after);
+            }
+            if changed {
+                ops.push(HeaderOp::Remove("cookie".to_string()));
+                if !kept.is_empty() {
+                    let joined = kept.join(&b"; "[..]);
+                    ops.push(match String::from_utf8(joined) {
+                        Ok(s) => HeaderOp::Set("cookie".to_string(), s),
+                        Err(e) => HeaderOp::SetBytes("cookie".to_string(), e.into_bytes()),
+                    });
+                }
             }
         }
-        // Removing a header the request does not carry is a wasted host call on every request.
-        ops.extend(
-            self.remove
-                .into_iter()
-                .filter(|n| req.header(n).is_some())
-                .map(HeaderOp::Remove),
-        );
+        let drop = owned_drop(&self.headers, header_key);
+        let mut removed: Vec<&str> = Vec::new();
+        for (k, _) in &req.headers {
+            if !k.starts_with(':') && drop(k) && !removed.iter().any(|r| r.eq_ignore_ascii_case(k))
+            {
+                removed.push(k);
+            }
+        }
+        ops.extend(removed.into_iter().map(|k| HeaderOp::Remove(k.to_string())));
         ops.extend(self.set.into_iter().map(|(k, v)| HeaderOp::Set(k, v)));
         ops
     }
@@ -151,9 +216,12 @@ mod tests {
     #[test]
     fn strips_compose() {
         let req = Request::from_headers(vec![
-            (":path".into(), "/a?k=1&t=2&x=3".into()),
+            (":path".into(), "/a?k=1&t=2&x=3&K=4&t.x=5".into()),
             ("cookie".into(), "s=1; at=2".into()),
             ("x-edgeguard-key-id".into(), "spoofed".into()),
+            ("x_edgeguard_key_id".into(), "spoofed".into()),
+            ("x-api-key".into(), "kept".into()),
+            ("x_api_key".into(), "spelling".into()),
         ]);
         let mut e = Edits::default();
         e.remove("x-not-present");
@@ -163,28 +231,48 @@ mod tests {
             "absent headers need no removal"
         );
         let mut e = Edits::default();
-        let q = |n: &str| Found {
-            value: "v".into(),
-            source: Source::Query { name: n.into() },
-        };
-        e.strip(&[q("k")]);
-        e.strip(&[
-            q("t"),
-            Found {
-                value: "v".into(),
-                source: Source::Cookie { name: "at".into() },
+        e.strip(&Source::Query { name: "k".into() }, false);
+        e.strip(&Source::Query { name: "t_x".into() }, false);
+        e.strip(&Source::Cookie { name: "at".into() }, false);
+        e.strip(
+            &Source::Header {
+                name: "x-api-key".into(),
+                prefix: None,
             },
-        ]);
+            true,
+        );
         e.remove("x-edgeguard-key-id");
         e.set("x-edgeguard-key-id", "ios".into());
         assert_eq!(
             e.finish(&req),
             vec![
-                HeaderOp::Set(":path".into(), "/a?x=3".into()),
+                HeaderOp::Set(":path".into(), "/a?t=2&x=3".into()),
                 HeaderOp::Remove("cookie".into()),
                 HeaderOp::Set("cookie".into(), "s=1".into()),
                 HeaderOp::Remove("x-edgeguard-key-id".into()),
+                HeaderOp::Remove("x_edgeguard_key_id".into()),
+                HeaderOp::Remove("x_api_key".into()),
                 HeaderOp::Set("x-edgeguard-key-id".into(), "ios".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn cookie_strip_keeps_other_bytes() {
+        let req = Request::from_host(
+            vec![
+                (":path".into(), b"/".to_vec()),
+                ("cookie".into(), b"a=\xff\x01; at=tok; b=2".to_vec()),
+            ],
+            true,
+        );
+        let mut e = Edits::default();
+        e.strip(&Source::Cookie { name: "at".into() }, false);
+        assert_eq!(
+            e.finish(&req),
+            vec![
+                HeaderOp::Remove("cookie".into()),
+                HeaderOp::SetBytes("cookie".into(), b"a=\xff\x01; b=2".to_vec()),
             ]
         );
     }

@@ -3,19 +3,20 @@
 //! back as [`Events`].
 
 use crate::api_key::KeyCheck;
+use crate::claim_path::ClaimPath;
 use crate::config::{Config, Mode};
 use crate::decision::{Decision, Denial, Edits};
-use crate::extractor::{extract, Extraction, Found};
+use crate::extractor::{extract, Extraction, Source};
 use crate::jwk::KeySet;
 use crate::jwt::{self, Claims, JwtError};
 use crate::jwt_cache::{Cached, JwtCache};
 use crate::matcher::Action;
-use crate::path;
 use crate::policy::{
     self, CredentialKind, CredentialState, Credentials, Evaluation, Granted, JwtIdentity,
-    KeyIdentity,
+    KeyIdentity, Requirement,
 };
 use crate::provider::{JwksSource, Provider};
+use crate::reading::{self, Reading};
 use crate::reason::Reason;
 use crate::request::Request;
 use std::cell::RefCell;
@@ -114,6 +115,10 @@ impl Engine {
 
     /// Checks a request at `now` (seconds since the epoch, from the host). `rule_set` is the name
     /// carried by the matched Envoy route's metadata, if any.
+    ///
+    /// Whatever the outcome, the request that goes upstream (allowed, or let through in report mode)
+    /// carries no client copy of an edgeguard header in any spelling, and no credential from any
+    /// configured place unless that credential was verified and its forwarding is configured.
     pub fn check(
         &self,
         req: &Request,
@@ -133,23 +138,30 @@ impl Engine {
             api_key: None,
             jwts: BTreeMap::new(),
             events: Events::default(),
-            strip: Vec::new(),
+            forwarded: Vec::new(),
         };
-        let evaluation = self.evaluate(req, rule_set, &mut creds);
+        let verdict = match reading::read(req, &self.config.reading, &mut edits) {
+            Err(reason) => Verdict::Deny(Denial {
+                status: 400,
+                reason,
+                www_authenticate: None,
+            }),
+            Ok(reading) => self.evaluate(req, &reading, rule_set, &mut creds),
+        };
         let RequestCredentials {
-            mut events, strip, ..
+            mut events,
+            forwarded,
+            ..
         } = creds;
-        let outcome = match evaluation {
-            Verdict::Wait(providers) => {
-                return Check {
-                    outcome: Outcome::Wait(providers),
-                    events,
-                }
-            }
+        if let Verdict::Wait(providers) = verdict {
+            return Check {
+                outcome: Outcome::Wait(providers),
+                events,
+            };
+        }
+        self.strip_credentials(&forwarded, &mut edits);
+        let outcome = match verdict {
             Verdict::Allow(granted) => {
-                for places in &strip {
-                    edits.strip(places);
-                }
                 self.forward_identities(&granted, &mut edits);
                 Decision::Allow {
                     ops: edits.finish(req),
@@ -160,11 +172,8 @@ impl Engine {
                 match self.config.mode {
                     Mode::Enforce => Decision::Deny(denial),
                     Mode::Report => {
-                        // The request goes upstream: credentials are stripped as for an allowed one
-                        // (unless forwarding is configured), only no identity is asserted.
-                        for places in &strip {
-                            edits.strip(places);
-                        }
+                        // The request goes upstream stripped exactly as an allowed one, only no
+                        // identity is asserted.
                         edits.set(
                             &self.config.headers.decision,
                             format!("deny; reason={}", denial.reason.code()),
@@ -175,6 +184,11 @@ impl Engine {
                     }
                 }
             }
+            Verdict::Wait(_) => Decision::Deny(Denial {
+                status: 503,
+                reason: Reason::JwksUnavailable,
+                www_authenticate: None,
+            }),
         };
         Check {
             outcome: Outcome::Decided(outcome),
@@ -182,31 +196,42 @@ impl Engine {
         }
     }
 
+    /// Every configured credential place is stripped in every spelling; a place that held a
+    /// verified credential whose forwarding is configured keeps its exact spelling.
+    fn strip_credentials(&self, forwarded: &[Source], edits: &mut Edits) {
+        let sources = self
+            .config
+            .api_keys
+            .iter()
+            .flat_map(|k| k.sources.iter())
+            .chain(
+                self.config
+                    .providers
+                    .values()
+                    .flat_map(|p| p.sources.iter()),
+            );
+        for source in sources {
+            edits.strip(source, forwarded.contains(source));
+        }
+    }
+
     fn evaluate(
         &self,
         req: &Request,
+        reading: &Reading<'_>,
         rule_set: Option<&str>,
         creds: &mut RequestCredentials<'_>,
     ) -> Verdict {
-        if self.config.bypass_cors_preflight && is_cors_preflight(req) {
+        let policy = &self.config.policy;
+        if self.config.bypass_cors_preflight
+            && is_cors_preflight(req)
+            && policy.has_rule(reading.method, &reading.path, &reading.host, rule_set)
+        {
             return Verdict::Allow(Vec::new());
         }
-        let path = match path::normalize(req.path_only()) {
-            Ok(p) => p,
-            Err(_) => {
-                return Verdict::Deny(Denial {
-                    status: 400,
-                    reason: Reason::BadPath,
-                    www_authenticate: None,
-                })
-            }
-        };
+        let both;
         let requirement =
-            match self
-                .config
-                .policy
-                .select(&req.method, &path, &req.authority, rule_set)
-            {
+            match policy.select(reading.method, &reading.path, &reading.host, rule_set) {
                 Action::Anonymous => return Verdict::Allow(Vec::new()),
                 Action::Deny => {
                     return Verdict::Deny(Denial {
@@ -216,6 +241,10 @@ impl Engine {
                     })
                 }
                 Action::Require(r) => r,
+                Action::RequireBoth(a, b) => {
+                    both = Requirement::All(vec![a.clone(), b.clone()]);
+                    &both
+                }
             };
         match policy::evaluate(requirement, creds) {
             Evaluation::Granted(g) => Verdict::Allow(g),
@@ -279,7 +308,7 @@ impl Engine {
                         .claims
                         .get("sub")
                         .and_then(|s| s.as_str())
-                        .filter(|s| is_header_safe(s))
+                        .filter(|s| is_header_exact(s))
                     {
                         edits.set(&h.subject, sub.to_string());
                     }
@@ -302,49 +331,68 @@ enum Verdict {
     Wait(Vec<String>),
 }
 
+/// A real CORS preflight: `OPTIONS`, a non-empty `Origin`, a method token in
+/// `Access-Control-Request-Method`, and no body (none announced, none following the headers).
 fn is_cors_preflight(req: &Request) -> bool {
-    req.method.eq_ignore_ascii_case("OPTIONS")
-        && req.header("origin").is_some()
-        && req.header("access-control-request-method").is_some()
+    req.method == "OPTIONS"
+        && req.header("origin").is_some_and(|o| !o.trim().is_empty())
+        && req
+            .header("access-control-request-method")
+            .is_some_and(is_token)
+        && !req.has_body
+        && req.header("transfer-encoding").is_none()
+        && req.header_values("content-length").all(|v| v.trim() == "0")
 }
 
-fn is_header_safe(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 4096 && !v.chars().any(char::is_control)
+/// An RFC 9110 token (a method name).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A value an upstream reads byte for byte as edgeguard sent it: non-empty, at most 4096 bytes, no
+/// control characters, and no leading or trailing whitespace (HTTP trims it).
+fn is_header_exact(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 4096
+        && !v.chars().any(char::is_control)
+        && !v.starts_with([' ', '\t'])
+        && !v.ends_with([' ', '\t'])
 }
 
 /// A claim rendered as a header value: strings as is, numbers and booleans as JSON, arrays of those
-/// joined with `,`. Objects, nulls and values with control characters are not forwarded.
-pub fn claim_header_value(claims: &jwt::Claims, dotted: &str) -> Option<String> {
-    let mut parts = dotted.split('.');
-    let first = parts.next()?;
-    let mut v = claims.get(first)?;
-    for p in parts {
-        v = v.get(p)?;
-    }
+/// joined with `,`. Not forwarded at all (`None`): objects, nulls, empty arrays, array elements that
+/// contain `,` (the joined value would be ambiguous), and values that would not arrive byte for byte
+/// (see [`is_header_exact`]).
+pub fn claim_header_value(claims: &jwt::Claims, path: &ClaimPath) -> Option<String> {
     let scalar = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     };
-    let out = match v {
-        serde_json::Value::Array(items) => items
-            .iter()
-            .map(scalar)
-            .collect::<Option<Vec<_>>>()?
-            .join(","),
+    let out = match path.lookup(claims)? {
+        serde_json::Value::Array(items) => {
+            let parts = items
+                .iter()
+                .map(|v| scalar(v).filter(|s| is_header_exact(s) && !s.contains(',')))
+                .collect::<Option<Vec<_>>>()?;
+            parts.join(",")
+        }
         other => scalar(other)?,
     };
-    is_header_safe(&out).then_some(out)
+    is_header_exact(&out).then_some(out)
 }
 
-/// Scopes from the provider's scope claims: space-delimited strings or arrays of strings.
+/// Scopes from the provider's scope claims: strings delimited by spaces (RFC 6749 §3.3: `SP` only;
+/// other whitespace is part of a scope) or arrays of strings.
 pub fn token_scopes(claims: &jwt::Claims, scope_claims: &[String]) -> Vec<String> {
     let mut scopes = Vec::new();
     for c in scope_claims {
         match claims.get(c) {
             Some(serde_json::Value::String(s)) => {
-                scopes.extend(s.split_whitespace().map(str::to_string))
+                scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string))
             }
             Some(serde_json::Value::Array(a)) => {
                 scopes.extend(a.iter().filter_map(|v| v.as_str()).map(str::to_string))
@@ -364,8 +412,9 @@ struct RequestCredentials<'a> {
     api_key: Option<CredentialState<KeyIdentity>>,
     jwts: BTreeMap<String, CredentialState<JwtIdentity>>,
     events: Events,
-    /// Places of credentials to strip if the request is allowed.
-    strip: Vec<Vec<Found>>,
+    /// Places of verified credentials whose forwarding is configured (every other credential place
+    /// is stripped).
+    forwarded: Vec<Source>,
 }
 
 impl RequestCredentials<'_> {
@@ -383,11 +432,11 @@ impl RequestCredentials<'_> {
         let Some(value) = found.first().map(|f| f.value.clone()) else {
             return CredentialState::Missing;
         };
-        if !keys.forward_credential {
-            self.strip.push(found);
-        }
         match keys.lookup(&value) {
             KeyCheck::Valid(k) => {
+                if keys.forward_credential {
+                    self.forwarded.extend(found.into_iter().map(|f| f.source));
+                }
                 self.events.key_id = Some(k.id.clone());
                 CredentialState::Valid(KeyIdentity {
                     id: k.id.clone(),
@@ -418,11 +467,11 @@ impl RequestCredentials<'_> {
                 KeyAvailability::Unavailable => return CredentialState::Unavailable,
             },
         };
-        if !provider.forward_token {
-            self.strip.push(found);
-        }
         match self.verify(&token, provider, &keys) {
             Ok(claims) => {
+                if provider.forward_token {
+                    self.forwarded.extend(found.into_iter().map(|f| f.source));
+                }
                 self.events.verified.push(provider.name.clone());
                 if self.events.subject.is_none() {
                     self.events.subject = claims
@@ -700,18 +749,68 @@ mod tests {
 
     #[test]
     fn cors_preflight_and_bad_paths() {
-        let e = engine("");
-        let pre = req(
-            "OPTIONS",
-            "/o",
-            &[
+        let pre = |path: &str, extra: &[(&str, &str)]| {
+            let mut h = vec![
                 ("origin", "https://a"),
                 ("access-control-request-method", "POST"),
-            ],
+                ("x-api-key", "forged"),
+                ("x_edgeguard_key_id", "root"),
+            ];
+            h.extend_from_slice(extra);
+            req("OPTIONS", path, &h)
+        };
+        // off by default: a preflight is checked like any request
+        let e = engine("");
+        let d = denial(decide(&e, &pre("/o", &[])));
+        assert_eq!(d.reason, Reason::UnknownKey);
+        let e = engine(
+            r#", "bypass_cors_preflight": true,
+               "rules": [{"match": {"path_prefix": "/o"}, "require": {"api_key": {}}}]"#,
         );
-        assert!(matches!(decide(&e, &pre), Decision::Allow { .. }));
-        let e = engine(r#", "bypass_cors_preflight": false"#);
-        assert!(matches!(decide(&e, &pre), Decision::Deny(_)));
+        let Decision::Allow { ops } = decide(&e, &pre("/o", &[])) else {
+            unreachable!()
+        };
+        assert!(
+            ops.contains(&HeaderOp::Remove("x-api-key".into())),
+            "{ops:?}"
+        );
+        assert!(
+            ops.contains(&HeaderOp::Remove("x_edgeguard_key_id".into())),
+            "{ops:?}"
+        );
+        assert!(
+            !ops.iter().any(|o| matches!(o, HeaderOp::Set(..))),
+            "{ops:?}"
+        );
+        // not a real preflight, or not on a rule's path: checked like any request
+        let mut with_body = pre("/o", &[]);
+        with_body.has_body = true;
+        for r in [
+            with_body,
+            pre("/o", &[("content-length", "3")]),
+            pre("/o", &[("transfer-encoding", "chunked")]),
+            req(
+                "OPTIONS",
+                "/o",
+                &[("origin", ""), ("access-control-request-method", "GET")],
+            ),
+            req(
+                "OPTIONS",
+                "/o",
+                &[
+                    ("origin", "https://a"),
+                    ("access-control-request-method", "GET PUT"),
+                ],
+            ),
+            req("OPTIONS", "/o", &[("origin", "https://a")]),
+            pre("/elsewhere", &[]),
+        ] {
+            assert!(matches!(decide(&e, &r), Decision::Deny(_)), "{r:?}");
+        }
+        assert_eq!(
+            denial(decide(&e, &pre("/o/../o", &[]))).reason,
+            Reason::BadPath
+        );
         let d = denial(decide(
             &e,
             &req("GET", "/a/../../etc", &[("x-api-key", "k1")]),
@@ -720,27 +819,105 @@ mod tests {
     }
 
     #[test]
+    fn unverified_credentials_never_go_upstream() {
+        let e = engine(
+            r#", "rules": [{"match": {"path_prefix": "/pub"}, "allow": "anonymous"},
+                            {"match": {}, "require": {"any": [{"api_key": {}}]}}]"#,
+        );
+        let Decision::Allow { ops } = decide(
+            &e,
+            &req(
+                "GET",
+                "/pub?api.key=forged&API_KEY=x&y=1",
+                &[("x-api-key", "forged"), ("x_api_key", "z")],
+            ),
+        ) else {
+            unreachable!()
+        };
+        assert_eq!(
+            ops,
+            vec![
+                HeaderOp::Set(":path".into(), "/pub?y=1".into()),
+                HeaderOp::Remove("x-api-key".into()),
+                HeaderOp::Remove("x_api_key".into()),
+            ]
+        );
+        // report mode: an ambiguous pair is stripped too
+        let e = engine(r#", "mode": "report""#);
+        let Decision::Allow { ops } =
+            decide(&e, &req("GET", "/?api_key=k1", &[("x-api-key", "k2")]))
+        else {
+            unreachable!()
+        };
+        assert!(
+            ops.contains(&HeaderOp::Set(":path".into(), "/".into())),
+            "{ops:?}"
+        );
+        assert!(
+            ops.contains(&HeaderOp::Remove("x-api-key".into())),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn forwarded_credential_keeps_only_its_exact_place() {
+        let json = format!(
+            r#"{{"api_keys": {{"forward_credential": true, "keys": [{{"id": "ios", "sha256": "{}"}}]}}}}"#,
+            sha256_hex(b"k1")
+        );
+        let e = match Config::parse(json.as_bytes()) {
+            Ok(c) => Engine::new(c),
+            Err(e) => unreachable!("{e}"),
+        };
+        let Decision::Allow { ops } = decide(
+            &e,
+            &req("GET", "/", &[("x-api-key", "k1"), ("x_api_key", "other")]),
+        ) else {
+            unreachable!()
+        };
+        assert!(
+            !ops.contains(&HeaderOp::Remove("x-api-key".into())),
+            "{ops:?}"
+        );
+        assert!(
+            ops.contains(&HeaderOp::Remove("x_api_key".into())),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
     fn claim_values_render_as_headers() {
         let claims: jwt::Claims = match serde_json::from_str(
-            r#"{"sub":"u1","n":5,"b":true,"a":["x","y"],"o":{"p":{"q":"deep"}},"bad":"a\nb","obj":{}}"#,
+            r#"{"sub":"u1","n":5,"b":true,"a":["x","y"],"o":{"p":{"q":"deep"}},"bad":"a\nb","obj":{},
+                "comma":["user,admin"],"pad":" admin","tab":"x\t","empty":"","ea":[],"o.p":"top"}"#,
         ) {
             Ok(c) => c,
             Err(e) => unreachable!("{e}"),
         };
-        assert_eq!(claim_header_value(&claims, "sub").as_deref(), Some("u1"));
-        assert_eq!(claim_header_value(&claims, "n").as_deref(), Some("5"));
-        assert_eq!(claim_header_value(&claims, "b").as_deref(), Some("true"));
-        assert_eq!(claim_header_value(&claims, "a").as_deref(), Some("x,y"));
-        assert_eq!(
-            claim_header_value(&claims, "o.p.q").as_deref(),
-            Some("deep")
-        );
-        assert_eq!(claim_header_value(&claims, "bad"), None);
-        assert_eq!(claim_header_value(&claims, "obj"), None);
-        assert_eq!(claim_header_value(&claims, "nope"), None);
+        let at = |p: &str| match ClaimPath::parse(p) {
+            Ok(p) => claim_header_value(&claims, &p),
+            Err(e) => unreachable!("{e}"),
+        };
+        assert_eq!(at("sub").as_deref(), Some("u1"));
+        assert_eq!(at("n").as_deref(), Some("5"));
+        assert_eq!(at("b").as_deref(), Some("true"));
+        assert_eq!(at("a").as_deref(), Some("x,y"));
+        assert_eq!(at("o.p.q").as_deref(), Some("deep"));
+        assert_eq!(at("o\\.p").as_deref(), Some("top"));
+        for none in [
+            "bad", "obj", "nope", "comma", "pad", "tab", "empty", "ea", "o.p",
+        ] {
+            assert_eq!(at(none), None, "{none}");
+        }
         assert_eq!(
             token_scopes(&claims, &["a".into(), "sub".into()]),
             vec!["x", "y", "u1"]
+        );
+        let nbsp: jwt::Claims =
+            serde_json::from_str("{\"scope\": \"orders:read\u{a0}admin  x\"}").unwrap_or_default();
+        assert_eq!(
+            token_scopes(&nbsp, &["scope".into()]),
+            vec!["orders:read\u{a0}admin", "x"]
         );
     }
 }
@@ -810,6 +987,7 @@ mod jwt_tests {
         Request::from_headers(vec![
             (":method".into(), "GET".into()),
             (":path".into(), "/orders".into()),
+            (":authority".into(), "api.test".into()),
             ("authorization".into(), format!("Bearer {t}")),
             ("x-org".into(), "spoofed".into()),
         ])
@@ -908,6 +1086,7 @@ mod jwt_tests {
         let none = Request::from_headers(vec![
             (":method".into(), "GET".into()),
             (":path".into(), "/".into()),
+            (":authority".into(), "api.test".into()),
         ]);
         let Outcome::Decided(Decision::Deny(d)) = check(&e, &none, NOW, &ready()).outcome else {
             unreachable!()

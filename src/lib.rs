@@ -10,12 +10,14 @@
 mod config_json;
 
 pub mod api_key;
+pub mod claim_path;
 pub mod config;
 pub mod decision;
 pub mod eddsa;
 pub mod engine;
 pub mod es256;
 pub mod extractor;
+pub mod host;
 pub mod json;
 pub mod jwk;
 pub mod jwks_cache;
@@ -25,9 +27,11 @@ pub mod matcher;
 pub mod path;
 pub mod policy;
 pub mod provider;
+pub mod reading;
 pub mod reason;
 pub mod request;
 pub mod rsa_fast;
+pub mod spelling;
 pub mod stats;
 #[cfg(test)]
 mod test_support;

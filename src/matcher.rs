@@ -53,6 +53,7 @@ use crate::config::{ConfigError, Known};
 use crate::config_json::{At, FromJson};
 use crate::path;
 use crate::policy::{Requirement, RequirementConfig};
+use crate::reading::CaseMatch;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -132,6 +133,8 @@ enum RuleAction {
 #[derive(Debug, Clone, PartialEq)]
 struct Rule {
     path: PathMatch,
+    /// `path` with its patterns in ASCII lowercase, for case-insensitive matching.
+    folded: PathMatch,
     /// Uppercase; empty = any.
     methods: Vec<String>,
     /// Empty = any.
@@ -145,12 +148,19 @@ pub struct Policy {
     rules: Vec<Rule>,
     rule_sets: BTreeMap<String, Vec<Rule>>,
     default: DefaultAction,
+    case: CaseMatch,
+    /// Some configured path pattern has an uppercase letter (else an all-lowercase request path
+    /// needs no second, case-folded match).
+    upper_patterns: bool,
 }
 
 /// What a request must satisfy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Action<'a> {
     Require(&'a Requirement),
+    /// Two readings of the path (case-sensitive and case-folded) matched different rules: both
+    /// requirements must hold.
+    RequireBoth(&'a Requirement, &'a Requirement),
     Anonymous,
     /// No rule matched and the default is deny (or the route names an unknown rule set).
     Deny,
@@ -162,6 +172,7 @@ impl Policy {
         rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
         default: Option<DefaultAction>,
         known: Known<'_>,
+        case: CaseMatch,
     ) -> Result<Policy, ConfigError> {
         let rules = match rules {
             None => vec![implicit_rule(known)],
@@ -178,10 +189,16 @@ impl Policy {
             }
             sets.insert(name, validate_rules(list, &field, known)?);
         }
+        let upper_patterns = rules
+            .iter()
+            .chain(sets.values().flatten())
+            .any(|r| r.path != r.folded);
         Ok(Policy {
             rules,
             rule_sets: sets,
             default: default.unwrap_or_default(),
+            case,
+            upper_patterns,
         })
     }
 
@@ -203,6 +220,17 @@ impl Policy {
         host: &str,
         rule_set: Option<&str>,
     ) -> Action<'_> {
+        self.select_in(method, path, host, rule_set, self.default)
+    }
+
+    fn select_in(
+        &self,
+        method: &str,
+        path: &str,
+        host: &str,
+        rule_set: Option<&str>,
+        default: DefaultAction,
+    ) -> Action<'_> {
         let first: &[Rule] = match rule_set {
             None => &[],
             Some(name) => match self.rule_sets.get(name) {
@@ -211,16 +239,59 @@ impl Policy {
             },
         };
         let host = request_host(host);
-        let found = first
-            .iter()
-            .chain(&self.rules)
-            .find(|r| r.matches(method, path, &host));
-        match found.map(|r| &r.action) {
-            Some(RuleAction::Require(req)) => Action::Require(req),
-            Some(RuleAction::Anonymous) => Action::Anonymous,
-            None if self.default == DefaultAction::Allow => Action::Anonymous,
-            None => Action::Deny,
+        let exact = || {
+            first
+                .iter()
+                .chain(&self.rules)
+                .find(|r| r.matches(method, &r.path, path, &host))
+        };
+        let folded = || {
+            let lower = path.to_ascii_lowercase();
+            first
+                .iter()
+                .chain(&self.rules)
+                .find(|r| r.matches(method, &r.folded, &lower, &host))
+        };
+        match self.case {
+            CaseMatch::Sensitive => action(exact(), default),
+            CaseMatch::Insensitive => action(folded(), default),
+            CaseMatch::Strict => {
+                let a = exact();
+                if !self.upper_patterns && !path.bytes().any(|b| b.is_ascii_uppercase()) {
+                    return action(a, default);
+                }
+                let b = folded();
+                match (a, b) {
+                    (Some(x), Some(y)) if std::ptr::eq(x, y) => action(a, default),
+                    _ => match (action(a, default), action(b, default)) {
+                        (Action::Deny, _) | (_, Action::Deny) => Action::Deny,
+                        (Action::Anonymous, other) | (other, Action::Anonymous) => other,
+                        (Action::Require(x), Action::Require(y)) if x == y => Action::Require(x),
+                        (Action::Require(x), Action::Require(y)) => Action::RequireBoth(x, y),
+                        // `action` never returns `RequireBoth`.
+                        _ => Action::Deny,
+                    },
+                }
+            }
         }
+    }
+
+    /// Whether explicit rules (not the default) decide the request in every case reading.
+    pub fn has_rule(&self, method: &str, path: &str, host: &str, rule_set: Option<&str>) -> bool {
+        !matches!(
+            self.select_in(method, path, host, rule_set, DefaultAction::Deny),
+            Action::Deny
+        )
+    }
+}
+
+/// What a matched rule (or, without one, the default) asks for.
+fn action(rule: Option<&Rule>, default: DefaultAction) -> Action<'_> {
+    match rule.map(|r| &r.action) {
+        Some(RuleAction::Require(req)) => Action::Require(req),
+        Some(RuleAction::Anonymous) => Action::Anonymous,
+        None if default == DefaultAction::Allow => Action::Anonymous,
+        None => Action::Deny,
     }
 }
 
@@ -239,6 +310,7 @@ fn implicit_rule(known: Known<'_>) -> Rule {
     }));
     Rule {
         path: PathMatch::Any,
+        folded: PathMatch::Any,
         methods: Vec::new(),
         hosts: Vec::new(),
         action: RuleAction::Require(Requirement::Any(any)),
@@ -304,8 +376,10 @@ impl RuleConfig {
             None => Vec::new(),
             Some(list) => hosts(list, &format!("{f}.hosts"))?,
         };
+        let folded = path.folded();
         Ok(Rule {
             path,
+            folded,
             methods,
             hosts,
             action,
@@ -315,11 +389,11 @@ impl RuleConfig {
 
 /// A configured path: must be in normalized form, so that it can match anything at all.
 fn config_path(p: &str, field: &str) -> Result<String, ConfigError> {
-    match path::normalize(p) {
-        Ok(n) if n == p => Ok(n),
+    match path::canonicalize(p) {
+        Ok(n) if n == p => Ok(n.into_owned()),
         Ok(n) => Err(ConfigError::new(
             field,
-            format!("must be a normalized path: use \"{n}\""),
+            format!("must be a canonical path: use \"{n}\""),
         )),
         Err(e) => Err(ConfigError::new(
             field,
@@ -426,10 +500,11 @@ fn request_host(authority: &str) -> String {
 }
 
 impl Rule {
-    fn matches(&self, method: &str, path: &str, host: &str) -> bool {
+    /// `paths` is `self.path` or `self.folded` (then `path` is lowercased too).
+    fn matches(&self, method: &str, paths: &PathMatch, path: &str, host: &str) -> bool {
         (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
             && (self.hosts.is_empty() || self.hosts.iter().any(|h| h.matches(host)))
-            && self.path.matches(path)
+            && paths.matches(path)
     }
 }
 
@@ -443,6 +518,20 @@ impl HostMatch {
 }
 
 impl PathMatch {
+    /// The same patterns in ASCII lowercase.
+    fn folded(&self) -> PathMatch {
+        match self {
+            PathMatch::Any => PathMatch::Any,
+            PathMatch::Prefix(p) => PathMatch::Prefix(p.to_ascii_lowercase()),
+            PathMatch::Exact(p) => PathMatch::Exact(p.to_ascii_lowercase()),
+            PathMatch::Glob(g) => PathMatch::Glob(
+                g.iter()
+                    .map(|s| s.as_ref().map(|s| s.to_ascii_lowercase()))
+                    .collect(),
+            ),
+        }
+    }
+
     fn matches(&self, path: &str) -> bool {
         match self {
             PathMatch::Any => true,
@@ -544,7 +633,11 @@ mod tests {
             Some(r) => Some(FromJson::from_json(r, &at.key("default"))?),
             None => None,
         };
-        Policy::validate(rules, sets, default, known)
+        let case = match v.get("case") {
+            Some(c) => FromJson::from_json(c, &at.key("case"))?,
+            None => CaseMatch::default(),
+        };
+        Policy::validate(rules, sets, default, known, case)
     }
 
     fn policy(v: Value) -> Policy {
@@ -568,12 +661,17 @@ mod tests {
                 scopes.first().cloned().unwrap_or_default()
             }
             Action::Require(r) => format!("{r:?}"),
+            Action::RequireBoth(a, b) => format!(
+                "{} + {}",
+                describe(Action::Require(a)),
+                describe(Action::Require(b))
+            ),
         }
     }
 
-    /// Normalizes like the engine, then selects.
+    /// Canonicalizes like the engine in rewrite mode, then selects.
     fn sel(p: &Policy, method: &str, raw_path: &str, host: &str, set: Option<&str>) -> String {
-        match path::normalize(raw_path) {
+        match path::canonicalize(raw_path) {
             Ok(n) => describe(p.select(method, &n, host, set)),
             Err(_) => "bad_path".into(),
         }
@@ -627,12 +725,12 @@ mod tests {
             ("/nothing", "deny"),
             // bypass attempts are normalized before matching
             ("/public/../admin", "admin"),
-            ("/public/..;/admin", "admin"),
+            ("/public/..;/admin", "bad_path"),
             ("/public/%2e%2e/admin", "admin"),
             ("//admin", "admin"),
             ("/./admin", "admin"),
             ("/%61dmin", "admin"),
-            ("/admin;x=1", "admin"),
+            ("/admin;x=1", "bad_path"),
             ("/public%2f..%2fadmin", "bad_path"),
             ("/public/../../admin", "bad_path"),
             ("/public\\..\\admin", "bad_path"),
@@ -643,6 +741,47 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(sel(&p, "GET", path, "h", None), want, "{path}");
         }
+    }
+
+    #[test]
+    fn case_readings() {
+        let rules = json!([
+            tagged(json!({"path_prefix": "/admin"}), "admin"),
+            tagged(json!({"path_prefix": "/Reports"}), "reports"),
+            {"match": {"path_prefix": "/public"}, "allow": "anonymous"},
+            tagged(json!({}), "rest"),
+        ]);
+        let strict = policy(json!({"rules": rules, "default": "allow"}));
+        let insensitive = policy(json!({"rules": rules, "case": "insensitive"}));
+        let sensitive = policy(json!({"rules": rules, "case": "sensitive"}));
+        for (path, s, i, c) in [
+            ("/admin/x", "admin", "admin", "admin"),
+            ("/ADMIN/users", "rest + admin", "admin", "rest"),
+            ("/Admin", "rest + admin", "admin", "rest"),
+            ("/public/x", "anonymous", "anonymous", "anonymous"),
+            // a case-sensitive reader sends /PUBLIC to whatever serves the rest
+            ("/PUBLIC/x", "rest", "anonymous", "rest"),
+            ("/Reports/q1", "reports", "reports", "reports"),
+            ("/reports/q1", "rest + reports", "reports", "rest"),
+        ] {
+            assert_eq!(sel(&strict, "GET", path, "h", None), s, "strict {path}");
+            assert_eq!(
+                sel(&insensitive, "GET", path, "h", None),
+                i,
+                "insensitive {path}"
+            );
+            assert_eq!(
+                sel(&sensitive, "GET", path, "h", None),
+                c,
+                "sensitive {path}"
+            );
+        }
+        let deny_default = policy(json!({"rules": [
+            {"match": {"path_prefix": "/public"}, "allow": "anonymous"}
+        ]}));
+        assert_eq!(sel(&deny_default, "GET", "/Public", "h", None), "deny");
+        assert!(deny_default.has_rule("GET", "/public/a", "h", None));
+        assert!(!deny_default.has_rule("GET", "/other", "h", None));
     }
 
     #[test]

@@ -18,10 +18,10 @@
 //!
 //! # Matching
 //! - Scopes match exactly: `admin` does not satisfy `admin:read`, nor the reverse.
-//! - A claim path is first looked up as one top-level claim name (so namespaced claims such as
-//!   `https://example.com/roles` work), then walked through nested objects on `.`. Scalars compare by
-//!   JSON value (numbers numerically); if the token's claim is an array, any element equal to any
-//!   allowed value satisfies it. A missing claim is a mismatch.
+//! - A claim path walks nested objects on `.` ([`crate::claim_path`]: a literal dot in a member name
+//!   is escaped, `https://example\\.com/roles`); the same path means the same value in
+//!   `claims_to_headers`. Scalars compare by JSON value (numbers numerically); if the token's claim
+//!   is an array, any element equal to any allowed value satisfies it. A missing claim is a mismatch.
 //!
 //! # Outcomes and precedence
 //! A leaf yields `Granted`, `Denied{reason}` (missing: 401 `missing`; present but invalid: 401 with the
@@ -37,6 +37,7 @@
 //!   cannot change it. Otherwise, if some child is `Pending`, it waits (union of providers); otherwise,
 //!   if some child is `Unavailable`, 503; otherwise it grants with every child's identities.
 
+use crate::claim_path::ClaimPath;
 use crate::config::ConfigError;
 use crate::config::Known;
 use crate::reason::Reason;
@@ -54,8 +55,8 @@ pub enum Requirement {
         provider: String,
         /// Every one must be among the token's scopes.
         scopes: Vec<String>,
-        /// `(dotted claim path, allowed values)`: each claim must equal one of its values.
-        claims: Vec<(String, Vec<Value>)>,
+        /// `(claim path, allowed values)`: each claim must equal one of its values.
+        claims: Vec<(ClaimPath, Vec<Value>)>,
     },
     ApiKey {
         /// Every one must be among the key's scopes.
@@ -266,7 +267,7 @@ fn is_scalar(v: &Value) -> bool {
 fn validate_claims(
     claims: BTreeMap<String, Value>,
     field: &str,
-) -> Result<Vec<(String, Vec<Value>)>, ConfigError> {
+) -> Result<Vec<(ClaimPath, Vec<Value>)>, ConfigError> {
     if claims.is_empty() {
         return Err(ConfigError::new(
             field,
@@ -276,12 +277,7 @@ fn validate_claims(
     let mut out = Vec::with_capacity(claims.len());
     for (path, value) in claims {
         let f = format!("{field}.{path}");
-        if path.is_empty() || path.split('.').any(str::is_empty) {
-            return Err(ConfigError::new(
-                &f,
-                "a claim path is one or more non-empty names separated by '.'",
-            ));
-        }
+        let parsed = ClaimPath::parse(&path).map_err(|e| ConfigError::new(&f, e))?;
         let values = match value {
             Value::Array(items) => {
                 if items.is_empty() {
@@ -303,7 +299,7 @@ fn validate_claims(
                 ))
             }
         };
-        out.push((path, values));
+        out.push((parsed, values));
     }
     Ok(out)
 }
@@ -402,19 +398,6 @@ fn has_scopes(held: &[String], required: &[String]) -> bool {
     required.iter().all(|r| held.iter().any(|h| h == r))
 }
 
-/// The claim at `path`: a top-level claim of exactly that name, else the dotted walk.
-fn claim_at<'a>(claims: &'a crate::jwt::Claims, path: &str) -> Option<&'a Value> {
-    if let Some(v) = claims.get(path) {
-        return Some(v);
-    }
-    let mut parts = path.split('.');
-    let mut v = claims.get(parts.next()?)?;
-    for p in parts {
-        v = v.as_object()?.get(p)?;
-    }
-    Some(v)
-}
-
 /// JSON scalar equality; numbers compare numerically (`1` equals `1.0`).
 fn scalar_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -477,7 +460,8 @@ pub fn evaluate(req: &Requirement, creds: &mut dyn Credentials) -> Evaluation {
                         scopes.clone(),
                     )
                 } else if !claims.iter().all(|(path, allowed)| {
-                    claim_at(&j.claims, path).is_some_and(|v| claim_matches(v, allowed))
+                    path.lookup(&j.claims)
+                        .is_some_and(|v| claim_matches(v, allowed))
                 }) {
                     denied(Reason::ClaimMismatch, CredentialKind::Jwt, Vec::new())
                 } else {
@@ -764,9 +748,15 @@ mod tests {
                 deny(Reason::ClaimMismatch, J, &[]),
             ),
             (
-                json!({"jwt": "a", "claims": {"https://x.example/roles": "admin"}}),
+                json!({"jwt": "a", "claims": {"https://x\\.example/roles": "admin"}}),
                 Fake::default().jwt("a", t()),
                 granted_a.clone(),
+            ),
+            // a dotted path always walks objects: no fallback to a member named like the path
+            (
+                json!({"jwt": "a", "claims": {"https://x.example/roles": "admin"}}),
+                Fake::default().jwt("a", t()),
+                deny(Reason::ClaimMismatch, J, &[]),
             ),
             (
                 json!({"jwt": "a", "claims": {"level": 3}}),

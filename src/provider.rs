@@ -18,9 +18,11 @@
 //! algorithm it verifies), `max_token_bytes` 8192, `forward_token` false, `scope_claims` `scope`, `scp`;
 //! remote: refresh 300 s, timeout 2000 ms, stale keys usable for 86400 s, responses up to 512 KiB.
 
+use crate::claim_path::ClaimPath;
 use crate::config::ConfigError;
 use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
 use crate::jwk::{Alg, KeySet};
+use crate::spelling::same_header;
 
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 pub const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
@@ -39,8 +41,11 @@ pub const MIN_JWKS_MAX_BYTES: usize = 1024;
 pub const MAX_JWKS_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// Headers a claim may never be copied into (routing, framing, hop-by-hop).
-const RESERVED_HEADERS: [&str; 11] = [
+const RESERVED_HEADERS: [&str; 14] = [
     "host",
+    "cookie",
+    "authorization",
+    "proxy-authorization",
     "authority",
     "content-length",
     "content-type",
@@ -158,8 +163,8 @@ pub struct Provider {
     /// Tokens longer than this are refused before any parsing.
     pub max_token_bytes: usize,
     pub forward_token: bool,
-    /// `(dotted claim path, header name)` pairs.
-    pub claims_to_headers: Vec<(String, String)>,
+    /// `(claim path, header name)` pairs.
+    pub claims_to_headers: Vec<(ClaimPath, String)>,
     /// Claims that carry scopes (default `scope`, `scp`).
     pub scope_claims: Vec<String>,
 }
@@ -324,7 +329,7 @@ impl ProviderConfig {
                 _ => None,
             })
             .collect();
-        let mut claims_to_headers: Vec<(String, String)> = Vec::new();
+        let mut claims_to_headers: Vec<(ClaimPath, String)> = Vec::new();
         for (i, c) in self
             .claims_to_headers
             .unwrap_or_default()
@@ -332,12 +337,8 @@ impl ProviderConfig {
             .enumerate()
         {
             let base = f(&format!("claims_to_headers[{i}]"));
-            if c.claim.is_empty() || c.claim.split('.').any(str::is_empty) {
-                return Err(ConfigError::new(
-                    &format!("{base}.claim"),
-                    "must be a claim name or a dotted path of non-empty names",
-                ));
-            }
+            let claim = ClaimPath::parse(&c.claim)
+                .map_err(|e| ConfigError::new(&format!("{base}.claim"), e))?;
             let header_field = format!("{base}.header");
             if !is_lowercase_header_name(&c.header) {
                 return Err(ConfigError::new(
@@ -345,25 +346,28 @@ impl ProviderConfig {
                     "must be a lowercase HTTP header name (letters, digits, '-', '_')",
                 ));
             }
-            if RESERVED_HEADERS.contains(&c.header.as_str()) {
+            if RESERVED_HEADERS.iter().any(|r| same_header(r, &c.header)) {
                 return Err(ConfigError::new(
                     &header_field,
                     "is a reserved header and cannot carry a claim",
                 ));
             }
-            if source_headers.contains(&c.header.as_str()) {
+            if source_headers.iter().any(|h| same_header(h, &c.header)) {
                 return Err(ConfigError::new(
                     &header_field,
                     "is a header the token is read from",
                 ));
             }
-            if claims_to_headers.iter().any(|(_, h)| *h == c.header) {
+            if claims_to_headers
+                .iter()
+                .any(|(_, h)| same_header(h, &c.header))
+            {
                 return Err(ConfigError::new(
                     &header_field,
                     "is already used by another claim",
                 ));
             }
-            claims_to_headers.push((c.claim, c.header));
+            claims_to_headers.push((claim, c.header));
         }
         let scope_claims = match self.scope_claims {
             None => default_scope_claims(),
@@ -531,7 +535,8 @@ mod tests {
         assert_eq!(p.algorithms, vec![Alg::RS256, Alg::ES256]);
         assert_eq!(p.audiences, vec!["orders-api"]);
         assert_eq!(p.sources.len(), 3);
-        assert_eq!(p.claims_to_headers[1], ("org.id".into(), "x-org".into()));
+        assert_eq!(p.claims_to_headers[1].0.as_str(), "org.id");
+        assert_eq!(p.claims_to_headers[1].1, "x-org");
         let JwksSource::Remote(r) = p.jwks else {
             panic!()
         };

@@ -52,8 +52,15 @@ pub enum Reason {
     KeyNotAllowed,
     /// No rule matched and the default is deny.
     NoMatchingRule,
-    /// The request path could not be normalized safely (e.g. `..` above the root, encoded `/`).
+    /// The request path is refused: a spelling later readers interpret differently (`;`, `\\`,
+    /// `%2F`, `%252e`, `..` above the root, control characters), or — with
+    /// `"path": {"non_canonical": "reject"}` — any path not in canonical form (see `path`). 400.
     BadPath,
+    /// The request's authority is not one strictly valid `host[:port]` (see `host`). 400.
+    BadHost,
+    /// The request carries a method override (`X-HTTP-Method-Override`, `X-HTTP-Method`,
+    /// `X-Method-Override`, `?_method=`) and `method_override` is `reject`. 400.
+    MethodOverride,
     // --- availability ---
     /// The provider's key set has not been loaded (or went stale) and the fetch failed: 503.
     JwksUnavailable,
@@ -85,12 +92,14 @@ impl Reason {
             Reason::KeyNotAllowed => "key_not_allowed",
             Reason::NoMatchingRule => "no_matching_rule",
             Reason::BadPath => "bad_path",
+            Reason::BadHost => "bad_host",
+            Reason::MethodOverride => "method_override",
             Reason::JwksUnavailable => "jwks_unavailable",
         }
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 25] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -113,6 +122,8 @@ impl Reason {
         Reason::KeyNotAllowed,
         Reason::NoMatchingRule,
         Reason::BadPath,
+        Reason::BadHost,
+        Reason::MethodOverride,
         Reason::JwksUnavailable,
     ];
 
@@ -141,6 +152,8 @@ impl Reason {
             Reason::KeyNotAllowed => "the API key is not allowed on this route",
             Reason::NoMatchingRule => "access to this route is denied",
             Reason::BadPath => "the request path is not acceptable",
+            Reason::BadHost => "the request authority is not acceptable",
+            Reason::MethodOverride => "method override headers and parameters are not accepted",
             Reason::JwksUnavailable => "the token cannot be checked right now; retry later",
         }
     }
@@ -154,6 +167,8 @@ impl Reason {
                 | Reason::KeyNotAllowed
                 | Reason::NoMatchingRule
                 | Reason::BadPath
+                | Reason::BadHost
+                | Reason::MethodOverride
         )
     }
 }

@@ -9,11 +9,56 @@ pub struct Request {
     pub path: String,
     /// `:authority` (or `host`), port included if the client sent one.
     pub authority: String,
-    /// Every header in arrival order, pseudo-headers included.
+    /// Every header in arrival order, pseudo-headers included. A value that is not UTF-8 is shown
+    /// here lossily; its bytes are in `raw`.
     pub headers: Vec<(String, String)>,
+    /// `(index into headers, bytes)` of the values that are not UTF-8, so that an edit of such a
+    /// header (a cookie strip) keeps every other byte as the client sent it.
+    pub raw: Vec<(usize, Vec<u8>)>,
+    /// The request has a body (the headers did not end the stream).
+    pub has_body: bool,
 }
 
 impl Request {
+    /// Builds a request from the host's header list as bytes. `end_of_stream`: the headers ended the
+    /// stream (no body follows).
+    pub fn from_host(headers: Vec<(String, Vec<u8>)>, end_of_stream: bool) -> Self {
+        let mut raw = Vec::new();
+        let headers = headers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                let v = String::from_utf8(v).unwrap_or_else(|e| {
+                    let bytes = e.into_bytes();
+                    let lossy = String::from_utf8_lossy(&bytes).into_owned();
+                    raw.push((i, bytes));
+                    lossy
+                });
+                (k, v)
+            })
+            .collect();
+        let mut req = Request::from_headers(headers);
+        req.raw = raw;
+        req.has_body = !end_of_stream;
+        req
+    }
+
+    /// The bytes of header `i` as the client sent them.
+    pub fn value_bytes(&self, i: usize) -> &[u8] {
+        if let Some((_, b)) = self.raw.iter().find(|(j, _)| *j == i) {
+            return b;
+        }
+        self.headers.get(i).map_or(&[], |(_, v)| v.as_bytes())
+    }
+
+    /// Whether header `name`'s value (any of them) was not UTF-8.
+    pub fn is_raw(&self, name: &str) -> bool {
+        self.raw.iter().any(|(i, _)| {
+            self.headers
+                .get(*i)
+                .is_some_and(|(k, _)| k.eq_ignore_ascii_case(name))
+        })
+    }
     /// Builds a request from the host's header list (pseudo-headers `:method`, `:path`, `:authority`).
     pub fn from_headers(headers: Vec<(String, String)>) -> Self {
         let mut req = Request {
@@ -84,33 +129,66 @@ impl Request {
             .collect()
     }
 
-    /// The `:path` with every query parameter named `name` removed (used to strip credentials).
-    pub fn path_without_query_param(path: &str, name: &str) -> String {
-        let Some((p, q)) = path.split_once('?') else {
-            return path.to_string();
-        };
-        let kept: Vec<&str> = q
-            .split('&')
-            .filter(|pair| {
-                let k = pair.split_once('=').map_or(*pair, |(k, _)| k);
-                percent_decode(k).as_deref() != Some(name)
-            })
-            .collect();
-        if kept.is_empty() {
-            p.to_string()
-        } else {
-            format!("{p}?{}", kept.join("&"))
+    /// A query string without the parameters `drop` selects (given each parameter's raw name). Both
+    /// `&` and `;` separate parameters here (some frameworks split on `;`); everything else is kept
+    /// byte for byte. `None` when nothing is left.
+    pub fn query_without(query: &str, drop: impl Fn(&str) -> bool) -> Option<String> {
+        let mut parts: Vec<(&str, &str)> = Vec::new();
+        let (mut sep, mut rest) = ("", query);
+        loop {
+            match rest.find(['&', ';']) {
+                Some(i) => {
+                    parts.push((sep, rest.get(..i).unwrap_or("")));
+                    sep = rest.get(i..=i).unwrap_or("&");
+                    rest = rest.get(i + 1..).unwrap_or("");
+                }
+                None => {
+                    parts.push((sep, rest));
+                    break;
+                }
+            }
         }
+        let mut out = String::with_capacity(query.len());
+        let mut any = false;
+        for (sep, part) in parts {
+            if drop(part.split_once('=').map_or(part, |(k, _)| k)) {
+                continue;
+            }
+            if any {
+                out.push_str(sep);
+            }
+            out.push_str(part);
+            any = true;
+        }
+        any.then_some(out)
     }
 
-    /// A `cookie` header value with cookie `name` removed; `None` when nothing is left.
-    pub fn cookie_header_without(value: &str, name: &str) -> Option<String> {
-        let kept: Vec<&str> = value
-            .split(';')
-            .map(str::trim)
-            .filter(|c| !c.is_empty() && c.split_once('=').is_none_or(|(k, _)| k.trim() != name))
-            .collect();
-        (!kept.is_empty()).then(|| kept.join("; "))
+    /// A `cookie` header value without the cookies `drop` selects (given each cookie's name); every
+    /// other byte is kept as sent. `None` when nothing is left.
+    pub fn cookie_without(value: &[u8], drop: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::with_capacity(value.len());
+        for part in value.split(|&b| b == b';') {
+            let name_end = part.iter().position(|&b| b == b'=').unwrap_or(part.len());
+            let name = String::from_utf8_lossy(part.get(..name_end).unwrap_or(&[]));
+            let trimmed = name.trim();
+            if trimmed.is_empty() && part.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if drop(trimmed) {
+                continue;
+            }
+            if out.is_empty() {
+                let start = part
+                    .iter()
+                    .position(|b| !b.is_ascii_whitespace())
+                    .unwrap_or(0);
+                out.extend_from_slice(part.get(start..).unwrap_or(&[]));
+            } else {
+                out.push(b';');
+                out.extend_from_slice(part);
+            }
+        }
+        (!out.is_empty()).then_some(out)
     }
 }
 
@@ -180,12 +258,25 @@ mod tests {
 
     #[test]
     fn strip_query_param() {
+        let k = |n: &str| n == "k";
         assert_eq!(
-            Request::path_without_query_param("/a?k=1&x=2&k=3", "k"),
-            "/a?x=2"
+            Request::query_without("k=1&x=2&k=3", k).as_deref(),
+            Some("x=2")
         );
-        assert_eq!(Request::path_without_query_param("/a?k=1", "k"), "/a");
-        assert_eq!(Request::path_without_query_param("/a", "k"), "/a");
+        assert_eq!(Request::query_without("k=1", k), None);
+        assert_eq!(
+            Request::query_without("x=1;k=2&y=3", k).as_deref(),
+            Some("x=1&y=3")
+        );
+        assert_eq!(
+            Request::query_without("k=2;x=1&y", k).as_deref(),
+            Some("x=1&y")
+        );
+        assert_eq!(
+            Request::query_without("a=%zz&&b=+", k).as_deref(),
+            Some("a=%zz&&b=+")
+        );
+        assert_eq!(Request::query_without("x=1&k", k).as_deref(), Some("x=1"));
     }
 
     #[test]
@@ -195,10 +286,15 @@ mod tests {
             &[("cookie", "a=1; at=tok; b=2"), ("cookie", "at=\"q\"")],
         );
         assert_eq!(r.cookie_values("at"), vec!["tok", "q"]);
+        let at = |n: &str| n == "at";
         assert_eq!(
-            Request::cookie_header_without("a=1; at=tok; b=2", "at").as_deref(),
-            Some("a=1; b=2")
+            Request::cookie_without(b"a=1; at=tok; b=2", at).as_deref(),
+            Some(&b"a=1; b=2"[..])
         );
-        assert_eq!(Request::cookie_header_without("at=tok", "at"), None);
+        assert_eq!(
+            Request::cookie_without(b"at=tok;b=\xff\xfe x;c", at).as_deref(),
+            Some(&b"b=\xff\xfe x;c"[..])
+        );
+        assert_eq!(Request::cookie_without(b"at=tok", at), None);
     }
 }

@@ -1,0 +1,115 @@
+//! How the readers after edgeguard spell one name several ways, so that edgeguard can own a name in
+//! every spelling.
+//!
+//! - **Header names**: HTTP compares them case-insensitively, and CGI-style mappings (WSGI, Rack,
+//!   PHP, many Go and Node adapters) turn `-` into `_` (`X-Api-Key` and `x_api_key` both become
+//!   `HTTP_X_API_KEY`). [`header_key`] folds both: lowercase, `_` → `-`.
+//! - **Query parameter and cookie names**: frameworks decode them (`%5F`, `+` as space), PHP turns
+//!   `.` and spaces into `_` and reads `name[]`/`name[x]` as `name`, ASP.NET compares them
+//!   case-insensitively. [`param_key`] folds all of it: percent-decode (`+` as space), lowercase,
+//!   `.`, ` ` and `[` → `_`, and a trailing `[...]` dropped.
+
+/// The folded form of a header name: ASCII lowercase, `_` → `-`.
+pub fn header_key(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'_' => '-',
+            b => char::from(b.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
+/// Whether two header names are the same name for some reader after edgeguard.
+pub fn same_header(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes().zip(b.bytes()).all(|(x, y)| {
+            let f = |c: u8| {
+                if c == b'_' {
+                    b'-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            f(x) == f(y)
+        })
+}
+
+/// The folded form of a query parameter or cookie name (see the module documentation). Bytes that
+/// do not decode are kept as they are.
+pub fn param_key(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let esc = (b == b'%')
+            .then(|| {
+                let hi = bytes.get(i + 1).copied().and_then(hex)?;
+                let lo = bytes.get(i + 2).copied().and_then(hex)?;
+                Some((hi << 4) | lo)
+            })
+            .flatten();
+        match esc {
+            Some(d) => {
+                decoded.push(d);
+                i += 3;
+            }
+            None => {
+                decoded.push(if b == b'+' { b' ' } else { b });
+                i += 1;
+            }
+        }
+    }
+    // `name[...]` is read as `name` (an array or a map member) by PHP, Rails and qs.
+    if decoded.last() == Some(&b']') {
+        if let Some(open) = decoded.iter().position(|&b| b == b'[') {
+            decoded.truncate(open);
+        }
+    }
+    decoded
+        .iter()
+        .map(|&b| match b {
+            b'.' | b' ' | b'[' => '_',
+            b if b.is_ascii() => char::from(b.to_ascii_lowercase()),
+            _ => char::REPLACEMENT_CHARACTER,
+        })
+        .collect()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_spellings_fold() {
+        assert_eq!(header_key("X_EdgeGuard_Key-ID"), "x-edgeguard-key-id");
+        assert!(same_header("x_user_email", "X-User-Email"));
+        assert!(!same_header("x-user-email", "x-user-emails"));
+    }
+
+    #[test]
+    fn param_spellings_fold() {
+        for spelling in [
+            "api_key",
+            "api.key",
+            "api+key",
+            "api%20key",
+            "API_KEY",
+            "api_key[]",
+            "api_key[0]",
+            "api%5Fkey",
+            "api%5fkey",
+            "Api.Key",
+            "api[key",
+        ] {
+            assert_eq!(param_key(spelling), "api_key", "{spelling}");
+        }
+        assert_ne!(param_key("apikey"), "api_key");
+        assert_ne!(param_key("api-key"), "api_key");
+    }
+}
