@@ -3,7 +3,7 @@
 use crate::extractor::Source;
 use crate::reason::Reason;
 use crate::request::Request;
-use crate::spelling::{header_key, param_key};
+use crate::spelling::{header_key, param_key, same_header};
 
 /// One change to the request before it goes upstream. Applied in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +183,12 @@ impl Edits {
                 }
             }
         }
-        let drop = owned_drop(&self.headers, header_key);
+        // Compared without allocating: `same_header` folds both sides.
+        let drop = |name: &str| {
+            self.headers
+                .iter()
+                .any(|o| same_header(&o.key, name) && o.keep.as_deref() != Some(name))
+        };
         let mut removed: Vec<&str> = Vec::new();
         for (k, _) in &req.headers {
             if !k.starts_with(':') && drop(k) && !removed.iter().any(|r| r.eq_ignore_ascii_case(k))

@@ -20,7 +20,7 @@ use crate::host;
 use crate::path::{self, NonCanonical};
 use crate::reason::Reason;
 use crate::request::Request;
-use crate::spelling::{header_key, param_key};
+use crate::spelling::{param_key, same_header};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -196,10 +196,7 @@ pub fn read<'a>(
         .headers
         .iter()
         .map(|(k, _)| k.as_str())
-        .filter(|k| {
-            let key = header_key(k);
-            METHOD_OVERRIDE_HEADERS.contains(&key.as_str())
-        })
+        .filter(|k| METHOD_OVERRIDE_HEADERS.iter().any(|h| same_header(h, k)))
         .collect();
     let override_param = req.query().is_some_and(|q| {
         q.split(['&', ';'])

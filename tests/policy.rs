@@ -196,8 +196,8 @@ fn rule_kinds_first_match_and_default_deny() {
 }
 
 #[test]
-fn default_allow_and_cors_preflight_switched_off() {
-    let envoy = start(json!({"default": "allow", "bypass_cors_preflight": false}));
+fn default_allow_and_cors_preflight_bypass_off_by_default() {
+    let envoy = start(json!({"default": "allow"}));
     // No rule matches: anonymous access, and no identity is invented.
     let r = envoy.get("/nothing-here", &[("x-edgeguard-key-id", "spoof")]);
     let seen = upstream_saw(&r);
@@ -222,15 +222,25 @@ fn default_allow_and_cors_preflight_switched_off() {
 }
 
 #[test]
-fn cors_preflight_bypass_is_on_by_default() {
-    let envoy = start(json!({}));
+fn cors_preflight_bypass_when_enabled_passes_only_real_preflights() {
+    let envoy = start(json!({"bypass_cors_preflight": true}));
     let preflight = [
         ("origin", "https://app.example.com"),
         ("access-control-request-method", "DELETE"),
+        ("x-api-key", "forged"),
+        ("x_edgeguard_key_id", "root"),
     ];
     let r = envoy.request("OPTIONS", "/admin/users", &preflight, "");
-    assert_eq!(upstream_saw(&r)["method"], "OPTIONS");
-    // Only a real preflight is let through: OPTIONS without the CORS headers is checked.
+    let seen = upstream_saw(&r);
+    assert_eq!(seen["method"], "OPTIONS");
+    // Nothing unverified rides along with a preflight.
+    assert!(seen["headers"].get("x-api-key").is_none(), "{seen}");
+    assert!(
+        seen["headers"].get("x_edgeguard_key_id").is_none(),
+        "{seen}"
+    );
+    // Only a real preflight is let through: OPTIONS without the CORS headers, with an empty
+    // Origin, with a body, or on a path no rule covers is checked like any request.
     let r = envoy.request(
         "OPTIONS",
         "/admin/users",
@@ -238,8 +248,19 @@ fn cors_preflight_bypass_is_on_by_default() {
         "",
     );
     assert_denied(&r, 401, "missing", Some(API_KEY_REALM));
+    let r = envoy.request(
+        "OPTIONS",
+        "/admin/users",
+        &[("origin", ""), ("access-control-request-method", "GET")],
+        "",
+    );
+    assert_denied(&r, 401, "missing", Some(API_KEY_REALM));
+    let r = envoy.request("OPTIONS", "/admin/users", &preflight[..2], "body");
+    assert_denied(&r, 401, "missing", Some(API_KEY_REALM));
+    let r = envoy.request("OPTIONS", "/nothing-here", &preflight[..2], "");
+    assert_denied(&r, 403, "no_matching_rule", None);
     // And the bypass is for OPTIONS only.
-    let r = envoy.request("DELETE", "/admin/users", &preflight, "");
+    let r = envoy.request("DELETE", "/admin/users", &preflight[..2], "");
     assert_denied(&r, 401, "missing", Some(API_KEY_REALM));
 }
 
@@ -418,8 +439,9 @@ fn report_mode_denies_nothing_and_reports() {
         seen["headers"].get("x-edgeguard-key-id").is_none(),
         "{seen}"
     );
-    // (The token is no credential of this rule: it is passed on untouched.)
-    assert!(seen["headers"].get("authorization").is_some(), "{seen}");
+    // The token is no credential of this rule and was never verified: it does not go upstream
+    // either (nothing unverified is forwarded, in report mode as in enforce mode).
+    assert!(seen["headers"].get("authorization").is_none(), "{seen}");
     let counted = wait_until(Duration::from_secs(5), || {
         envoy.edgeguard_count("requests.would_deny") == 3
     });
@@ -489,10 +511,11 @@ fn metrics_after_known_traffic() {
 }
 
 #[test]
-fn path_normalization_bypass_attempts() {
+fn path_spellings_are_refused_or_rewritten() {
+    // Default (`non_canonical: reject`): any spelling of a path that is not its canonical form is
+    // refused before any rule, so no reading of it can pick a weaker rule.
     let envoy = start(json!({}));
-    // Each spelling of /admin is matched as /admin (ops key only), whatever the prefix before it.
-    let admin_spellings = [
+    for path in [
         "//admin",
         "/%61dmin",
         "/public/..;/admin",
@@ -500,8 +523,36 @@ fn path_normalization_bypass_attempts() {
         "/public/%2E%2E/admin/users",
         "/public/./../admin",
         "/admin;jsessionid=1",
-    ];
-    for path in admin_spellings {
+        "/admin/../orders",
+        "/public/%2fadmin",
+        "/public/%2Fadmin",
+        "/public/..%5cadmin",
+        "/../admin",
+        "/public/caf%c3%a9",
+    ] {
+        for headers in [&[][..], &[("x-api-key", OPS_KEY)][..]] {
+            let r = envoy.get(path, headers);
+            assert_eq!(
+                (r.status, r.json()["reason"].clone()),
+                (400, json!("bad_path")),
+                "{path}: {r:?}"
+            );
+        }
+    }
+    // The canonical spelling of the same resource works.
+    assert_eq!(envoy.get("/public/caf%C3%A9", &[]).status, 200);
+    let received = envoy.echo.as_ref().unwrap().received();
+    let paths: Vec<&str> = received.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/public/caf%C3%A9"], "{paths:?}");
+
+    // `rewrite`: the request goes on under its canonical path, matched by the rule of that path.
+    let envoy = start(json!({"path": {"non_canonical": "rewrite"}}));
+    for path in [
+        "//admin",
+        "/%61dmin",
+        "/public/%2e%2e/admin",
+        "/public/./../admin/",
+    ] {
         assert_denied(&envoy.get(path, &[]), 401, "missing", Some(API_KEY_REALM));
         let r = envoy.get(path, &[("x-api-key", IOS_KEY)]);
         assert_eq!(
@@ -510,32 +561,23 @@ fn path_normalization_bypass_attempts() {
             "{path}"
         );
     }
-    // Routed to the rule of the resolved path: /admin/../orders is /orders (an orders:read key is fine).
+    // /admin/../orders is /orders (an orders:read key is fine), and that is what goes upstream.
     assert_denied(
-        &envoy.get("/admin/../orders", &[]),
+        &envoy.get("/admin/../orders?page=2", &[]),
         401,
         "missing",
         Some(BEARER_REALM),
     );
-    let r = envoy.get("/admin/../orders", &[("x-api-key", IOS_KEY)]);
-    assert_eq!(r.status, 200, "{r:?}");
-    // Ambiguous spellings are refused outright.
+    let r = envoy.get("/admin/../orders?page=2", &[("x-api-key", IOS_KEY)]);
+    assert_eq!(upstream_saw(&r)["path"], "/orders?page=2", "{r:?}");
+    // `;`, encoded slashes and backslashes are refused in rewrite mode too.
     for path in [
+        "/public/..;/admin",
+        "/admin;x=1",
         "/public/%2fadmin",
-        "/public/%2Fadmin",
         "/public/..%5cadmin",
-        "/../admin",
     ] {
-        let r = envoy.get(path, &[]);
-        assert_eq!(
-            (r.status, r.json()["reason"].clone()),
-            (400, json!("bad_path")),
-            "{path}: {r:?}"
-        );
+        let r = envoy.get(path, &[("x-api-key", OPS_KEY)]);
+        assert_eq!(r.json()["reason"], "bad_path", "{path}: {r:?}");
     }
-    // Only the one allowed request went upstream, with the path as sent (edgeguard
-    // normalizes for matching only; Envoy's own normalization is off in the harness).
-    let received = envoy.echo.as_ref().unwrap().received();
-    let paths: Vec<&str> = received.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(paths, ["/admin/../orders"], "{paths:?}");
 }
