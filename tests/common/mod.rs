@@ -646,9 +646,17 @@ pub fn h2_request(
     body: &str,
 ) -> std::io::Result<Response> {
     let mut cmd = Command::new(curl_bin());
-    cmd.args(["--http2-prior-knowledge", "--path-as-is", "-sS", "-o", "-", "-D", "-"])
-        .args(["--max-time", &IO_TIMEOUT.as_secs().to_string()])
-        .args(["-X", method]);
+    cmd.args([
+        "--http2-prior-knowledge",
+        "--path-as-is",
+        "-sS",
+        "-o",
+        "-",
+        "-D",
+        "-",
+    ])
+    .args(["--max-time", &IO_TIMEOUT.as_secs().to_string()])
+    .args(["-X", method]);
     for (n, v) in headers {
         if v.is_empty() {
             cmd.arg("-H").arg(format!("{n};"));
@@ -776,8 +784,14 @@ impl Received {
                 if !n.eq_ignore_ascii_case(name.as_bytes()) {
                     return None;
                 }
-                let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
-                let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |e| e + 1);
+                let start = v
+                    .iter()
+                    .position(|b| !matches!(b, b' ' | b'\t'))
+                    .unwrap_or(v.len());
+                let end = v
+                    .iter()
+                    .rposition(|b| !matches!(b, b' ' | b'\t'))
+                    .map_or(start, |e| e + 1);
                 Some(v[start..end.max(start)].to_vec())
             })
             .collect()
