@@ -645,22 +645,33 @@ fn read_response(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// curl: `$CURL_BIN` or `curl` on `PATH`. Panics (fails the test) if it cannot be run.
+/// curl: `$CURL_BIN` or `curl` on `PATH`, checked once per test process. Panics (fails the test) if
+/// it cannot be run or has no HTTP/2.
 pub fn curl_bin() -> PathBuf {
-    let bin = std::env::var_os("CURL_BIN")
-        .filter(|p| !p.is_empty())
-        .map_or_else(|| PathBuf::from("curl"), PathBuf::from);
-    let ok = Command::new(&bin)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("nghttp2"))
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "{} is missing or has no HTTP/2 (nghttp2): install curl (`apt-get install curl`) or set CURL_BIN",
-        bin.display()
-    );
-    bin
+    static CURL: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let found = CURL.get_or_init(|| {
+        let bin = std::env::var_os("CURL_BIN")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| PathBuf::from("curl"), PathBuf::from);
+        let ok = Command::new(&bin)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("nghttp2"))
+            .unwrap_or(false);
+        if ok {
+            Ok(bin)
+        } else {
+            Err(format!(
+                "{} is missing or has no HTTP/2 (nghttp2): install curl (`apt-get install curl`) \
+                 or set CURL_BIN",
+                bin.display()
+            ))
+        }
+    });
+    match found {
+        Ok(bin) => bin.clone(),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// One HTTP/2 request over cleartext with prior knowledge (h2c, no upgrade), through `curl
