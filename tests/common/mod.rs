@@ -603,6 +603,134 @@ pub fn http_request(
     parse_response(&raw)
 }
 
+/// Sends `raw` (a whole HTTP/1.1 request, bytes as given: the request target and header values may hold
+/// any bytes) on a fresh connection and reads the response until the server closes. Bounded by
+/// [`IO_TIMEOUT`]. Put `connection: close` in `raw`.
+pub fn http_raw(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    s.write_all(raw)?;
+    parse_response(&read_response(&mut s)?)
+}
+
+/// Reads one response: up to the end of its body when `content-length` or chunked framing says where
+/// that is (so Envoy's delayed close — it waits about 1 s for the client to close first after a local
+/// reply — costs nothing), else to the end of the stream.
+fn read_response(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = find(&out, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&out[..end]).to_ascii_lowercase();
+            let body = &out[end + 4..];
+            let length = head
+                .split("\r\n")
+                .filter_map(|l| l.split_once(':'))
+                .find(|(n, _)| n.trim() == "content-length")
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+            let chunked = head.contains("transfer-encoding: chunked");
+            if length.is_some_and(|n| body.len() >= n)
+                || (chunked
+                    && (body.starts_with(b"0\r\n\r\n") || find(body, b"\r\n0\r\n\r\n").is_some()))
+            {
+                return Ok(out);
+            }
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// curl: `$CURL_BIN` or `curl` on `PATH`, checked once per test process. Panics (fails the test) if
+/// it cannot be run or has no HTTP/2.
+pub fn curl_bin() -> PathBuf {
+    static CURL: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let found = CURL.get_or_init(|| {
+        let bin = std::env::var_os("CURL_BIN")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| PathBuf::from("curl"), PathBuf::from);
+        let ok = Command::new(&bin)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("nghttp2"))
+            .unwrap_or(false);
+        if ok {
+            Ok(bin)
+        } else {
+            Err(format!(
+                "{} is missing or has no HTTP/2 (nghttp2): install curl (`apt-get install curl`) \
+                 or set CURL_BIN",
+                bin.display()
+            ))
+        }
+    });
+    match found {
+        Ok(bin) => bin.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// One HTTP/2 request over cleartext with prior knowledge (h2c, no upgrade), through `curl
+/// --http2-prior-knowledge --path-as-is`: the path goes out as given (curl does not normalize it).
+/// A header with an empty value is sent empty; a `host` header becomes `:authority`. `body`, if not
+/// empty, is sent as DATA (curl adds `content-length`).
+pub fn h2_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Response> {
+    let mut cmd = Command::new(curl_bin());
+    cmd.args([
+        "--http2-prior-knowledge",
+        "--path-as-is",
+        "-sS",
+        "-o",
+        "-",
+        "-D",
+        "-",
+    ])
+    .args(["--max-time", &IO_TIMEOUT.as_secs().to_string()])
+    .args(["-X", method]);
+    for (n, v) in headers {
+        if v.is_empty() {
+            cmd.arg("-H").arg(format!("{n};"));
+        } else {
+            cmd.arg("-H").arg(format!("{n}: {v}"));
+        }
+    }
+    if !body.is_empty() {
+        cmd.args(["--data-binary", "@-"]);
+    }
+    cmd.arg(format!("http://{addr}{path}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(body.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if out.stdout.is_empty() {
+        return Err(bad(format!(
+            "curl --http2-prior-knowledge {method} {path}: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    parse_response(&out.stdout)
+}
+
+/// A route `prefix` → `cluster`, for `Options::routes` (e.g. `/admin` to a second upstream).
+pub fn prefix_route(prefix: &str, cluster: &str) -> Value {
+    json!({"match": {"prefix": prefix}, "route": {"cluster": cluster}})
+}
+
 fn bad(msg: impl Into<String>) -> std::io::Error {
     std::io::Error::new(ErrorKind::InvalidData, msg.into())
 }
@@ -677,9 +805,55 @@ pub struct Received {
     /// Lowercase names, in received order, duplicates kept.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The request line and header lines exactly as received (bytes, `\r\n`-separated, without the
+    /// blank line), for byte-exact checks (e.g. non-UTF-8 cookie bytes).
+    pub head: Vec<u8>,
 }
 
 impl Received {
+    /// The raw bytes of every value of header `name` (case-insensitive), in received order, with the
+    /// optional whitespace around the value trimmed.
+    pub fn raw_header(&self, name: &str) -> Vec<Vec<u8>> {
+        self.head
+            .split(|&b| b == b'\n')
+            .skip(1)
+            .filter_map(|line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let colon = line.iter().position(|&b| b == b':')?;
+                let (n, v) = (&line[..colon], &line[colon + 1..]);
+                if !n.eq_ignore_ascii_case(name.as_bytes()) {
+                    return None;
+                }
+                let start = v
+                    .iter()
+                    .position(|b| !matches!(b, b' ' | b'\t'))
+                    .unwrap_or(v.len());
+                let end = v
+                    .iter()
+                    .rposition(|b| !matches!(b, b' ' | b'\t'))
+                    .map_or(start, |e| e + 1);
+                Some(v[start..end.max(start)].to_vec())
+            })
+            .collect()
+    }
+
+    /// The headers as a CGI/WSGI/Rack/PHP application sees them: `HTTP_` + the name uppercased with
+    /// `-` → `_`, several headers that map to one variable joined with `,`. (`content-type` and
+    /// `content-length` are included under `HTTP_` names too; nothing here needs CGI's special case.)
+    pub fn cgi(&self) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for (n, v) in &self.headers {
+            let key = format!("HTTP_{}", n.to_ascii_uppercase().replace('-', "_"));
+            env.entry(key)
+                .and_modify(|old| {
+                    old.push(',');
+                    old.push_str(v);
+                })
+                .or_insert_with(|| v.clone());
+        }
+        env
+    }
+
     /// `{"method", "path", "headers": {name: value}}`; repeated headers joined with `", "` (like the
     /// demo's Lua echo).
     pub fn to_json(&self) -> Value {
@@ -849,6 +1023,7 @@ fn read_request(s: &mut TcpStream) -> Option<Received> {
         path,
         headers,
         body: String::from_utf8_lossy(&body).to_string(),
+        head: buf[..end].to_vec(),
     })
 }
 
