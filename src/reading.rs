@@ -6,7 +6,8 @@
 //! - **path**: the canonical form ([`crate::path`]); a non-canonical path is refused (`bad_path`) or
 //!   rewritten (`"path": {"non_canonical": "rewrite"}`);
 //! - **host**: one strictly parsed authority ([`crate::host`]), else `bad_host`;
-//! - **method**: override headers (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, in
+//! - **method**: an uppercase token (`GET`, `M-SEARCH`); `get` is refused (`bad_method`): methods are
+//!   case-sensitive, yet rules compare them ignoring case and some upstreams uppercase them. Override headers (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, in
 //!   any spelling) and the `_method` query parameter make Rails, Laravel/Symfony or ASP.NET run a
 //!   method the rules never saw: refused (`method_override`, the default) or stripped;
 //! - **forwarded routing headers** (`X-Forwarded-Host`, `Forwarded`, `X-Original-URL`, `X-Rewrite-URL`,
@@ -182,6 +183,13 @@ pub fn read<'a>(
             }
         },
     };
+    let method_ok = !req.method.is_empty()
+        && req.method.bytes().all(|b| {
+            b.is_ascii_uppercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        });
+    if !method_ok {
+        return Err(Reason::BadMethod);
+    }
     let mut authorities = req
         .headers
         .iter()
@@ -286,6 +294,26 @@ mod tests {
             Err(Reason::BadHost)
         );
         assert!(run(&req("/", &[("host", "api.test")]), p).is_ok());
+    }
+
+    #[test]
+    fn methods_are_uppercase_tokens() {
+        let p = ReadingPolicy::default();
+        let mut r = req("/", &[]);
+        for (m, ok) in [
+            ("GET", true),
+            ("M-SEARCH", true),
+            ("get", false),
+            ("Get", false),
+            ("", false),
+            ("G T", false),
+        ] {
+            r.method = m.to_string();
+            assert_eq!(run(&r, p).is_ok(), ok, "{m:?}");
+            if !ok {
+                assert_eq!(run(&r, p), Err(Reason::BadMethod));
+            }
+        }
     }
 
     #[test]

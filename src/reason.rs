@@ -58,6 +58,9 @@ pub enum Reason {
     BadPath,
     /// The request's authority is not one strictly valid `host[:port]` (see `host`). 400.
     BadHost,
+    /// The method is not an uppercase token (`get`, `Get`): methods are case-sensitive, and
+    /// readers disagree on whether `get` is `GET`. 400.
+    BadMethod,
     /// The request carries a method override (`X-HTTP-Method-Override`, `X-HTTP-Method`,
     /// `X-Method-Override`, `?_method=`) and `method_override` is `reject`. 400.
     MethodOverride,
@@ -93,13 +96,14 @@ impl Reason {
             Reason::NoMatchingRule => "no_matching_rule",
             Reason::BadPath => "bad_path",
             Reason::BadHost => "bad_host",
+            Reason::BadMethod => "bad_method",
             Reason::MethodOverride => "method_override",
             Reason::JwksUnavailable => "jwks_unavailable",
         }
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 26] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -123,6 +127,7 @@ impl Reason {
         Reason::NoMatchingRule,
         Reason::BadPath,
         Reason::BadHost,
+        Reason::BadMethod,
         Reason::MethodOverride,
         Reason::JwksUnavailable,
     ];
@@ -153,6 +158,7 @@ impl Reason {
             Reason::NoMatchingRule => "access to this route is denied",
             Reason::BadPath => "the request path is not acceptable",
             Reason::BadHost => "the request authority is not acceptable",
+            Reason::BadMethod => "the request method is not acceptable",
             Reason::MethodOverride => "method override headers and parameters are not accepted",
             Reason::JwksUnavailable => "the token cannot be checked right now; retry later",
         }
@@ -168,6 +174,7 @@ impl Reason {
                 | Reason::NoMatchingRule
                 | Reason::BadPath
                 | Reason::BadHost
+                | Reason::BadMethod
                 | Reason::MethodOverride
         )
     }
