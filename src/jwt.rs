@@ -23,17 +23,21 @@
 //! 5. **Key selection**: only keys from the provider's key set, never from the token. With a `kid`: the
 //!    keys with that kid (none → `UnknownKid`) that can verify `alg` (none → `AlgNotAllowed`). Without a
 //!    `kid`: every key that can verify `alg` (none → `AlgNotAllowed`). A key can verify `alg` when the
-//!    algorithm fits its type and curve (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA,
-//!    oct → HS*) and its own `alg` if it has one — so an HS256 token can never be checked against an RSA
-//!    key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried, in key-set order.
+//!    algorithm fits its type and curve (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, P-521 → ES512,
+//!    Ed25519 → EdDSA, oct → HS*) and its own `alg` if it has one — so an HS256 token can never be
+//!    checked against an RSA key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried,
+//!    in key-set order.
 //! 6. **Signature** → `BadSignature` if no candidate verifies. RSA (RS*/PS*) goes through
 //!    [`crate::rsa_fast`] (encode-and-compare, differential-tested against jwt-simple and Wycheproof);
-//!    ECDSA, EdDSA and HMAC through the primitives jwt-simple uses (see below).
+//!    ES256 through [`crate::es256`], ES512 through [`crate::es512`] (the `p521` crate; jwt-simple
+//!    has no ES512), EdDSA through [`crate::eddsa`]; ES384 and HMAC through the primitives
+//!    jwt-simple uses (see below).
 //!
-//! Signatures are checked on the signing input and signature bytes directly, with the primitives
-//! jwt-simple itself uses (p256, p384, ed25519-compact, hmac-sha256/512; RSA through `rsa_fast`), so a
-//! token is parsed once, by the strict parser above; `signature_layer_agrees_with_jwt_simple` checks the
-//! verdicts against jwt-simple's own on random keys and mutations. Header members whose shape jwt-simple
+//! Signatures are checked on the signing input and signature bytes directly (p256, p384, p521,
+//! ed25519-dalek, hmac-sha256/512; RSA through `rsa_fast`), so a token is parsed once, by the strict
+//! parser above; `signature_layer_agrees_with_jwt_simple` checks the verdicts against jwt-simple's own
+//! on random keys and mutations (for every algorithm jwt-simple has, that is all but ES512, which is
+//! run against Wycheproof's P-521 vectors instead). Header members whose shape jwt-simple
 //! would refuse (`jwk`, `jku`, `x5u`, `x5t`, `x5t#S256`, `cty` not strings, `x5c` not an array of
 //! strings, and jwt-simple's `salt` extension) are still refused as `Malformed`: an embedded `jwk`
 //! *object* is refused, never trusted.
@@ -180,7 +184,7 @@ fn check_signature(key: &Verifier, token: &str) -> bool {
             Alg::PS512 => k.verify_pss(Hash::Sha512, input, &sig),
             _ => false,
         },
-        // JWS ECDSA signatures are the raw 64-byte r || s (never DER).
+        // JWS ECDSA signatures are the raw r || s (64, 96 or 132 bytes; never DER).
         Verifier::Es256(k) => k.verify(input, &sig),
         Verifier::Es384(k) => {
             use p384::ecdsa::signature::DigestVerifier as _;
@@ -196,6 +200,7 @@ fn check_signature(key: &Verifier, token: &str) -> bool {
             )
             .is_ok()
         }
+        Verifier::Es512(k) => k.verify(input, &sig),
         Verifier::EdDsa(k) => k.verify(input, &sig),
         Verifier::Hmac(alg, secret) => {
             let tag: Vec<u8> = match alg {
@@ -606,6 +611,136 @@ mod tests {
         ] {
             verify_with(oct.clone(), &t).unwrap();
         }
+    }
+
+    /// A P-521 test key (jwt-simple has no ES512): the scalar is derived from `seed` and below 2^520.
+    fn p521_key(seed: u8) -> p521::ecdsa::SigningKey {
+        let mut secret = [0u8; 66];
+        secret[1..65].copy_from_slice(&hmac_sha512::Hash::hash(&[seed]));
+        p521::ecdsa::SigningKey::from_slice(&secret).unwrap()
+    }
+
+    fn p521_jwk(key: &p521::ecdsa::SigningKey, kid: &str) -> Value {
+        let p = key.verifying_key().to_sec1_point(false);
+        let p = p.as_bytes();
+        json!({"kty": "EC", "crv": "P-521", "kid": kid, "x": b64(&p[1..67]), "y": b64(&p[67..])})
+    }
+
+    /// A JWS signed with `key` (ES512: SHA-512, raw 132-byte `r || s`) whatever `header` says.
+    fn es512_token(key: &p521::ecdsa::SigningKey, header: Value, payload: Value) -> String {
+        use p521::ecdsa::signature::Signer as _;
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(payload.to_string().as_bytes())
+        );
+        let sig: p521::ecdsa::Signature = key.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    }
+
+    #[test]
+    fn es512_verifies_end_to_end() {
+        let key = p521_key(1);
+        let jwks = json!([p521_jwk(&key, "p")]);
+        let t = es512_token(&key, json!({"alg": "ES512", "kid": "p"}), good_claims());
+        assert_eq!(verify_with(jwks.clone(), &t).unwrap()["sub"], "alice");
+        // without kid, and against a JWK whose own alg is ES512
+        let t = es512_token(&key, json!({"alg": "ES512", "typ": "JWT"}), good_claims());
+        verify_with(jwks.clone(), &t).unwrap();
+        let mut with_alg = p521_jwk(&key, "p");
+        with_alg["alg"] = json!("ES512");
+        verify_with(json!([with_alg]), &t).unwrap();
+        // high-s form of the same signature (n − s): valid ECDSA, accepted as for ES256/ES384
+        let (input, sig64) = t.rsplit_once('.').unwrap();
+        let sig = p521::ecdsa::Signature::from_slice(&b64url_decode(sig64).unwrap()).unwrap();
+        let (r, s) = sig.split_scalars();
+        let flipped = p521::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+        verify_with(jwks, &format!("{input}.{}", b64(&flipped.to_bytes()))).unwrap();
+    }
+
+    #[test]
+    fn es512_signed_by_another_key_or_tampered_is_a_bad_signature() {
+        let (key, other) = (p521_key(1), p521_key(2));
+        let jwks = json!([p521_jwk(&key, "p")]);
+        let forged = es512_token(&other, json!({"alg": "ES512", "kid": "p"}), good_claims());
+        assert_eq!(
+            verify_with(jwks.clone(), &forged),
+            Err(JwtError::BadSignature)
+        );
+        let forged = es512_token(&other, json!({"alg": "ES512"}), good_claims());
+        assert_eq!(
+            verify_with(jwks.clone(), &forged),
+            Err(JwtError::BadSignature)
+        );
+        let good = es512_token(&key, json!({"alg": "ES512", "kid": "p"}), good_claims());
+        let (input, sig64) = good.rsplit_once('.').unwrap();
+        let sig = b64url_decode(sig64).unwrap();
+        let (h, _) = input.split_once('.').unwrap();
+        let tampered = with(good_claims(), "sub", json!("root"));
+        let mut mutants = vec![format!(
+            "{h}.{}.{sig64}",
+            b64(tampered.to_string().as_bytes())
+        )];
+        for i in [0usize, 33, 65, 66, 100, 131] {
+            let mut m = sig.clone();
+            m[i] ^= 0x10;
+            mutants.push(format!("{input}.{}", b64(&m)));
+        }
+        // truncated, extended, DER-length, empty-ish, and ES384-sized signatures
+        for m in [
+            sig[..131].to_vec(),
+            [sig.as_slice(), &[0]].concat(),
+            vec![0u8; 132],
+            vec![0u8; 1],
+            sig[..96].to_vec(),
+        ] {
+            mutants.push(format!("{input}.{}", b64(&m)));
+        }
+        for m in &mutants {
+            assert_eq!(verify_with(jwks.clone(), m), Err(JwtError::BadSignature));
+        }
+    }
+
+    #[test]
+    fn es512_alg_must_fit_the_key() {
+        let key = p521_key(1);
+        let p521 = json!([p521_jwk(&key, "p")]);
+        // ES384 / ES256 headers against the P-521 key (signed with it anyway)
+        for alg in ["ES384", "ES256", "RS512", "HS512"] {
+            let t = es512_token(&key, json!({"alg": alg, "kid": "p"}), good_claims());
+            let e = verify_with(p521.clone(), &t).unwrap_err();
+            assert_eq!(e.reason(), Reason::AlgNotAllowed, "{alg}");
+        }
+        // an ES512 header against P-384, P-256 and oct keys of that kid
+        let p = ES384KeyPair::generate()
+            .public_key()
+            .public_key()
+            .to_bytes_uncompressed();
+        let p384 = json!({"kty": "EC", "crv": "P-384", "kid": "p", "x": b64(&p[1..49]), "y": b64(&p[49..])});
+        let p = ES256KeyPair::generate()
+            .public_key()
+            .public_key()
+            .to_bytes_uncompressed();
+        let p256 = json!({"kty": "EC", "crv": "P-256", "kid": "p", "x": b64(&p[1..33]), "y": b64(&p[33..])});
+        let oct = json!({"kty": "oct", "kid": "p", "k": b64(&SECRET)});
+        let t = es512_token(&key, json!({"alg": "ES512", "kid": "p"}), good_claims());
+        for jwk in [p384, p256, oct] {
+            assert_eq!(
+                verify_with(json!([jwk]), &t).unwrap_err().reason(),
+                Reason::AlgNotAllowed,
+                "{jwk}"
+            );
+        }
+        // ES512 left out of the provider's algorithms, then the only one allowed
+        let (keys, _) = KeySet::from_value(&json!({ "keys": p521 })).unwrap();
+        let mut p = provider(&keys);
+        p.algorithms = vec![Alg::ES256, Alg::ES384];
+        assert_eq!(
+            verify(&t, &p, &keys, NOW).unwrap_err().reason(),
+            Reason::AlgNotAllowed
+        );
+        p.algorithms = vec![Alg::ES512];
+        verify(&t, &p, &keys, NOW).unwrap();
     }
 
     #[test]
