@@ -21,8 +21,10 @@
 //!    `LifetimeTooLong`; `iss` absent → `MissingClaim`, different (exact, case-sensitive) →
 //!    `WrongIssuer`; when audiences are configured, `aud` absent or matching none → `WrongAudience`.
 //! 5. **Key selection**: only keys from the provider's key set, never from the token. With a `kid`: the
-//!    keys with that kid (none → `UnknownKid`) that can verify `alg` (none → `AlgNotAllowed`). Without a
-//!    `kid`: every key that can verify `alg` (none → `AlgNotAllowed`). A key can verify `alg` when the
+//!    keys with that kid that can verify `alg` (none → `AlgNotAllowed`); if no key has that kid, the
+//!    keys *without* a kid that can verify `alg` (as Envoy's `jwt_authn`; none → `UnknownKid`) — a
+//!    key with another kid is never tried. Without a `kid`: every key that can verify `alg` (none →
+//!    `AlgNotAllowed`). A key can verify `alg` when the
 //!    algorithm fits its type and curve (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, P-521 → ES512,
 //!    Ed25519 → EdDSA, oct → HS*) and its own `alg` if it has one — so an HS256 token can never be
 //!    checked against an RSA key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried,
@@ -68,7 +70,8 @@ pub enum JwtError {
     AlgNotAllowed(&'static str),
     /// `crit` (or `b64`) names an extension we do not implement.
     UnsupportedCrit,
-    /// No key in the key set has the token's `kid`.
+    /// No key in the key set has the token's `kid`, and no kid-less key can verify its `alg` (or the
+    /// key set is empty).
     UnknownKid,
     /// A required claim is absent (the claim's name).
     MissingClaim(&'static str),
@@ -384,6 +387,17 @@ pub fn check_claims(
     Ok(())
 }
 
+/// Step 5: the keys a token may be checked against, in key-set order (the caller tries at most
+/// [`MAX_CANDIDATE_KEYS`] of them).
+///
+/// - `kid` present and carried by some key: those keys that can verify `alg`; if none can,
+///   `AlgNotAllowed`. Keys without a kid, or with another kid, are not tried.
+/// - `kid` present and carried by no key: the keys **without** a kid that can verify `alg` (as
+///   Envoy's `jwt_authn` does: a kid-less key is not bound to any kid); if there are none,
+///   `UnknownKid` (which lets the caller refetch a remote key set). A key with another kid is never
+///   tried.
+/// - no `kid`: every key that can verify `alg`; if none can, `AlgNotAllowed` (`UnknownKid` for an
+///   empty key set).
 fn select_keys<'k>(
     keys: &'k KeySet,
     alg: Alg,
@@ -397,7 +411,16 @@ fn select_keys<'k>(
                 .filter(|k| k.kid() == Some(kid))
                 .peekable();
             if with_kid.peek().is_none() {
-                return Err(JwtError::UnknownKid);
+                let kidless: Vec<_> = keys
+                    .keys()
+                    .iter()
+                    .filter(|k| k.kid().is_none())
+                    .filter_map(|k| k.verifier(alg))
+                    .collect();
+                if kidless.is_empty() {
+                    return Err(JwtError::UnknownKid);
+                }
+                return Ok(kidless);
             }
             let found: Vec<_> = with_kid.filter_map(|k| k.verifier(alg)).collect();
             if found.is_empty() {
@@ -958,6 +981,129 @@ mod tests {
             verify(&t, &provider(&keys), &keys, NOW),
             Err(JwtError::BadSignature)
         );
+    }
+
+    /// An `oct` JWK with secret `[byte; 64]`, with or without a kid.
+    fn oct_jwk(kid: Option<&str>, byte: u8) -> Value {
+        let mut k = json!({"kty": "oct", "k": b64(&[byte; 64])});
+        if let Some(kid) = kid {
+            k["kid"] = json!(kid);
+        }
+        k
+    }
+
+    /// An HS256 token with header kid `kid`, MACed with the secret `[byte; 64]`.
+    fn hs_with(kid: &str, byte: u8) -> String {
+        hs_raw(
+            &json!({"alg": "HS256", "kid": kid}).to_string(),
+            &good_claims().to_string(),
+            &[byte; 64],
+        )
+    }
+
+    #[test]
+    fn unknown_kid_falls_back_to_kidless_keys() {
+        // kid "x" against a kid-less key: tried, verifies
+        verify_with(json!([oct_jwk(None, 1)]), &hs_with("x", 1)).unwrap();
+        // kid "x" against a key with kid "y": never tried, even though it would verify
+        assert_eq!(
+            verify_with(json!([oct_jwk(Some("y"), 1)]), &hs_with("x", 1)),
+            Err(JwtError::UnknownKid)
+        );
+        // kid "x" against ["y", kid-less]: the kid-less key verifies; the "y" key is not tried
+        let mixed = json!([oct_jwk(Some("y"), 2), oct_jwk(None, 1)]);
+        verify_with(mixed.clone(), &hs_with("x", 1)).unwrap();
+        assert_eq!(
+            verify_with(mixed.clone(), &hs_with("x", 2)),
+            Err(JwtError::BadSignature)
+        );
+        // a forged token is still a bad signature
+        assert_eq!(
+            verify_with(json!([oct_jwk(None, 1)]), &hs_with("x", 9)),
+            Err(JwtError::BadSignature)
+        );
+        assert_eq!(
+            verify_with(mixed, &hs_with("x", 9)),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn kid_fallback_needs_a_kidless_key_that_fits_alg() {
+        // kid-less keys that cannot verify HS256 (RSA; an ES512-only P-521 key) are no candidates:
+        // UnknownKid, so a remote key set is refetched
+        let p521 = {
+            let mut k = p521_jwk(&p521_key(3), "z");
+            k.as_object_mut().unwrap().remove("kid");
+            k
+        };
+        let mut rsa = rsa_jwk("r", None);
+        rsa.as_object_mut().unwrap().remove("kid");
+        let jwks = json!([rsa, p521, oct_jwk(Some("y"), 1)]);
+        assert_eq!(
+            verify_with(jwks.clone(), &hs_with("x", 1)),
+            Err(JwtError::UnknownKid)
+        );
+        // the same kid-less keys do serve their own algorithms under an unknown kid
+        let key = p521_key(3);
+        let t = es512_token(&key, json!({"alg": "ES512", "kid": "x"}), good_claims());
+        verify_with(jwks.clone(), &t).unwrap();
+        let t = rsa_pair().with_key_id("x").sign(jwt_claims()).unwrap();
+        verify_with(jwks, &t).unwrap();
+        // an HS256-only oct key (32 bytes) is no candidate for HS512
+        let short = json!([{"kty": "oct", "k": b64(&[1u8; 32])}]);
+        let t = hs_raw(
+            &json!({"alg": "HS512", "kid": "x"}).to_string(),
+            &good_claims().to_string(),
+            &[1u8; 32],
+        );
+        assert_eq!(verify_with(short, &t), Err(JwtError::UnknownKid));
+    }
+
+    #[test]
+    fn known_kid_does_not_fall_back() {
+        // a key has the token's kid: only it is tried, never the kid-less key that signed the token
+        let jwks = json!([oct_jwk(Some("x"), 2), oct_jwk(None, 1)]);
+        assert_eq!(
+            verify_with(jwks.clone(), &hs_with("x", 1)),
+            Err(JwtError::BadSignature)
+        );
+        verify_with(jwks, &hs_with("x", 2)).unwrap();
+        // ... and if that key cannot verify alg, the answer is AlgNotAllowed, not the kid-less key
+        let jwks = json!([rsa_jwk("x", None), oct_jwk(None, 1)]);
+        assert_eq!(
+            verify_with(jwks, &hs_with("x", 1)).unwrap_err().reason(),
+            Reason::AlgNotAllowed
+        );
+    }
+
+    #[test]
+    fn kid_fallback_is_bounded_like_kidless_tokens() {
+        // a key with another kid, then six kid-less keys: a token with an unknown kid tries the first
+        // MAX_CANDIDATE_KEYS kid-less ones; a token without kid the first MAX_CANDIDATE_KEYS keys of
+        // all, the "y" one included
+        let mut keys = vec![oct_jwk(Some("y"), 100)];
+        keys.extend((1..=6).map(|b| oct_jwk(None, b)));
+        let jwks = Value::Array(keys);
+        for byte in 1..=6u8 {
+            let fallback = verify_with(jwks.clone(), &hs_with("x", byte));
+            if usize::from(byte) <= MAX_CANDIDATE_KEYS {
+                fallback.unwrap();
+            } else {
+                assert_eq!(fallback, Err(JwtError::BadSignature), "key {byte}");
+            }
+            let t = hs_raw(
+                &json!({"alg": "HS256"}).to_string(),
+                &good_claims().to_string(),
+                &[byte; 64],
+            );
+            let kidless = verify_with(jwks.clone(), &t);
+            if usize::from(byte) < MAX_CANDIDATE_KEYS {
+                kidless.unwrap();
+            } else {
+                assert_eq!(kidless, Err(JwtError::BadSignature), "key {byte}");
+            }
+        }
     }
 
     #[test]
