@@ -70,7 +70,7 @@ mod tests {
     /// A test signing key from `seed` (a secret scalar below 2^520, so always in `[1, n)`).
     fn signing_key(seed: u64) -> SigningKey {
         let mut secret = [0u8; COORDINATE_BYTES];
-        secret[1..65].copy_from_slice(&hmac_sha512::Hash::hash(&seed.to_be_bytes()));
+        secret[1..65].copy_from_slice(&hmac_sha512::Hash::hash(seed.to_be_bytes()));
         secret[65] = 1;
         SigningKey::from_slice(&secret).unwrap()
     }

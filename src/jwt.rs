@@ -639,7 +639,7 @@ mod tests {
     /// A P-521 test key (jwt-simple has no ES512): the scalar is derived from `seed` and below 2^520.
     fn p521_key(seed: u8) -> p521::ecdsa::SigningKey {
         let mut secret = [0u8; 66];
-        secret[1..65].copy_from_slice(&hmac_sha512::Hash::hash(&[seed]));
+        secret[1..65].copy_from_slice(&hmac_sha512::Hash::hash([seed]));
         p521::ecdsa::SigningKey::from_slice(&secret).unwrap()
     }
 
