@@ -7,9 +7,9 @@
 //! 132-byte `r || s` (never DER). High-`s` signatures are accepted, as ECDSA and JWS allow (and as
 //! for ES256/ES384).
 //!
-//! P-521 is the slowest of the JWS curves (several times an ES384 check); like every algorithm it is
-//! bounded per token by the number of candidate keys (`jwt::MAX_CANDIDATE_KEYS`), and a provider that
-//! does not expect ES512 tokens can leave it out of its `algorithms`.
+//! No precomputation (unlike `es256`): P-521 keys are rare in practice. As for every algorithm, the
+//! checks per token are bounded by the number of candidate keys (`jwt::MAX_CANDIDATE_KEYS`), and a
+//! provider that does not expect ES512 tokens can leave it out of its `algorithms`.
 
 use p521::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p521::ecdsa::{Signature, VerifyingKey};
