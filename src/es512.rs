@@ -7,7 +7,7 @@
 //! 132-byte `r || s` (never DER). High-`s` signatures are accepted, as ECDSA and JWS allow (and as
 //! for ES256/ES384).
 //!
-//! No precomputation (unlike `es256`): P-521 keys are rare in practice. As for every algorithm, the
+//! No precomputed tables (unlike `es256`): each check is `p521`'s own. As for every algorithm, the
 //! checks per token are bounded by the number of candidate keys (`jwt::MAX_CANDIDATE_KEYS`), and a
 //! provider that does not expect ES512 tokens can leave it out of its `algorithms`.
 
