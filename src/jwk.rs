@@ -1,13 +1,14 @@
 //! JSON Web Keys (RFC 7517): parsing a JWKS into keys we can verify with. Unusable keys are skipped and
 //! reported (never with key material); a document without a single usable key is rejected.
 //!
-//! Keys are parsed into verification key objects (`rsa_fast`, p256, p384, ed25519-compact, HMAC secrets)
-//! **once**, here, and shared (`Rc`) by every request.
+//! Keys are parsed into verification key objects (`rsa_fast`, p256, p384, p521, ed25519-dalek, HMAC
+//! secrets) **once**, here, and shared (`Rc`) by every request.
 //!
 //! What is accepted:
 //! - `kty: "RSA"` (`n`, `e`): RS256/384/512 and PS256/384/512. The modulus must be 2048..=4096 bits and
 //!   `e` must be 65537 (jwt-simple's policy; shorter moduli are breakable or close to it).
-//! - `kty: "EC"`, `crv: "P-256"` → ES256, `crv: "P-384"` → ES384 (`x`, `y`).
+//! - `kty: "EC"`, `crv: "P-256"` → ES256, `crv: "P-384"` → ES384, `crv: "P-521"` → ES512 (`x`, `y`:
+//!   exactly 32, 48 or 66 bytes each, a point of the curve, checked here).
 //! - `kty: "OKP"`, `crv: "Ed25519"` → EdDSA (`x`).
 //! - `kty: "oct"` (`k`, at least 256 bits) → HS256, and HS384/HS512 only when the secret is at least as
 //!   long as the hash output (RFC 7518 §3.2).
@@ -20,6 +21,7 @@
 
 use crate::eddsa::Ed25519Key;
 use crate::es256::P256Key;
+use crate::es512::P521Key;
 use crate::rsa_fast::RsaPublicKey;
 use p384::ecdsa::VerifyingKey as P384Key;
 use serde_json::Value;
@@ -46,6 +48,7 @@ pub enum Alg {
     PS512,
     ES256,
     ES384,
+    ES512,
     EdDSA,
     HS256,
     HS384,
@@ -54,7 +57,7 @@ pub enum Alg {
 
 impl Alg {
     /// Every supported algorithm (the default `algorithms` of a provider).
-    pub const ALL: [Alg; 12] = [
+    pub const ALL: [Alg; 13] = [
         Alg::RS256,
         Alg::RS384,
         Alg::RS512,
@@ -63,6 +66,7 @@ impl Alg {
         Alg::PS512,
         Alg::ES256,
         Alg::ES384,
+        Alg::ES512,
         Alg::EdDSA,
         Alg::HS256,
         Alg::HS384,
@@ -80,6 +84,7 @@ impl Alg {
             Alg::PS512 => "PS512",
             Alg::ES256 => "ES256",
             Alg::ES384 => "ES384",
+            Alg::ES512 => "ES512",
             Alg::EdDSA => "EdDSA",
             Alg::HS256 => "HS256",
             Alg::HS384 => "HS384",
@@ -110,6 +115,7 @@ pub enum KeyType {
     Rsa,
     P256,
     P384,
+    P521,
     Ed25519,
     Oct,
 }
@@ -128,6 +134,7 @@ impl KeyType {
             ],
             KeyType::P256 => &[Alg::ES256],
             KeyType::P384 => &[Alg::ES384],
+            KeyType::P521 => &[Alg::ES512],
             KeyType::Ed25519 => &[Alg::EdDSA],
             KeyType::Oct => &[Alg::HS256, Alg::HS384, Alg::HS512],
         }
@@ -140,9 +147,12 @@ pub(crate) enum Verifier {
     /// RS256/384/512 and PS256/384/512 through `rsa_fast` (32-bit Montgomery arithmetic: about 9×
     /// faster than jwt-simple's RSA under V8); the key is shared by the algorithms it serves.
     Rsa(Alg, Rc<RsaPublicKey>),
-    /// ECDSA and EdDSA through the crates jwt-simple uses (p256, p384, ed25519-compact).
+    /// ES256 through `es256` (precomputed tables on `p256`'s arithmetic).
     Es256(Rc<P256Key>),
+    /// ES384 through `p384` (as jwt-simple), ES512 through `p521` (`es512`).
     Es384(Rc<P384Key>),
+    Es512(Rc<P521Key>),
+    /// EdDSA through `ed25519-dalek` (`eddsa`).
     EdDsa(Rc<Ed25519Key>),
     /// HMAC (hmac-sha256 / hmac-sha512): the alg and the shared secret.
     Hmac(Alg, Rc<Vec<u8>>),
@@ -154,6 +164,7 @@ impl Verifier {
             Verifier::Rsa(alg, _) => *alg,
             Verifier::Es256(_) => Alg::ES256,
             Verifier::Es384(_) => Alg::ES384,
+            Verifier::Es512(_) => Alg::ES512,
             Verifier::EdDsa(_) => Alg::EdDSA,
             Verifier::Hmac(alg, _) => *alg,
         }
@@ -399,6 +410,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
         "EC" => match crv()? {
             "P-256" => KeyType::P256,
             "P-384" => KeyType::P384,
+            "P-521" => KeyType::P521,
             _ => return Err("unsupported EC curve".into()),
         },
         "OKP" => match crv()? {
@@ -448,8 +460,12 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             }
             vec![n, e]
         }
-        KeyType::P256 | KeyType::P384 => {
-            let len = if kty == KeyType::P256 { 32 } else { 48 };
+        KeyType::P256 | KeyType::P384 | KeyType::P521 => {
+            let len = match kty {
+                KeyType::P256 => 32,
+                KeyType::P384 => 48,
+                _ => crate::es512::COORDINATE_BYTES,
+            };
             let x = b64_member(o, "x")?;
             let y = b64_member(o, "y")?;
             if x.len() != len || y.len() != len {
@@ -459,14 +475,16 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             point.push(4u8);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            verifiers.push(if kty == KeyType::P256 {
-                Verifier::Es256(Rc::new(
+            verifiers.push(match kty {
+                KeyType::P256 => Verifier::Es256(Rc::new(
                     P256Key::from_sec1_bytes(&point).ok_or_else(|| invalid("EC"))?,
-                ))
-            } else {
-                Verifier::Es384(Rc::new(
+                )),
+                KeyType::P384 => Verifier::Es384(Rc::new(
                     P384Key::from_sec1_bytes(&point).map_err(|_| invalid("EC"))?,
-                ))
+                )),
+                _ => Verifier::Es512(Rc::new(
+                    P521Key::from_sec1_bytes(&point).ok_or_else(|| invalid("EC"))?,
+                )),
             });
             vec![x, y]
         }
@@ -551,6 +569,16 @@ mod tests {
         json!({"kty": "EC", "crv": "P-256", "kid": kid, "x": b64(&p[1..33]), "y": b64(&p[33..])})
     }
 
+    /// A P-521 JWK (a fixed test key; the scalar is below 2^520, so valid).
+    fn ec521(kid: &str) -> Value {
+        let mut secret = [0u8; 66];
+        secret[1..65].copy_from_slice(&hmac_sha512::Hash::hash(kid.as_bytes()));
+        let sk = p521::ecdsa::SigningKey::from_slice(&secret).unwrap();
+        let p = sk.verifying_key().to_sec1_point(false);
+        let p = p.as_bytes();
+        json!({"kty": "EC", "crv": "P-521", "kid": kid, "x": b64(&p[1..67]), "y": b64(&p[67..])})
+    }
+
     fn parse(keys: Vec<Value>) -> Result<(KeySet, Vec<SkippedKey>), JwksError> {
         parse_jwks(json!({ "keys": keys }).to_string().as_bytes())
     }
@@ -576,7 +604,11 @@ mod tests {
         assert_eq!(parse(vec![ok_ops]).unwrap().0.len(), 1);
         assert!(skipped_why(json!({"kty": "XYZ", "kid": "x"})).contains("kty"));
         assert!(
-            skipped_why(json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}))
+            skipped_why(json!({"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA"}))
+                .contains("curve")
+        );
+        assert!(
+            skipped_why(json!({"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"}))
                 .contains("curve")
         );
         assert!(skipped_why(json!({"kty": "OKP", "crv": "X25519", "x": "AA"})).contains("curve"));
@@ -616,6 +648,68 @@ mod tests {
         assert!(skipped_why(e).contains("private"));
         let why = skipped_why(json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&[1u8; 31])}));
         assert!(why.contains("length"));
+    }
+
+    #[test]
+    fn p521_keys_are_checked_strictly() {
+        let (set, skipped) = parse(vec![ec521("p")]).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let key = &set.keys()[0];
+        assert_eq!(key.key_type(), KeyType::P521);
+        assert!(key.supports(Alg::ES512));
+        assert!(!key.supports(Alg::ES384) && !key.supports(Alg::ES256));
+        let mut k = ec521("p");
+        k["alg"] = json!("ES512");
+        assert_eq!(parse(vec![k]).unwrap().0.keys()[0].alg(), Some(Alg::ES512));
+        // coordinates of the wrong length: 65 bytes (a leading zero dropped), 67, or P-384's 48
+        let good = ec521("p");
+        let x = b64url_decode(good["x"].as_str().unwrap()).unwrap();
+        let y = b64url_decode(good["y"].as_str().unwrap()).unwrap();
+        for (x, y) in [
+            (x[1..].to_vec(), y.clone()),
+            (x.clone(), [y.as_slice(), &[0]].concat()),
+            (x[18..].to_vec(), y[18..].to_vec()),
+        ] {
+            let mut k = good.clone();
+            k["x"] = json!(b64(&x));
+            k["y"] = json!(b64(&y));
+            assert!(skipped_why(k).contains("length"));
+        }
+        // not on the curve; a coordinate not below p = 2^521 - 1; the identity's encoding
+        let mut k = good.clone();
+        let mut off = y.clone();
+        off[65] ^= 1;
+        k["y"] = json!(b64(&off));
+        assert!(skipped_why(k).contains("invalid EC"));
+        let mut k = good.clone();
+        let mut p = vec![0xffu8; 66];
+        p[0] = 0x01;
+        k["x"] = json!(b64(&p));
+        assert!(skipped_why(k).contains("invalid EC"));
+        let mut k = good.clone();
+        k["x"] = json!(b64(&[0u8; 66]));
+        k["y"] = json!(b64(&[0u8; 66]));
+        assert!(skipped_why(k).contains("invalid EC"));
+        // private material, or an alg of another curve
+        let mut k = good.clone();
+        k["d"] = json!(b64(&[1u8; 66]));
+        assert!(skipped_why(k).contains("private"));
+        let mut k = good.clone();
+        k["alg"] = json!("ES384");
+        assert!(skipped_why(k).contains("does not fit"));
+        let mut k = ec("e");
+        k["alg"] = json!("ES512");
+        assert!(skipped_why(k).contains("does not fit"));
+        // a P-521 key's coordinates under another curve name are refused
+        let mut k = good.clone();
+        k["crv"] = json!("P-384");
+        assert!(skipped_why(k).contains("length"));
+        // the fingerprint covers the new key type
+        let fp = |keys: Vec<Value>| parse(keys).unwrap().0.fingerprint();
+        assert_eq!(fp(vec![ec521("p")]), fp(vec![ec521("p")]));
+        let mut renamed = ec521("q");
+        renamed["kid"] = json!("p");
+        assert_ne!(fp(vec![ec521("p")]), fp(vec![renamed]));
     }
 
     #[test]

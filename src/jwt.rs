@@ -21,19 +21,25 @@
 //!    `LifetimeTooLong`; `iss` absent → `MissingClaim`, different (exact, case-sensitive) →
 //!    `WrongIssuer`; when audiences are configured, `aud` absent or matching none → `WrongAudience`.
 //! 5. **Key selection**: only keys from the provider's key set, never from the token. With a `kid`: the
-//!    keys with that kid (none → `UnknownKid`) that can verify `alg` (none → `AlgNotAllowed`). Without a
-//!    `kid`: every key that can verify `alg` (none → `AlgNotAllowed`). A key can verify `alg` when the
-//!    algorithm fits its type and curve (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA,
-//!    oct → HS*) and its own `alg` if it has one — so an HS256 token can never be checked against an RSA
-//!    key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried, in key-set order.
+//!    keys with that kid that can verify `alg` (none → `AlgNotAllowed`); if no key has that kid, the
+//!    keys *without* a kid that can verify `alg` (as Envoy's `jwt_authn`; none → `UnknownKid`) — a
+//!    key with another kid is never tried. Without a `kid`: every key that can verify `alg` (none →
+//!    `AlgNotAllowed`). A key can verify `alg` when the
+//!    algorithm fits its type and curve (RSA → RS*/PS*, P-256 → ES256, P-384 → ES384, P-521 → ES512,
+//!    Ed25519 → EdDSA, oct → HS*) and its own `alg` if it has one — so an HS256 token can never be
+//!    checked against an RSA key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried,
+//!    in key-set order.
 //! 6. **Signature** → `BadSignature` if no candidate verifies. RSA (RS*/PS*) goes through
 //!    [`crate::rsa_fast`] (encode-and-compare, differential-tested against jwt-simple and Wycheproof);
-//!    ECDSA, EdDSA and HMAC through the primitives jwt-simple uses (see below).
+//!    ES256 through [`crate::es256`], ES512 through [`crate::es512`] (the `p521` crate; jwt-simple
+//!    has no ES512), EdDSA through [`crate::eddsa`]; ES384 and HMAC through the primitives
+//!    jwt-simple uses (see below).
 //!
-//! Signatures are checked on the signing input and signature bytes directly, with the primitives
-//! jwt-simple itself uses (p256, p384, ed25519-compact, hmac-sha256/512; RSA through `rsa_fast`), so a
-//! token is parsed once, by the strict parser above; `signature_layer_agrees_with_jwt_simple` checks the
-//! verdicts against jwt-simple's own on random keys and mutations. Header members whose shape jwt-simple
+//! Signatures are checked on the signing input and signature bytes directly (p256, p384, p521,
+//! ed25519-dalek, hmac-sha256/512; RSA through `rsa_fast`), so a token is parsed once, by the strict
+//! parser above; `signature_layer_agrees_with_jwt_simple` checks the verdicts against jwt-simple's own
+//! on random keys and mutations (for every algorithm jwt-simple has, that is all but ES512, which is
+//! run against Wycheproof's P-521 vectors instead). Header members whose shape jwt-simple
 //! would refuse (`jwk`, `jku`, `x5u`, `x5t`, `x5t#S256`, `cty` not strings, `x5c` not an array of
 //! strings, and jwt-simple's `salt` extension) are still refused as `Malformed`: an embedded `jwk`
 //! *object* is refused, never trusted.
@@ -64,7 +70,8 @@ pub enum JwtError {
     AlgNotAllowed(&'static str),
     /// `crit` (or `b64`) names an extension we do not implement.
     UnsupportedCrit,
-    /// No key in the key set has the token's `kid`.
+    /// No key in the key set has the token's `kid`, and no kid-less key can verify its `alg` (or the
+    /// key set is empty).
     UnknownKid,
     /// A required claim is absent (the claim's name).
     MissingClaim(&'static str),
@@ -180,7 +187,7 @@ fn check_signature(key: &Verifier, token: &str) -> bool {
             Alg::PS512 => k.verify_pss(Hash::Sha512, input, &sig),
             _ => false,
         },
-        // JWS ECDSA signatures are the raw 64-byte r || s (never DER).
+        // JWS ECDSA signatures are the raw r || s (64, 96 or 132 bytes; never DER).
         Verifier::Es256(k) => k.verify(input, &sig),
         Verifier::Es384(k) => {
             use p384::ecdsa::signature::DigestVerifier as _;
@@ -196,6 +203,7 @@ fn check_signature(key: &Verifier, token: &str) -> bool {
             )
             .is_ok()
         }
+        Verifier::Es512(k) => k.verify(input, &sig),
         Verifier::EdDsa(k) => k.verify(input, &sig),
         Verifier::Hmac(alg, secret) => {
             let tag: Vec<u8> = match alg {
@@ -379,6 +387,17 @@ pub fn check_claims(
     Ok(())
 }
 
+/// Step 5: the keys a token may be checked against, in key-set order (the caller tries at most
+/// [`MAX_CANDIDATE_KEYS`] of them).
+///
+/// - `kid` present and carried by some key: those keys that can verify `alg`; if none can,
+///   `AlgNotAllowed`. Keys without a kid, or with another kid, are not tried.
+/// - `kid` present and carried by no key: the keys **without** a kid that can verify `alg` (as
+///   Envoy's `jwt_authn` does: a kid-less key is not bound to any kid); if there are none,
+///   `UnknownKid` (which lets the caller refetch a remote key set). A key with another kid is never
+///   tried.
+/// - no `kid`: every key that can verify `alg`; if none can, `AlgNotAllowed` (`UnknownKid` for an
+///   empty key set).
 fn select_keys<'k>(
     keys: &'k KeySet,
     alg: Alg,
@@ -392,7 +411,16 @@ fn select_keys<'k>(
                 .filter(|k| k.kid() == Some(kid))
                 .peekable();
             if with_kid.peek().is_none() {
-                return Err(JwtError::UnknownKid);
+                let kidless: Vec<_> = keys
+                    .keys()
+                    .iter()
+                    .filter(|k| k.kid().is_none())
+                    .filter_map(|k| k.verifier(alg))
+                    .collect();
+                if kidless.is_empty() {
+                    return Err(JwtError::UnknownKid);
+                }
+                return Ok(kidless);
             }
             let found: Vec<_> = with_kid.filter_map(|k| k.verifier(alg)).collect();
             if found.is_empty() {
@@ -606,6 +634,136 @@ mod tests {
         ] {
             verify_with(oct.clone(), &t).unwrap();
         }
+    }
+
+    /// A P-521 test key (jwt-simple has no ES512): the scalar is derived from `seed` and below 2^520.
+    fn p521_key(seed: u8) -> p521::ecdsa::SigningKey {
+        let mut secret = [0u8; 66];
+        secret[1..65].copy_from_slice(&hmac_sha512::Hash::hash([seed]));
+        p521::ecdsa::SigningKey::from_slice(&secret).unwrap()
+    }
+
+    fn p521_jwk(key: &p521::ecdsa::SigningKey, kid: &str) -> Value {
+        let p = key.verifying_key().to_sec1_point(false);
+        let p = p.as_bytes();
+        json!({"kty": "EC", "crv": "P-521", "kid": kid, "x": b64(&p[1..67]), "y": b64(&p[67..])})
+    }
+
+    /// A JWS signed with `key` (ES512: SHA-512, raw 132-byte `r || s`) whatever `header` says.
+    fn es512_token(key: &p521::ecdsa::SigningKey, header: Value, payload: Value) -> String {
+        use p521::ecdsa::signature::Signer as _;
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(payload.to_string().as_bytes())
+        );
+        let sig: p521::ecdsa::Signature = key.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    }
+
+    #[test]
+    fn es512_verifies_end_to_end() {
+        let key = p521_key(1);
+        let jwks = json!([p521_jwk(&key, "p")]);
+        let t = es512_token(&key, json!({"alg": "ES512", "kid": "p"}), good_claims());
+        assert_eq!(verify_with(jwks.clone(), &t).unwrap()["sub"], "alice");
+        // without kid, and against a JWK whose own alg is ES512
+        let t = es512_token(&key, json!({"alg": "ES512", "typ": "JWT"}), good_claims());
+        verify_with(jwks.clone(), &t).unwrap();
+        let mut with_alg = p521_jwk(&key, "p");
+        with_alg["alg"] = json!("ES512");
+        verify_with(json!([with_alg]), &t).unwrap();
+        // high-s form of the same signature (n − s): valid ECDSA, accepted as for ES256/ES384
+        let (input, sig64) = t.rsplit_once('.').unwrap();
+        let sig = p521::ecdsa::Signature::from_slice(&b64url_decode(sig64).unwrap()).unwrap();
+        let (r, s) = sig.split_scalars();
+        let flipped = p521::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+        verify_with(jwks, &format!("{input}.{}", b64(&flipped.to_bytes()))).unwrap();
+    }
+
+    #[test]
+    fn es512_signed_by_another_key_or_tampered_is_a_bad_signature() {
+        let (key, other) = (p521_key(1), p521_key(2));
+        let jwks = json!([p521_jwk(&key, "p")]);
+        let forged = es512_token(&other, json!({"alg": "ES512", "kid": "p"}), good_claims());
+        assert_eq!(
+            verify_with(jwks.clone(), &forged),
+            Err(JwtError::BadSignature)
+        );
+        let forged = es512_token(&other, json!({"alg": "ES512"}), good_claims());
+        assert_eq!(
+            verify_with(jwks.clone(), &forged),
+            Err(JwtError::BadSignature)
+        );
+        let good = es512_token(&key, json!({"alg": "ES512", "kid": "p"}), good_claims());
+        let (input, sig64) = good.rsplit_once('.').unwrap();
+        let sig = b64url_decode(sig64).unwrap();
+        let (h, _) = input.split_once('.').unwrap();
+        let tampered = with(good_claims(), "sub", json!("root"));
+        let mut mutants = vec![format!(
+            "{h}.{}.{sig64}",
+            b64(tampered.to_string().as_bytes())
+        )];
+        for i in [0usize, 33, 65, 66, 100, 131] {
+            let mut m = sig.clone();
+            m[i] ^= 0x10;
+            mutants.push(format!("{input}.{}", b64(&m)));
+        }
+        // truncated, extended, DER-length, empty-ish, and ES384-sized signatures
+        for m in [
+            sig[..131].to_vec(),
+            [sig.as_slice(), &[0]].concat(),
+            vec![0u8; 132],
+            vec![0u8; 1],
+            sig[..96].to_vec(),
+        ] {
+            mutants.push(format!("{input}.{}", b64(&m)));
+        }
+        for m in &mutants {
+            assert_eq!(verify_with(jwks.clone(), m), Err(JwtError::BadSignature));
+        }
+    }
+
+    #[test]
+    fn es512_alg_must_fit_the_key() {
+        let key = p521_key(1);
+        let p521 = json!([p521_jwk(&key, "p")]);
+        // ES384 / ES256 headers against the P-521 key (signed with it anyway)
+        for alg in ["ES384", "ES256", "RS512", "HS512"] {
+            let t = es512_token(&key, json!({"alg": alg, "kid": "p"}), good_claims());
+            let e = verify_with(p521.clone(), &t).unwrap_err();
+            assert_eq!(e.reason(), Reason::AlgNotAllowed, "{alg}");
+        }
+        // an ES512 header against P-384, P-256 and oct keys of that kid
+        let p = ES384KeyPair::generate()
+            .public_key()
+            .public_key()
+            .to_bytes_uncompressed();
+        let p384 = json!({"kty": "EC", "crv": "P-384", "kid": "p", "x": b64(&p[1..49]), "y": b64(&p[49..])});
+        let p = ES256KeyPair::generate()
+            .public_key()
+            .public_key()
+            .to_bytes_uncompressed();
+        let p256 = json!({"kty": "EC", "crv": "P-256", "kid": "p", "x": b64(&p[1..33]), "y": b64(&p[33..])});
+        let oct = json!({"kty": "oct", "kid": "p", "k": b64(&SECRET)});
+        let t = es512_token(&key, json!({"alg": "ES512", "kid": "p"}), good_claims());
+        for jwk in [p384, p256, oct] {
+            assert_eq!(
+                verify_with(json!([jwk]), &t).unwrap_err().reason(),
+                Reason::AlgNotAllowed,
+                "{jwk}"
+            );
+        }
+        // ES512 left out of the provider's algorithms, then the only one allowed
+        let (keys, _) = KeySet::from_value(&json!({ "keys": p521 })).unwrap();
+        let mut p = provider(&keys);
+        p.algorithms = vec![Alg::ES256, Alg::ES384];
+        assert_eq!(
+            verify(&t, &p, &keys, NOW).unwrap_err().reason(),
+            Reason::AlgNotAllowed
+        );
+        p.algorithms = vec![Alg::ES512];
+        verify(&t, &p, &keys, NOW).unwrap();
     }
 
     #[test]
@@ -823,6 +981,129 @@ mod tests {
             verify(&t, &provider(&keys), &keys, NOW),
             Err(JwtError::BadSignature)
         );
+    }
+
+    /// An `oct` JWK with secret `[byte; 64]`, with or without a kid.
+    fn oct_jwk(kid: Option<&str>, byte: u8) -> Value {
+        let mut k = json!({"kty": "oct", "k": b64(&[byte; 64])});
+        if let Some(kid) = kid {
+            k["kid"] = json!(kid);
+        }
+        k
+    }
+
+    /// An HS256 token with header kid `kid`, MACed with the secret `[byte; 64]`.
+    fn hs_with(kid: &str, byte: u8) -> String {
+        hs_raw(
+            &json!({"alg": "HS256", "kid": kid}).to_string(),
+            &good_claims().to_string(),
+            &[byte; 64],
+        )
+    }
+
+    #[test]
+    fn unknown_kid_falls_back_to_kidless_keys() {
+        // kid "x" against a kid-less key: tried, verifies
+        verify_with(json!([oct_jwk(None, 1)]), &hs_with("x", 1)).unwrap();
+        // kid "x" against a key with kid "y": never tried, even though it would verify
+        assert_eq!(
+            verify_with(json!([oct_jwk(Some("y"), 1)]), &hs_with("x", 1)),
+            Err(JwtError::UnknownKid)
+        );
+        // kid "x" against ["y", kid-less]: the kid-less key verifies; the "y" key is not tried
+        let mixed = json!([oct_jwk(Some("y"), 2), oct_jwk(None, 1)]);
+        verify_with(mixed.clone(), &hs_with("x", 1)).unwrap();
+        assert_eq!(
+            verify_with(mixed.clone(), &hs_with("x", 2)),
+            Err(JwtError::BadSignature)
+        );
+        // a forged token is still a bad signature
+        assert_eq!(
+            verify_with(json!([oct_jwk(None, 1)]), &hs_with("x", 9)),
+            Err(JwtError::BadSignature)
+        );
+        assert_eq!(
+            verify_with(mixed, &hs_with("x", 9)),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn kid_fallback_needs_a_kidless_key_that_fits_alg() {
+        // kid-less keys that cannot verify HS256 (RSA; an ES512-only P-521 key) are no candidates:
+        // UnknownKid, so a remote key set is refetched
+        let p521 = {
+            let mut k = p521_jwk(&p521_key(3), "z");
+            k.as_object_mut().unwrap().remove("kid");
+            k
+        };
+        let mut rsa = rsa_jwk("r", None);
+        rsa.as_object_mut().unwrap().remove("kid");
+        let jwks = json!([rsa, p521, oct_jwk(Some("y"), 1)]);
+        assert_eq!(
+            verify_with(jwks.clone(), &hs_with("x", 1)),
+            Err(JwtError::UnknownKid)
+        );
+        // the same kid-less keys do serve their own algorithms under an unknown kid
+        let key = p521_key(3);
+        let t = es512_token(&key, json!({"alg": "ES512", "kid": "x"}), good_claims());
+        verify_with(jwks.clone(), &t).unwrap();
+        let t = rsa_pair().with_key_id("x").sign(jwt_claims()).unwrap();
+        verify_with(jwks, &t).unwrap();
+        // an HS256-only oct key (32 bytes) is no candidate for HS512
+        let short = json!([{"kty": "oct", "k": b64(&[1u8; 32])}]);
+        let t = hs_raw(
+            &json!({"alg": "HS512", "kid": "x"}).to_string(),
+            &good_claims().to_string(),
+            &[1u8; 32],
+        );
+        assert_eq!(verify_with(short, &t), Err(JwtError::UnknownKid));
+    }
+
+    #[test]
+    fn known_kid_does_not_fall_back() {
+        // a key has the token's kid: only it is tried, never the kid-less key that signed the token
+        let jwks = json!([oct_jwk(Some("x"), 2), oct_jwk(None, 1)]);
+        assert_eq!(
+            verify_with(jwks.clone(), &hs_with("x", 1)),
+            Err(JwtError::BadSignature)
+        );
+        verify_with(jwks, &hs_with("x", 2)).unwrap();
+        // ... and if that key cannot verify alg, the answer is AlgNotAllowed, not the kid-less key
+        let jwks = json!([rsa_jwk("x", None), oct_jwk(None, 1)]);
+        assert_eq!(
+            verify_with(jwks, &hs_with("x", 1)).unwrap_err().reason(),
+            Reason::AlgNotAllowed
+        );
+    }
+
+    #[test]
+    fn kid_fallback_is_bounded_like_kidless_tokens() {
+        // a key with another kid, then six kid-less keys: a token with an unknown kid tries the first
+        // MAX_CANDIDATE_KEYS kid-less ones; a token without kid the first MAX_CANDIDATE_KEYS keys of
+        // all, the "y" one included
+        let mut keys = vec![oct_jwk(Some("y"), 100)];
+        keys.extend((1..=6).map(|b| oct_jwk(None, b)));
+        let jwks = Value::Array(keys);
+        for byte in 1..=6u8 {
+            let fallback = verify_with(jwks.clone(), &hs_with("x", byte));
+            if usize::from(byte) <= MAX_CANDIDATE_KEYS {
+                fallback.unwrap();
+            } else {
+                assert_eq!(fallback, Err(JwtError::BadSignature), "key {byte}");
+            }
+            let t = hs_raw(
+                &json!({"alg": "HS256"}).to_string(),
+                &good_claims().to_string(),
+                &[byte; 64],
+            );
+            let kidless = verify_with(jwks.clone(), &t);
+            if usize::from(byte) < MAX_CANDIDATE_KEYS {
+                kidless.unwrap();
+            } else {
+                assert_eq!(kidless, Err(JwtError::BadSignature), "key {byte}");
+            }
+        }
     }
 
     #[test]

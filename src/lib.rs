@@ -16,6 +16,7 @@ pub mod decision;
 pub mod eddsa;
 pub mod engine;
 pub mod es256;
+pub mod es512;
 pub mod extractor;
 pub mod host;
 pub mod json;

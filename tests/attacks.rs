@@ -302,9 +302,15 @@ fn attack_cases(k: &Keys) -> Vec<Case> {
         ));
     }
     v.push(case(
-        "unknown alg",
+        "ES512 against a P-256 key",
         "/",
         raw(br#"{"alg":"ES512","kid":"ec"}"#, &good_b, &[1u8; 132]),
+        "alg_not_allowed",
+    ));
+    v.push(case(
+        "unknown alg",
+        "/",
+        raw(br#"{"alg":"ES256K","kid":"ec"}"#, &good_b, &[1u8; 64]),
         "alg_not_allowed",
     ));
 

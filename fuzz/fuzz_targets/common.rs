@@ -14,6 +14,11 @@ pub fn b64(b: &[u8]) -> String {
 /// A fixed P-256 public key (the generator point G: a valid point, no private key needed).
 const P256_GX: &str = "a2s6j9W7Ldj6d4s2zJWgxVj0Vx7xDBf4YRSGcHcBwpY";
 const P256_GY: &str = "T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU";
+/// A fixed P-521 public key (its generator point G), so ES512 tokens reach the `p521` verifier.
+const P521_GX: &str =
+    "AMaFjga3BATpzZ4-y2YjlbRCnGSBOQU_tSH4KK9ga009uqFLXnfv51ko_h3BJ6L_qN4zSLPBhWpCm_l-fjHC5b1m";
+const P521_GY: &str =
+    "ARg5KWp4mjvABFyKX7QsfRvZmPVESVebRGgXr70XJz5mLJfucple9CZAxVC5AT-tB2E1PHCGonLCQIi-lHaf0WZQ";
 /// A fixed Ed25519 public key (the base point B: a valid point of large order).
 const ED25519_B: &str = "WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY";
 /// The modulus of `tests/fixtures/test-rsa-2048.pem` (e = 65537).
@@ -33,6 +38,7 @@ pub fn config_json() -> String {
                 "jwks": {"inline": {"keys": [
                     {"kty": "oct", "kid": "hs", "k": b64(&SECRET)},
                     {"kty": "EC", "crv": "P-256", "kid": "ec", "x": P256_GX, "y": P256_GY},
+                    {"kty": "EC", "crv": "P-521", "kid": "ec521", "x": P521_GX, "y": P521_GY},
                     {"kty": "RSA", "kid": "rsa", "n": RSA_N, "e": "AQAB"},
                     {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": ED25519_B}]}}},
             "remote": {"issuer": ISS, "jwks": {"remote": {"cluster": "c", "authority": "a", "path": "/j"}}}

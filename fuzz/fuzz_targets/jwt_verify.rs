@@ -1,5 +1,5 @@
 //! Token parse + verify: raw strings; fuzz-chosen header/payload bytes with a valid MAC; and
-//! fuzz-chosen signature bytes under RS256, PS512 (rsa_fast) and ES256.
+//! fuzz-chosen signature bytes under RS256, PS512 (rsa_fast), ES256 and ES512.
 #![no_main]
 
 mod common;
@@ -30,7 +30,12 @@ fuzz_target!(|data: &[u8]| {
         let t = signed_token(header, payload);
         // 3. Arbitrary signature bytes on a well-formed token, for each asymmetric algorithm.
         let body = common::b64(br#"{"iss":"https://idp.example","aud":"api","exp":1700000300}"#);
-        for (alg, kid) in [("RS256", "rsa"), ("PS512", "rsa"), ("ES256", "ec")] {
+        for (alg, kid) in [
+            ("RS256", "rsa"),
+            ("PS512", "rsa"),
+            ("ES256", "ec"),
+            ("ES512", "ec521"),
+        ] {
             let h = common::b64(format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#).as_bytes());
             let forged = format!("{h}.{body}.{}", common::b64(data));
             let r = edgeguard::jwt::verify(&forged, p, keys, now);
