@@ -772,6 +772,26 @@ fn check_preflight_not_bypassed(topo: &Topo, f: &mut Failures) {
     }
 }
 
+/// Methods are case-sensitive; rules compare them ignoring case and upstreams disagree on `get`:
+/// anything but an uppercase token is refused before any rule.
+fn check_method_case(topo: &Topo, f: &mut Failures) {
+    for method in ["get", "Get", "delete"] {
+        for path in ["/public/x", "/admin/x"] {
+            let x = topo.exchange(Proto::H1, method, path, &[], "");
+            f.check(
+                x.upstream().is_none()
+                    && x.status() == 400
+                    && (x.reason() == "bad_method" || x.reason().is_empty()),
+                || format!("H1 {method} {path} must be 400 bad_method: {}", x.brief()),
+            );
+        }
+    }
+    let x = topo.exchange(Proto::H1, "GET", "/public/x", &[], "");
+    f.check(x.status() == 200 && x.upstream().is_some(), || {
+        format!("H1 GET /public/x must pass: {}", x.brief())
+    });
+}
+
 fn check_host(topo: &Topo, f: &mut Failures) {
     for host in [
         "internal.example.com:abc",
@@ -1189,6 +1209,7 @@ fn contract_with_default_settings() {
     check_forwarded_headers_stripped(&topo, &mut f);
     check_preflight_not_bypassed(&topo, &mut f);
     check_host(&topo, &mut f);
+    check_method_case(&topo, &mut f);
     check_identity_headers(&topo, &mut f);
     check_nothing_unverified_upstream(&topo, &mut f);
     check_query_and_cookie_stripping(&topo, &mut f);
