@@ -282,7 +282,7 @@ impl Config {
     }
 }
 
-/// Every header edgeguard writes is owned in every spelling (case, `_` for `-`), so two owners of
+/// Every header edgeguard writes is owned in every spelling (case; `_`, `.` or any non-alphanumeric byte for `-`), so two owners of
 /// one name — an identity header and a claim header, a claim header and a credential source — would
 /// let one reader's value pass for the other's. Refused, naming the later field.
 fn check_header_names(
@@ -295,7 +295,7 @@ fn check_header_names(
         if let Some((other, _)) = owners.iter().find(|(_, n)| same_header(n, name)) {
             return Err(ConfigError::new(
                 &field,
-                format!("\"{name}\" is the same header as {other} (names are compared ignoring case and '_' vs '-')"),
+                format!("\"{name}\" is the same header as {other} (names are compared ignoring case, with every byte but letters and digits as '-')"),
             ));
         }
         owners.push((field, name.to_string()));

@@ -108,7 +108,7 @@ pub struct Edits {
 }
 
 impl Edits {
-    /// Removes every spelling of header `name` (case, `_` for `-`) the request carries.
+    /// Removes every spelling of header `name` (case; any non-alphanumeric byte for `-`) the request carries.
     pub fn remove(&mut self, name: &str) {
         own(&mut self.headers, header_key(name), None);
     }

@@ -153,21 +153,25 @@ impl Engine {
             forwarded,
             ..
         } = creds;
-        if let Verdict::Wait(providers) = verdict {
-            return Check {
-                outcome: Outcome::Wait(providers),
-                events,
-            };
-        }
+        let verdict = match verdict {
+            Verdict::Wait(providers) => {
+                return Check {
+                    outcome: Outcome::Wait(providers),
+                    events,
+                }
+            }
+            Verdict::Allow(granted) => Ok(granted),
+            Verdict::Deny(denial) => Err(denial),
+        };
         self.strip_credentials(&forwarded, &mut edits);
         let outcome = match verdict {
-            Verdict::Allow(granted) => {
+            Ok(granted) => {
                 self.forward_identities(&granted, &mut edits);
                 Decision::Allow {
                     ops: edits.finish(req),
                 }
             }
-            Verdict::Deny(denial) => {
+            Err(denial) => {
                 events.denied = Some(denial.reason);
                 match self.config.mode {
                     Mode::Enforce => Decision::Deny(denial),
@@ -184,11 +188,6 @@ impl Engine {
                     }
                 }
             }
-            Verdict::Wait(_) => Decision::Deny(Denial {
-                status: 503,
-                reason: Reason::JwksUnavailable,
-                www_authenticate: None,
-            }),
         };
         Check {
             outcome: Outcome::Decided(outcome),

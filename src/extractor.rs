@@ -1,5 +1,7 @@
-//! Where a credential is looked for (header, query parameter, cookie), how it is read, and how it is
-//! stripped before the request goes upstream. Shared by API keys and JWT providers.
+//! Where a credential is looked for (header, query parameter, cookie) and how it is read. Shared by
+//! API keys and JWT providers. Stripping is not decided here: every configured place is stripped
+//! (in every spelling, see `decision::Edits::strip`) unless it held a verified credential whose
+//! forwarding is configured (see `engine`).
 
 use crate::config::ConfigError;
 use crate::request::Request;
@@ -115,20 +117,10 @@ pub struct Found {
 pub enum Extraction {
     /// Nothing in any configured place.
     Absent,
-    /// One distinct value (possibly presented in several places: all are listed for stripping).
+    /// One distinct value (possibly presented in several places: all are listed).
     One(Vec<Found>),
     /// Different values in different places: fail closed rather than pick one.
     Ambiguous(Vec<Found>),
-}
-
-impl Extraction {
-    /// Every place a value was found, whatever the outcome: these are stripped before going upstream.
-    pub fn places(&self) -> &[Found] {
-        match self {
-            Extraction::Absent => &[],
-            Extraction::One(f) | Extraction::Ambiguous(f) => f,
-        }
-    }
 }
 
 /// Looks for a credential in every configured source.

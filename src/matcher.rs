@@ -18,8 +18,11 @@
 //! (a requirement, see [`crate::policy`]) or `"allow": "anonymous"`.
 //!
 //! # Matching
-//! Rules are tried in order; the **first match wins**. Paths are compared after
-//! [`crate::path::normalize`], case-sensitively. A `match` holds at most one path matcher:
+//! Rules are tried in order; the **first match wins**. Paths are compared in their canonical form
+//! ([`crate::path`]), which is also the form that goes upstream; case per `"path": {"case": ...}`
+//! ([`crate::reading::CaseMatch`]: by default a request must satisfy both the rule its path matches
+//! case-sensitively and the one it matches ASCII-case-insensitively). A `match` holds at most one
+//! path matcher:
 //! - `path_prefix`: segment-aware. `"/orders"` matches `/orders`, `/orders/` and `/orders/1`, but
 //!   **not** `/ordersadmin`. A trailing slash in the prefix changes nothing (`"/orders/"` also matches
 //!   `/orders`), so a protected directory cannot be reached through its slash-less spelling. `"/"`
@@ -33,7 +36,7 @@
 //!   A trailing slash of the request path is ignored.
 //! - none: any path.
 //!
-//! Configured paths must already be in normalized form (the error names the normalized spelling).
+//! Configured paths must already be canonical (the error names the canonical spelling).
 //!
 //! `methods` (optional, non-empty): the request method must be one of them, case-insensitively.
 //! `hosts` (optional, non-empty): the request's `:authority` must be one of them, case-insensitively,
@@ -212,7 +215,7 @@ impl Policy {
         self.rule_sets.contains_key(name)
     }
 
-    /// Selects the action for a request (`path` already normalized; `host` is the `:authority`).
+    /// Selects the action for a request (`path` canonical; `host` is the `:authority`).
     pub fn select(
         &self,
         method: &str,
@@ -387,7 +390,7 @@ impl RuleConfig {
     }
 }
 
-/// A configured path: must be in normalized form, so that it can match anything at all.
+/// A configured path: must be canonical, so that it can match anything at all.
 fn config_path(p: &str, field: &str) -> Result<String, ConfigError> {
     match path::canonicalize(p) {
         Ok(n) if n == p => Ok(n.into_owned()),
@@ -397,7 +400,7 @@ fn config_path(p: &str, field: &str) -> Result<String, ConfigError> {
         )),
         Err(e) => Err(ConfigError::new(
             field,
-            format!("must be a normalized path starting with '/': {e}"),
+            format!("must be a canonical path starting with '/': {e}"),
         )),
     }
 }
@@ -723,7 +726,7 @@ mod tests {
             ("/public/x", "anonymous"),
             ("/", "anonymous"),
             ("/nothing", "deny"),
-            // bypass attempts are normalized before matching
+            // bypass attempts are refused or canonical before matching
             ("/public/../admin", "admin"),
             ("/public/..;/admin", "bad_path"),
             ("/public/%2e%2e/admin", "admin"),
@@ -957,7 +960,7 @@ mod tests {
             (
                 json!({"rules": [{"match": {"path_exact": "/a%2fb"}, "require": a}]}),
                 "rules[0].match.path_exact",
-                "normalized",
+                "canonical",
             ),
             (
                 json!({"rules": [{"match": {"path_glob": "/a/**b"}, "require": a}]}),
@@ -967,7 +970,7 @@ mod tests {
             (
                 json!({"rules": [{"match": {"path_glob": "/a;x/*"}, "require": a}]}),
                 "rules[0].match.path_glob",
-                "normalized",
+                "canonical",
             ),
             (
                 json!({"rules": [{"match": {"methods": []}, "require": a}]}),

@@ -3,35 +3,34 @@
 //!
 //! - **Header names**: HTTP compares them case-insensitively, and CGI-style mappings (WSGI, Rack,
 //!   PHP, many Go and Node adapters) turn `-` into `_` (`X-Api-Key` and `x_api_key` both become
-//!   `HTTP_X_API_KEY`). [`header_key`] folds both: lowercase, `_` → `-`.
+//!   `HTTP_X_API_KEY`; PHP maps every other non-alphanumeric byte, such as `.`, to `_` too).
+//!   [`header_key`] folds all of it: lowercase, every byte other than a letter or digit → `-`.
 //! - **Query parameter and cookie names**: frameworks decode them (`%5F`, `+` as space), PHP turns
 //!   `.` and spaces into `_` and reads `name[]`/`name[x]` as `name`, ASP.NET compares them
 //!   case-insensitively. [`param_key`] folds all of it: percent-decode (`+` as space), lowercase,
 //!   `.`, ` ` and `[` → `_`, and a trailing `[...]` dropped.
 
-/// The folded form of a header name: ASCII lowercase, `_` → `-`.
+fn fold_header_byte(b: u8) -> u8 {
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        b'-'
+    }
+}
+
+/// The folded form of a header name: ASCII lowercase, every byte other than a letter or digit → `-`.
 pub fn header_key(name: &str) -> String {
     name.bytes()
-        .map(|b| match b {
-            b'_' => '-',
-            b => char::from(b.to_ascii_lowercase()),
-        })
+        .map(|b| char::from(fold_header_byte(b)))
         .collect()
 }
 
 /// Whether two header names are the same name for some reader after edgeguard.
 pub fn same_header(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a.bytes().zip(b.bytes()).all(|(x, y)| {
-            let f = |c: u8| {
-                if c == b'_' {
-                    b'-'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            };
-            f(x) == f(y)
-        })
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| fold_header_byte(x) == fold_header_byte(y))
 }
 
 /// The folded form of a query parameter or cookie name (see the module documentation). Bytes that
@@ -89,6 +88,7 @@ mod tests {
     fn header_spellings_fold() {
         assert_eq!(header_key("X_EdgeGuard_Key-ID"), "x-edgeguard-key-id");
         assert!(same_header("x_user_email", "X-User-Email"));
+        assert!(same_header("x.edgeguard.key.id", "x-edgeguard-key-id"));
         assert!(!same_header("x-user-email", "x-user-emails"));
     }
 

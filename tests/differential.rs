@@ -856,6 +856,8 @@ const SPOOFED: &[(&str, &str)] = &[
     ("X-User-Id", "bob"),
     ("X_ORG", "victim"),
     ("x_groups", "admins"),
+    ("x.edgeguard.key.id", "root"),
+    ("x.user.id", "bob"),
 ];
 
 fn check_identity_headers(topo: &Topo, f: &mut Failures) {

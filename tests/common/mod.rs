@@ -843,7 +843,19 @@ impl Received {
     pub fn cgi(&self) -> BTreeMap<String, String> {
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         for (n, v) in &self.headers {
-            let key = format!("HTTP_{}", n.to_ascii_uppercase().replace('-', "_"));
+            // As PHP maps them (a superset of WSGI/Rack, which map only `-`): every byte other
+            // than a letter or digit becomes `_`.
+            let name: String = n
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        char::from(b.to_ascii_uppercase())
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let key = format!("HTTP_{name}");
             env.entry(key)
                 .and_modify(|old| {
                     old.push(',');
