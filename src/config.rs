@@ -8,6 +8,7 @@ use crate::api_key::{ApiKeys, ApiKeysConfig};
 use crate::config_json::{At, FromJson, Obj};
 use crate::extractor::{is_lowercase_header_name, Source};
 use crate::matcher::{DefaultAction, Policy, RuleConfig};
+use crate::path::NonCanonical;
 use crate::provider::{Provider, ProviderConfig};
 use crate::reading::{
     ForwardedHeaders, MethodOverride, PathPolicy, ReadingPolicy, FORWARDED_HEADERS,
@@ -268,6 +269,14 @@ impl Config {
             known,
             reading.path.case,
         )?;
+        if policy.uses_rule_sets() && reading.path.non_canonical == NonCanonical::Rewrite {
+            // The rule set comes from the route Envoy chose for the path as received; after a
+            // rewrite Envoy routes the new path, whose route (and rule set) edgeguard never saw.
+            return Err(ConfigError::new(
+                "path.non_canonical",
+                "\"rewrite\" cannot be combined with \"rule_sets\": the rule set is read from the route of the path as sent, and a rewritten path may take another route; use \"reject\"",
+            ));
+        }
         Ok(Config {
             mode: raw.mode.unwrap_or_default(),
             realm,
@@ -371,6 +380,44 @@ mod tests {
         assert!(e.problem.contains("empty"));
         let e = Config::parse(b"{").unwrap_err();
         assert!(e.to_string().starts_with("invalid edgeguard config"), "{e}");
+    }
+
+    #[test]
+    fn rewrite_is_refused_with_route_rule_sets() {
+        let e = Config::parse(
+            br#"{"api_keys": {"keys": []}, "path": {"non_canonical": "rewrite"},
+                 "rule_sets": {"ops": [{"allow": "anonymous"}]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "path.non_canonical", "{e}");
+    }
+
+    #[test]
+    fn claim_headers_collide_in_every_spelling() {
+        for (target, field) in [
+            (
+                "x-edgeguard-subject",
+                "providers.p.claims_to_headers[0].header",
+            ),
+            (
+                "x_edgeguard_key_id",
+                "providers.p.claims_to_headers[0].header",
+            ),
+            ("x-api-key", "providers.p.claims_to_headers[0].header"),
+            (
+                "x_http_method_override",
+                "providers.p.claims_to_headers[0].header",
+            ),
+            ("cookie", "providers.p.claims_to_headers[0].header"),
+        ] {
+            let doc = format!(
+                r#"{{"api_keys": {{"keys": []}}, "providers": {{"p": {{"issuer": "i",
+                    "jwks": {{"inline": {{"keys": [{{"kty": "oct", "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}]}}}},
+                    "claims_to_headers": [{{"claim": "sub", "header": "{target}"}}]}}}}}}"#
+            );
+            let e = Config::parse(doc.as_bytes()).unwrap_err();
+            assert_eq!(e.field, field, "{target}: {e}");
+        }
     }
 
     #[test]

@@ -1141,3 +1141,109 @@ mod jwt_tests {
         assert_eq!(d.reason, Reason::UnknownKid);
     }
 }
+
+/// The rule a request is decided by is the rule for the path the upstream receives: for random
+/// paths through a rule table with anonymous and protected prefixes (both modes, any case), an
+/// allowed request's forwarded path, checked again as a new request, is decided the same way and
+/// forwarded unchanged — and Envoy's own normalization would not change it either.
+#[cfg(test)]
+mod reading_properties {
+    use super::*;
+    use crate::api_key::sha256_hex;
+    use crate::decision::HeaderOp;
+
+    struct NoKeys;
+    impl KeyStore for NoKeys {
+        fn keys(&self, _: &str) -> KeyAvailability {
+            KeyAvailability::Unavailable
+        }
+        fn refetch_unknown_kid(&self, _: &str) -> bool {
+            false
+        }
+    }
+
+    fn engine(mode: &str) -> Engine {
+        let json = format!(
+            r#"{{"api_keys": {{"keys": [{{"id": "ops", "sha256": "{}"}}]}},
+                "path": {{"non_canonical": "{mode}"}},
+                "rules": [{{"match": {{"path_prefix": "/public"}}, "allow": "anonymous"}},
+                          {{"match": {{"path_prefix": "/admin"}}, "require": {{"api_key": {{}}}}}}],
+                "default": "allow"}}"#,
+            sha256_hex(b"k")
+        );
+        match Config::parse(json.as_bytes()) {
+            Ok(c) => Engine::new(c),
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
+    fn decide(e: &Engine, path: &str) -> Decision {
+        let r = Request::from_headers(vec![
+            (":method".into(), "GET".into()),
+            (":path".into(), path.into()),
+            (":authority".into(), "api.test".into()),
+        ]);
+        match e.check(&r, 1_700_000_000, &NoKeys, None).outcome {
+            Outcome::Decided(d) => d,
+            Outcome::Wait(p) => unreachable!("{p:?}"),
+        }
+    }
+
+    const PIECES: &[&str] = &[
+        "/", "/", "admin", "ADMIN", "Admin", "public", "x", ".", "..", "%2e", "%2E", ";", "%3b",
+        "%2f", "%5c", "%61", "%41", "%25", "%7e", "~", " ", "é", "//", "?q=1", "&", "=",
+    ];
+
+    #[test]
+    fn the_forwarded_path_is_decided_by_the_same_rule() {
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for mode in ["reject", "rewrite"] {
+            let e = engine(mode);
+            let mut allowed = 0;
+            for _ in 0..20_000 {
+                let mut p = String::from("/");
+                for _ in 0..(1 + next() % 6) {
+                    let i = usize::try_from(next() % PIECES.len() as u64).unwrap_or(0);
+                    p.push_str(PIECES.get(i).copied().unwrap_or(""));
+                }
+                let Decision::Allow { ops } = decide(&e, &p) else {
+                    continue;
+                };
+                allowed += 1;
+                let fwd = ops
+                    .iter()
+                    .find_map(|o| match o {
+                        HeaderOp::Set(n, v) if n == ":path" => Some(v.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| p.clone());
+                let fwd_path = fwd.split_once('?').map_or(fwd.as_str(), |(a, _)| a);
+                // Nothing under /admin (any case) went through without the key.
+                let lower = fwd_path.to_ascii_lowercase();
+                assert!(
+                    lower != "/admin" && !lower.starts_with("/admin/"),
+                    "{mode}: {p:?} forwarded as {fwd:?} without a key"
+                );
+                // The upstream's path, checked as a new request: the same answer, unchanged.
+                match decide(&e, &fwd) {
+                    Decision::Allow { ops } => assert!(
+                        !ops.iter()
+                            .any(|o| matches!(o, HeaderOp::Set(n, _) if n == ":path")),
+                        "{mode}: {fwd:?} rewritten again: {ops:?}"
+                    ),
+                    d => unreachable!("{mode}: {p:?} allowed, its forwarded {fwd:?} not: {d:?}"),
+                }
+            }
+            assert!(
+                allowed > 500,
+                "{mode}: the generator should reach allowed paths"
+            );
+        }
+    }
+}
