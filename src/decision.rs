@@ -4,6 +4,7 @@ use crate::extractor::Source;
 use crate::reason::Reason;
 use crate::request::Request;
 use crate::spelling::{header_key, param_key, same_header};
+use std::borrow::Cow;
 
 /// One change to the request before it goes upstream. Applied in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,35 +64,48 @@ impl Denial {
 /// A name owned in every spelling: every request header, query parameter or cookie whose folded
 /// name (see [`crate::spelling`]) is `key` is removed, except one spelled exactly `keep`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Owned {
-    key: String,
-    keep: Option<String>,
+struct Owned<'a> {
+    key: Cow<'a, str>,
+    keep: Option<&'a str>,
 }
 
-fn own(list: &mut Vec<Owned>, key: String, keep: Option<&str>) {
+fn own<'a>(list: &mut Vec<Owned<'a>>, key: Cow<'a, str>, keep: Option<&'a str>) {
     match list.iter_mut().find(|o| o.key == key) {
         // Two claims on one name: it is kept only if both keep the same spelling.
         Some(o) => {
-            if o.keep.as_deref() != keep {
+            if o.keep != keep {
                 o.keep = None;
             }
         }
-        None => list.push(Owned {
-            key,
-            keep: keep.map(str::to_string),
-        }),
+        None => list.push(Owned { key, keep }),
     }
+}
+
+/// `name` folded by `fold`, borrowed when folding changes nothing (configured names usually are).
+fn folded<'a>(name: &'a str, is_folded: fn(u8) -> bool, fold: fn(&str) -> String) -> Cow<'a, str> {
+    if name.bytes().all(is_folded) {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(fold(name))
+    }
+}
+
+fn header_folded(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+}
+
+fn param_folded(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
 }
 
 /// Selects the names `list` owns: `fold` maps a request's spelling to its folded key.
 fn owned_drop<'a, F: Fn(&str) -> String + 'a>(
-    list: &'a [Owned],
+    list: &'a [Owned<'a>],
     fold: F,
 ) -> impl Fn(&str) -> bool + 'a {
     move |name: &str| {
         let key = fold(name);
-        list.iter()
-            .any(|o| o.key == key && o.keep.as_deref() != Some(name))
+        list.iter().any(|o| o.key == key && o.keep != Some(name))
     }
 }
 
@@ -99,18 +113,34 @@ fn owned_drop<'a, F: Fn(&str) -> String + 'a>(
 /// a rewritten path, names removed in every spelling (headers, query parameters, cookies), and
 /// headers set. Deferred to `finish` so that several strips of one `:path` or `cookie` compose.
 #[derive(Debug, Default, Clone)]
-pub struct Edits {
+pub struct Edits<'a> {
     path: Option<String>,
-    headers: Vec<Owned>,
-    params: Vec<Owned>,
-    cookies: Vec<Owned>,
+    /// Folded header names removed in every spelling, prepared once per configuration.
+    always: &'a [String],
+    headers: Vec<Owned<'a>>,
+    params: Vec<Owned<'a>>,
+    cookies: Vec<Owned<'a>>,
     set: Vec<(String, String)>,
 }
 
-impl Edits {
-    /// Removes every spelling of header `name` (case; any non-alphanumeric byte for `-`) the request carries.
-    pub fn remove(&mut self, name: &str) {
-        own(&mut self.headers, header_key(name), None);
+impl<'a> Edits<'a> {
+    /// Edits that remove every spelling of the `always` headers (folded names, see
+    /// [`crate::spelling::header_key`]) from the request.
+    pub fn removing(always: &'a [String]) -> Self {
+        Edits {
+            always,
+            ..Edits::default()
+        }
+    }
+
+    /// Removes every spelling of header `name` (case; any non-alphanumeric byte for `-`) the
+    /// request carries.
+    pub fn remove(&mut self, name: &'a str) {
+        own(
+            &mut self.headers,
+            folded(name, header_folded, header_key),
+            None,
+        );
     }
 
     /// Sets a header (after all removals).
@@ -125,21 +155,33 @@ impl Edits {
 
     /// Strips every spelling of a credential source; `keep` keeps the exact source (a verified
     /// credential whose forwarding is configured) while its other spellings still go.
-    pub fn strip(&mut self, source: &Source, keep: bool) {
+    pub fn strip(&mut self, source: &'a Source, keep: bool) {
         match source {
-            Source::Header { name, .. } => {
-                own(&mut self.headers, header_key(name), keep.then_some(name))
-            }
-            Source::Query { name } => own(&mut self.params, param_key(name), keep.then_some(name)),
-            Source::Cookie { name } => {
-                own(&mut self.cookies, param_key(name), keep.then_some(name))
-            }
+            Source::Header { name, .. } => own(
+                &mut self.headers,
+                folded(name, header_folded, header_key),
+                keep.then_some(name.as_str()),
+            ),
+            Source::Query { name } => own(
+                &mut self.params,
+                folded(name, param_folded, param_key),
+                keep.then_some(name.as_str()),
+            ),
+            Source::Cookie { name } => own(
+                &mut self.cookies,
+                folded(name, param_folded, param_key),
+                keep.then_some(name.as_str()),
+            ),
         }
     }
 
     /// Removes every spelling of query parameter `name`.
-    pub fn strip_param(&mut self, name: &str) {
-        own(&mut self.params, param_key(name), None);
+    pub fn strip_param(&mut self, name: &'a str) {
+        own(
+            &mut self.params,
+            folded(name, param_folded, param_key),
+            None,
+        );
     }
 
     /// The header operations, in order: path, cookies, removals, then sets.
@@ -185,9 +227,11 @@ impl Edits {
         }
         // Compared without allocating: `same_header` folds both sides.
         let drop = |name: &str| {
-            self.headers
-                .iter()
-                .any(|o| same_header(&o.key, name) && o.keep.as_deref() != Some(name))
+            self.always.iter().any(|k| same_header(k, name))
+                || self
+                    .headers
+                    .iter()
+                    .any(|o| same_header(&o.key, name) && o.keep != Some(name))
         };
         let mut removed: Vec<&str> = Vec::new();
         for (k, _) in &req.headers {
@@ -235,17 +279,19 @@ mod tests {
             vec![],
             "absent headers need no removal"
         );
-        let mut e = Edits::default();
-        e.strip(&Source::Query { name: "k".into() }, false);
-        e.strip(&Source::Query { name: "t_x".into() }, false);
-        e.strip(&Source::Cookie { name: "at".into() }, false);
-        e.strip(
-            &Source::Header {
+        let sources = [
+            Source::Query { name: "k".into() },
+            Source::Query { name: "t_x".into() },
+            Source::Cookie { name: "at".into() },
+            Source::Header {
                 name: "x-api-key".into(),
                 prefix: None,
             },
-            true,
-        );
+        ];
+        let mut e = Edits::default();
+        for s in &sources {
+            e.strip(s, matches!(s, Source::Header { .. }));
+        }
         e.remove("x-edgeguard-key-id");
         e.set("x-edgeguard-key-id", "ios".into());
         assert_eq!(
@@ -271,8 +317,9 @@ mod tests {
             ],
             true,
         );
+        let at = Source::Cookie { name: "at".into() };
         let mut e = Edits::default();
-        e.strip(&Source::Cookie { name: "at".into() }, false);
+        e.strip(&at, false);
         assert_eq!(
             e.finish(&req),
             vec![

@@ -19,6 +19,7 @@ use crate::provider::{JwksSource, Provider};
 use crate::reading::{self, Reading};
 use crate::reason::Reason;
 use crate::request::Request;
+use crate::spelling::header_key;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -78,7 +79,8 @@ pub struct Check {
 #[derive(Debug)]
 pub struct Engine {
     config: Config,
-    /// Every header edgeguard sets upstream: client copies are removed from every request.
+    /// Folded names of every header edgeguard sets upstream and of those it never lets through:
+    /// client copies in any spelling are removed from every request.
     owned_headers: Vec<String>,
     /// Signature outcomes of recent tokens (see `jwt_cache`).
     token_cache: RefCell<JwtCache<Claims>>,
@@ -87,15 +89,22 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: Config) -> Self {
         let h = &config.headers;
-        let mut owned: Vec<String> = vec![
-            h.key_id.clone(),
-            h.provider.clone(),
-            h.subject.clone(),
-            h.decision.clone(),
-        ];
-        for p in config.providers.values() {
-            owned.extend(p.claims_to_headers.iter().map(|(_, header)| header.clone()));
-        }
+        // Every header edgeguard sets, and those no request may carry upstream, folded once here.
+        let mut owned: Vec<String> = [&h.key_id, &h.provider, &h.subject, &h.decision]
+            .into_iter()
+            .chain(
+                config
+                    .providers
+                    .values()
+                    .flat_map(|p| p.claims_to_headers.iter().map(|(_, header)| header)),
+            )
+            .map(|n| header_key(n))
+            .chain(
+                reading::always_removed(&config.reading)
+                    .iter()
+                    .map(|n| header_key(n)),
+            )
+            .collect();
         owned.sort();
         owned.dedup();
         let token_cache = RefCell::new(JwtCache::new(
@@ -126,10 +135,7 @@ impl Engine {
         keys: &dyn KeyStore,
         rule_set: Option<&str>,
     ) -> Check {
-        let mut edits = Edits::default();
-        for h in &self.owned_headers {
-            edits.remove(h);
-        }
+        let mut edits = Edits::removing(&self.owned_headers);
         let mut creds = RequestCredentials {
             engine: self,
             req,
@@ -197,7 +203,7 @@ impl Engine {
 
     /// Every configured credential place is stripped in every spelling; a place that held a
     /// verified credential whose forwarding is configured keeps its exact spelling.
-    fn strip_credentials(&self, forwarded: &[Source], edits: &mut Edits) {
+    fn strip_credentials<'a>(&'a self, forwarded: &[Source], edits: &mut Edits<'a>) {
         let sources = self
             .config
             .api_keys
@@ -296,7 +302,7 @@ impl Engine {
         }
     }
 
-    fn forward_identities(&self, granted: &[Granted], edits: &mut Edits) {
+    fn forward_identities(&self, granted: &[Granted], edits: &mut Edits<'_>) {
         let h = &self.config.headers;
         for g in granted {
             match g {

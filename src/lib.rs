@@ -10,6 +10,7 @@
 mod config_json;
 
 pub mod api_key;
+pub mod authority;
 pub mod claim_path;
 pub mod config;
 pub mod decision;
@@ -18,7 +19,6 @@ pub mod engine;
 pub mod es256;
 pub mod es512;
 pub mod extractor;
-pub mod host;
 pub mod json;
 pub mod jwk;
 pub mod jwks_cache;

@@ -161,6 +161,9 @@ pub fn canonicalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     if !path.starts_with('/') {
         return Err(PathError("path must start with '/'"));
     }
+    if is_plainly_canonical(path) {
+        return Ok(Cow::Borrowed(path));
+    }
     let canon = canonical_chars(path)?;
     let mut stack: Vec<&str> = Vec::new();
     let mut trailing_slash = false;
@@ -191,6 +194,24 @@ pub fn canonicalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     } else {
         Cow::Owned(out)
     })
+}
+
+/// The common case without allocating: only raw-allowed bytes and `/`, no escape, and no empty,
+/// `.` or `..` segment (a trailing slash is fine).
+fn is_plainly_canonical(path: &str) -> bool {
+    let b = path.as_bytes();
+    if !b.iter().all(|&c| c == b'/' || is_raw_allowed(c)) {
+        return false;
+    }
+    if path == "/" {
+        return true;
+    }
+    let inner = path.get(1..).unwrap_or("");
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    !inner.is_empty()
+        && inner
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 /// Whether `path` is already in canonical form.

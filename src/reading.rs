@@ -5,7 +5,7 @@
 //! request say exactly that or refuses it (400):
 //! - **path**: the canonical form ([`crate::path`]); a non-canonical path is refused (`bad_path`) or
 //!   rewritten (`"path": {"non_canonical": "rewrite"}`);
-//! - **host**: one strictly parsed authority ([`crate::host`]), else `bad_host`;
+//! - **host**: one strictly parsed authority ([`crate::authority`]), else `bad_host`;
 //! - **method**: an uppercase token (`GET`, `M-SEARCH`); `get` is refused (`bad_method`): methods are
 //!   case-sensitive, yet rules compare them ignoring case and some upstreams uppercase them. Override headers (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, in
 //!   any spelling) and the `_method` query parameter make Rails, Laravel/Symfony or ASP.NET run a
@@ -14,10 +14,10 @@
 //!   `X-Forwarded-Prefix`, `X-Original-Host`, `X-Host`): frameworks let them replace the host or the
 //!   path; removed unless `"forwarded_headers": "trust"` (an edge proxy in front sets them).
 
+use crate::authority;
 use crate::config::ConfigError;
 use crate::config_json::{At, FromJson, Obj};
 use crate::decision::Edits;
-use crate::host;
 use crate::path::{self, NonCanonical};
 use crate::reason::Reason;
 use crate::request::Request;
@@ -152,6 +152,15 @@ impl FromJson for PathPolicy {
     }
 }
 
+/// Headers removed from every request whatever it is (folded names): the forwarded routing headers,
+/// unless trusted. The engine adds them to its own always-removed list once, at configuration.
+pub fn always_removed(policy: &ReadingPolicy) -> &'static [&'static str] {
+    match policy.forwarded_headers {
+        ForwardedHeaders::Strip => &FORWARDED_HEADERS,
+        ForwardedHeaders::Trust => &[],
+    }
+}
+
 /// The request as every reader after edgeguard will read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading<'a> {
@@ -199,7 +208,7 @@ pub fn read<'a>(
     if authorities.any(|a| a != first) {
         return Err(Reason::BadHost);
     }
-    let host = host::parse(first).map_err(|_| Reason::BadHost)?.host;
+    let host = authority::parse(first).map_err(|_| Reason::BadHost)?.host;
     let override_headers: Vec<&str> = req
         .headers
         .iter()
@@ -219,11 +228,6 @@ pub fn read<'a>(
                 }
                 edits.strip_param(METHOD_OVERRIDE_PARAM);
             }
-        }
-    }
-    if policy.forwarded_headers == ForwardedHeaders::Strip {
-        for h in FORWARDED_HEADERS {
-            edits.remove(h);
         }
     }
     Ok(Reading {
@@ -250,6 +254,9 @@ mod tests {
 
     fn run(r: &Request, p: ReadingPolicy) -> Result<(String, Vec<HeaderOp>), Reason> {
         let mut e = Edits::default();
+        for h in always_removed(&p) {
+            e.remove(h);
+        }
         let reading = read(r, &p, &mut e)?;
         let path = reading.path.into_owned();
         Ok((path, e.finish(r)))
