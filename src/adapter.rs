@@ -490,7 +490,7 @@ impl RootContext for Root {
             crate::es256::prepare();
         }
         let hot = HotMetrics::define(&config);
-        let reads_route_metadata = config.policy.uses_rule_sets();
+        let reads_route_metadata = config.rules.uses_rule_sets();
         let vm = Rc::new(Vm {
             hot,
             reads_route_metadata,

@@ -3,7 +3,7 @@
 //! A presented key is hashed once and compared against every configured digest in constant time, so
 //! neither the secret nor which key matched leaks through timing.
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::extractor::{validate_sources, Source, SourceConfig};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 

@@ -7,8 +7,9 @@
 use crate::api_key::{ApiKeys, ApiKeysConfig};
 use crate::config_json::{At, FromJson, Obj};
 use crate::extractor::{is_lowercase_header_name, Source};
-use crate::matcher::{DefaultAction, Policy, RuleConfig};
+use crate::matcher::{DefaultAction, RuleConfig, RuleTable};
 use crate::path::NonCanonical;
+use crate::policy::Known;
 use crate::provider::{Provider, ProviderConfig};
 use crate::reading::{
     ForwardedHeaders, MethodOverride, PathPolicy, ReadingPolicy, FORWARDED_HEADERS,
@@ -17,40 +18,8 @@ use crate::reading::{
 use crate::spelling::same_header;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt;
 
-/// A configuration problem: which field, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Dotted path to the field, e.g. `api_keys.keys[1].sha256` (empty for the document itself).
-    pub field: String,
-    pub problem: String,
-}
-
-impl ConfigError {
-    pub fn new(field: &str, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.to_string(),
-            problem: problem.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "invalid edgeguard config: {}", self.problem)
-        } else {
-            write!(
-                f,
-                "invalid edgeguard config: {}: {}",
-                self.field, self.problem
-            )
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use crate::config_error::ConfigError;
 
 /// Enforce denials, or only report what would have been denied (dry run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -185,14 +154,7 @@ pub struct Config {
     /// headers).
     pub reading: ReadingPolicy,
     pub token_cache: TokenCacheConfig,
-    pub policy: Policy,
-}
-
-/// What other sections may refer to: used to validate rules.
-#[derive(Debug, Clone, Copy)]
-pub struct Known<'a> {
-    pub providers: &'a BTreeMap<String, Provider>,
-    pub api_keys: bool,
+    pub rules: RuleTable,
 }
 
 impl Config {
@@ -262,14 +224,14 @@ impl Config {
             method_override: raw.method_override.unwrap_or_default(),
             forwarded_headers: raw.forwarded_headers.unwrap_or_default(),
         };
-        let policy = Policy::validate(
+        let rules = RuleTable::validate(
             raw.rules,
             raw.rule_sets,
             raw.default,
             known,
             reading.path.case,
         )?;
-        if policy.uses_rule_sets() && reading.path.non_canonical == NonCanonical::Rewrite {
+        if rules.uses_rule_sets() && reading.path.non_canonical == NonCanonical::Rewrite {
             // The rule set comes from the route Envoy chose for the path as received; after a
             // rewrite Envoy routes the new path, whose route (and rule set) edgeguard never saw.
             return Err(ConfigError::new(
@@ -286,7 +248,7 @@ impl Config {
             bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(false),
             reading,
             token_cache,
-            policy,
+            rules,
         })
     }
 }

@@ -8,7 +8,7 @@
 //! field) cost ≈ 200 KB of wasm for the same job; the configuration is read once per VM, so it needs
 //! no speed, only good messages.
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::json::{self, path_string, Seg};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -24,25 +24,93 @@ pub enum Decision {
     Deny(Denial),
 }
 
-/// A local reply: status, challenge, and a JSON body with a stable reason code.
+/// The word in a denial body's `error` member: what kind of refusal it is, whatever its cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorWord {
+    /// 401: no valid credential.
+    Unauthorized,
+    /// 403: a valid credential without the rights, or no rule allows the request.
+    Forbidden,
+    /// 429: too many requests for this caller.
+    TooManyRequests,
+    /// 503: a dependency (a key set, an authorization server) cannot answer now.
+    Unavailable,
+    /// 400: the request itself is refused (path, host, method).
+    Denied,
+}
+
+impl ErrorWord {
+    /// The word as it appears in the body (public contract).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorWord::Unauthorized => "unauthorized",
+            ErrorWord::Forbidden => "forbidden",
+            ErrorWord::TooManyRequests => "too_many_requests",
+            ErrorWord::Unavailable => "unavailable",
+            ErrorWord::Denied => "denied",
+        }
+    }
+}
+
+/// A local reply: status, the kind of refusal, a stable reason code, and the headers that go with
+/// them (a challenge, `retry-after`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     pub status: u16,
+    pub error: ErrorWord,
     pub reason: Reason,
     /// The `WWW-Authenticate` challenge, if any (RFC 6750 for bearer tokens).
     pub www_authenticate: Option<String>,
+    /// Seconds for `retry-after` (429 and 503).
+    pub retry_after: Option<u32>,
 }
 
+/// Seconds a client is told to wait after a 503.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u32 = 5;
+
 impl Denial {
+    /// `400`: the request cannot be read one way (`bad_path`, `bad_host`, ...).
+    pub fn bad_request(reason: Reason) -> Self {
+        Denial::new(400, ErrorWord::Denied, reason)
+    }
+
+    /// `401` with a challenge.
+    pub fn unauthorized(reason: Reason, challenge: String) -> Self {
+        Denial {
+            www_authenticate: Some(challenge),
+            ..Denial::new(401, ErrorWord::Unauthorized, reason)
+        }
+    }
+
+    /// `403`, with a challenge when a credential lacks rights.
+    pub fn forbidden(reason: Reason, challenge: Option<String>) -> Self {
+        Denial {
+            www_authenticate: challenge,
+            ..Denial::new(403, ErrorWord::Forbidden, reason)
+        }
+    }
+
+    /// `503` with `retry-after`: a dependency could not answer; the client did nothing wrong.
+    pub fn unavailable(reason: Reason) -> Self {
+        Denial {
+            retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            ..Denial::new(503, ErrorWord::Unavailable, reason)
+        }
+    }
+
+    fn new(status: u16, error: ErrorWord, reason: Reason) -> Self {
+        Denial {
+            status,
+            error,
+            reason,
+            www_authenticate: None,
+            retry_after: None,
+        }
+    }
+
     /// The JSON body: `{"error": "...", "reason": "<code>", "message": "..."}`.
     pub fn body(&self) -> String {
-        let error = match self.status {
-            401 => "unauthorized",
-            403 => "forbidden",
-            503 => "unavailable",
-            _ => "denied",
-        };
-        serde_json::json!({"error": error, "reason": self.reason.code(), "message": self.reason.description()}).to_string()
+        serde_json::json!({"error": self.error.as_str(), "reason": self.reason.code(), "message": self.reason.description()}).to_string()
     }
 
     /// Response headers for the local reply.
@@ -54,8 +122,8 @@ impl Denial {
         if let Some(c) = &self.www_authenticate {
             h.push(("www-authenticate".to_string(), c.clone()));
         }
-        if self.status == 503 {
-            h.push(("retry-after".to_string(), "5".to_string()));
+        if let Some(s) = self.retry_after {
+            h.push(("retry-after".to_string(), s.to_string()));
         }
         h
     }
@@ -252,11 +320,7 @@ mod tests {
 
     #[test]
     fn body_is_json_with_reason() {
-        let d = Denial {
-            status: 401,
-            reason: Reason::Missing,
-            www_authenticate: None,
-        };
+        let d = Denial::unauthorized(Reason::Missing, "ApiKey realm=\"x\"".into());
         let v: serde_json::Value = serde_json::from_str(&d.body()).unwrap_or_default();
         assert_eq!(v["reason"], "missing");
         assert_eq!(v["error"], "unauthorized");

@@ -147,11 +147,7 @@ impl Engine {
             forwarded: Vec::new(),
         };
         let verdict = match reading::read(req, &self.config.reading, &mut edits) {
-            Err(reason) => Verdict::Deny(Denial {
-                status: 400,
-                reason,
-                www_authenticate: None,
-            }),
+            Err(reason) => Verdict::Deny(Denial::bad_request(reason)),
             Ok(reading) => self.evaluate(req, &reading, rule_set, &mut creds),
         };
         let RequestCredentials {
@@ -227,38 +223,30 @@ impl Engine {
         rule_set: Option<&str>,
         creds: &mut RequestCredentials<'_>,
     ) -> Verdict {
-        let policy = &self.config.policy;
+        let rules = &self.config.rules;
         if self.config.bypass_cors_preflight
             && is_cors_preflight(req)
-            && policy.has_rule(reading.method, &reading.path, &reading.host, rule_set)
+            && rules.has_rule(reading.method, &reading.path, &reading.host, rule_set)
         {
             return Verdict::Allow(Vec::new());
         }
         let both;
-        let requirement =
-            match policy.select(reading.method, &reading.path, &reading.host, rule_set) {
-                Action::Anonymous => return Verdict::Allow(Vec::new()),
-                Action::Deny => {
-                    return Verdict::Deny(Denial {
-                        status: 403,
-                        reason: Reason::NoMatchingRule,
-                        www_authenticate: None,
-                    })
-                }
-                Action::Require(r) => r,
-                Action::RequireBoth(a, b) => {
-                    both = Requirement::All(vec![a.clone(), b.clone()]);
-                    &both
-                }
-            };
+        let requirement = match rules.select(reading.method, &reading.path, &reading.host, rule_set)
+        {
+            Action::Anonymous => return Verdict::Allow(Vec::new()),
+            Action::Deny => return Verdict::Deny(Denial::forbidden(Reason::NoMatchingRule, None)),
+            Action::Require(r) => r,
+            Action::RequireBoth(a, b) => {
+                both = Requirement::All(vec![a.clone(), b.clone()]);
+                &both
+            }
+        };
         match policy::evaluate(requirement, creds) {
             Evaluation::Granted(g) => Verdict::Allow(g),
             Evaluation::Pending(p) => Verdict::Wait(p),
-            Evaluation::Unavailable(_) => Verdict::Deny(Denial {
-                status: 503,
-                reason: Reason::JwksUnavailable,
-                www_authenticate: None,
-            }),
+            Evaluation::Unavailable(_) => {
+                Verdict::Deny(Denial::unavailable(Reason::JwksUnavailable))
+            }
             Evaluation::Denied {
                 reason,
                 kind,
@@ -274,31 +262,26 @@ impl Engine {
             CredentialKind::Jwt => "Bearer",
             CredentialKind::ApiKey => "ApiKey",
         };
-        let (status, challenge) = if reason.is_forbidden() {
+        if reason.is_forbidden() {
             let mut c = format!("{scheme} realm=\"{realm}\", error=\"insufficient_scope\"");
             if !scopes.is_empty() {
                 c.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
             }
-            (403, c)
+            Denial::forbidden(reason, Some(c))
         } else if reason == Reason::Missing {
-            (401, format!("{scheme} realm=\"{realm}\""))
+            Denial::unauthorized(reason, format!("{scheme} realm=\"{realm}\""))
         } else {
             let error = match kind {
                 CredentialKind::Jwt => "invalid_token",
                 CredentialKind::ApiKey => "invalid_key",
             };
-            (
-                401,
+            Denial::unauthorized(
+                reason,
                 format!(
                     "{scheme} realm=\"{realm}\", error=\"{error}\", error_description=\"{}\"",
                     reason.description()
                 ),
             )
-        };
-        Denial {
-            status,
-            reason,
-            www_authenticate: Some(challenge),
         }
     }
 

@@ -3,7 +3,7 @@
 //! (in every spelling, see `decision::Edits::strip`) unless it held a verified credential whose
 //! forwarding is configured (see `engine`).
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::request::Request;
 
 /// One place a credential may be presented.

@@ -6,6 +6,8 @@
 //!   time, key sets and request data are passed in, so it is unit-tested with plain `cargo test`.
 //! - a thin **adapter** (`adapter`, wasm32 only) that moves bytes between the proxy-wasm host and the core.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod config_json;
 
@@ -13,6 +15,7 @@ pub mod api_key;
 pub mod authority;
 pub mod claim_path;
 pub mod config;
+pub mod config_error;
 pub mod decision;
 pub mod eddsa;
 pub mod engine;

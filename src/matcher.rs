@@ -52,10 +52,10 @@
 //! Without `rules`, a single implicit rule requires any configured credential (a valid API key if
 //! `api_keys` is configured, or a valid token from any provider) on every path.
 
-use crate::config::{ConfigError, Known};
+use crate::config_error::ConfigError;
 use crate::config_json::{At, FromJson};
 use crate::path;
-use crate::policy::{Requirement, RequirementConfig};
+use crate::policy::{Known, Requirement, RequirementConfig};
 use crate::reading::CaseMatch;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -147,7 +147,7 @@ struct Rule {
 
 /// The validated rules.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
+pub struct RuleTable {
     rules: Vec<Rule>,
     rule_sets: BTreeMap<String, Vec<Rule>>,
     default: DefaultAction,
@@ -169,14 +169,14 @@ pub enum Action<'a> {
     Deny,
 }
 
-impl Policy {
+impl RuleTable {
     pub fn validate(
         rules: Option<Vec<RuleConfig>>,
         rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
         default: Option<DefaultAction>,
         known: Known<'_>,
         case: CaseMatch,
-    ) -> Result<Policy, ConfigError> {
+    ) -> Result<RuleTable, ConfigError> {
         let rules = match rules {
             None => vec![implicit_rule(known)],
             Some(list) => validate_rules(list, "rules", known)?,
@@ -196,7 +196,7 @@ impl Policy {
             .iter()
             .chain(sets.values().flatten())
             .any(|r| r.path != r.folded);
-        Ok(Policy {
+        Ok(RuleTable {
             rules,
             rule_sets: sets,
             default: default.unwrap_or_default(),
@@ -617,7 +617,7 @@ mod tests {
             .collect()
     }
 
-    fn build(v: Value, api_keys: bool) -> Result<Policy, ConfigError> {
+    fn build(v: Value, api_keys: bool) -> Result<RuleTable, ConfigError> {
         let p = providers();
         let known = Known {
             providers: &p,
@@ -640,10 +640,10 @@ mod tests {
             Some(c) => FromJson::from_json(c, &at.key("case"))?,
             None => CaseMatch::default(),
         };
-        Policy::validate(rules, sets, default, known, case)
+        RuleTable::validate(rules, sets, default, known, case)
     }
 
-    fn policy(v: Value) -> Policy {
+    fn policy(v: Value) -> RuleTable {
         match build(v.clone(), true) {
             Ok(p) => p,
             Err(e) => unreachable!("{v}: {e}"),
@@ -673,7 +673,7 @@ mod tests {
     }
 
     /// Canonicalizes like the engine in rewrite mode, then selects.
-    fn sel(p: &Policy, method: &str, raw_path: &str, host: &str, set: Option<&str>) -> String {
+    fn sel(p: &RuleTable, method: &str, raw_path: &str, host: &str, set: Option<&str>) -> String {
         match path::canonicalize(raw_path) {
             Ok(n) => describe(p.select(method, &n, host, set)),
             Err(_) => "bad_path".into(),

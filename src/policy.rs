@@ -38,12 +38,18 @@
 //!   if some child is `Unavailable`, 503; otherwise it grants with every child's identities.
 
 use crate::claim_path::ClaimPath;
-use crate::config::ConfigError;
-use crate::config::Known;
+use crate::config_error::ConfigError;
 use crate::reason::Reason;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+
+/// What other sections may refer to: used to validate rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    pub providers: &'a BTreeMap<String, crate::provider::Provider>,
+    pub api_keys: bool,
+}
 
 /// The deepest allowed nesting of requirements (a leaf at the top is depth 1).
 pub const MAX_DEPTH: usize = 8;

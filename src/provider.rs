@@ -19,7 +19,7 @@
 //! remote: refresh 300 s, timeout 2000 ms, stale keys usable for 86400 s, responses up to 512 KiB.
 
 use crate::claim_path::ClaimPath;
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
 use crate::jwk::{Alg, KeySet};
 use crate::spelling::same_header;

@@ -15,7 +15,7 @@
 //!   path; removed unless `"forwarded_headers": "trust"` (an edge proxy in front sets them).
 
 use crate::authority;
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::config_json::{At, FromJson, Obj};
 use crate::decision::Edits;
 use crate::path::{self, NonCanonical};
