@@ -388,8 +388,16 @@ impl Root {
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue; // the stream is gone
             }
-            let expired = now.saturating_sub(w.since_ms) > vm.max_wait_ms;
-            process(vm, w.context_id, w.end_of_stream, Some(w.since_ms), expired);
+            let attempt = if now.saturating_sub(w.since_ms) > vm.max_wait_ms {
+                Attempt::Last {
+                    since_ms: w.since_ms,
+                }
+            } else {
+                Attempt::Resumed {
+                    since_ms: w.since_ms,
+                }
+            };
+            process(vm, w.context_id, w.end_of_stream, attempt);
         }
         let _ = hostcalls::set_effective_context(self.context_id);
     }
@@ -565,20 +573,33 @@ impl Drop for Filter {
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        process(&self.vm, self.context_id, end_of_stream, None, false)
+        process(&self.vm, self.context_id, end_of_stream, Attempt::First)
     }
 }
 
-/// Checks the current request (the effective context) and applies the decision. `waiting_since` is
-/// set when the request was paused earlier (it must then be resumed or answered); `expired` means it
-/// may wait no longer: keys still loading count as unavailable (503 `jwks_unavailable`).
-fn process(
-    vm: &Rc<Vm>,
-    context_id: u32,
-    end_of_stream: bool,
-    waiting_since: Option<u64>,
-    expired: bool,
-) -> Action {
+/// Which check of a request this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// On the request headers: the request is not paused yet.
+    First,
+    /// A paused request re-checked (paused at `since_ms`): it must be resumed or answered.
+    Resumed { since_ms: u64 },
+    /// A paused request that may wait no longer: keys still loading count as unavailable (503).
+    Last { since_ms: u64 },
+}
+
+impl Attempt {
+    /// When the request was first paused, if it was.
+    fn paused_since(self) -> Option<u64> {
+        match self {
+            Attempt::First => None,
+            Attempt::Resumed { since_ms } | Attempt::Last { since_ms } => Some(since_ms),
+        }
+    }
+}
+
+/// Checks the current request (the effective context) and applies the decision.
+fn process(vm: &Rc<Vm>, context_id: u32, end_of_stream: bool, attempt: Attempt) -> Action {
     let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
     let req = Request::from_host(headers, end_of_stream);
     let rule_set = if vm.reads_route_metadata {
@@ -592,7 +613,7 @@ fn process(
     let now = now_ms();
     let check = {
         let cache = vm.jwks.borrow();
-        let keys = if expired {
+        let keys = if matches!(attempt, Attempt::Last { .. }) {
             cache.at_final(now)
         } else {
             cache.at(now)
@@ -612,7 +633,7 @@ fn process(
             vm.waiters.borrow_mut().push(Waiter {
                 context_id,
                 end_of_stream,
-                since_ms: waiting_since.unwrap_or(now),
+                since_ms: attempt.paused_since().unwrap_or(now),
             });
             Action::Pause
         }
@@ -647,7 +668,7 @@ fn process(
                     log::warn!("edgeguard: cannot edit request header: {s:?}");
                 }
             }
-            if waiting_since.is_some() {
+            if attempt.paused_since().is_some() {
                 let _ = hostcalls::resume_http_request();
             }
             Action::Continue
