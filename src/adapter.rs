@@ -13,6 +13,7 @@ use crate::decision::{Decision, HeaderOp};
 use crate::engine::{Check, Engine, Outcome};
 use crate::jwk::parse_jwks;
 use crate::jwks_cache::{FetchReason, JwksCache, KeysRecord, ProviderKeys, SharedState};
+use crate::need::Need;
 use crate::provider::JwksSource;
 use crate::reason::Reason;
 use crate::request::Request;
@@ -66,12 +67,14 @@ fn create_state_record(key: &str) {
     }
 }
 
-/// A request paused until a provider's key set is loaded.
+/// A request paused until what it needs (a provider's key set) is loaded or has failed.
 struct Waiter {
     context_id: u32,
     /// The request's headers ended its stream (no body): a resumed check must see the same.
     end_of_stream: bool,
     since_ms: u64,
+    /// What the request waits for: it is re-checked when one of these changes (or it is overdue).
+    needs: Vec<Need>,
 }
 
 /// State of one VM shared by its root and request contexts.
@@ -381,10 +384,16 @@ impl Root {
         self.sync(vm, name, now);
     }
 
-    /// Re-checks paused requests; those still waiting past `max_wait_ms` get 503.
-    fn resume_waiters(&self, vm: &Rc<Vm>, now: u64) {
-        let waiters = std::mem::take(&mut *vm.waiters.borrow_mut());
-        for w in waiters {
+    /// Re-checks the paused requests that need a provider in `changed`, and those waiting past
+    /// `max_wait_ms` (which get 503 if still not decided); the others keep waiting.
+    fn resume_waiters(&self, vm: &Rc<Vm>, now: u64, changed: &[&str]) {
+        let all = std::mem::take(&mut *vm.waiters.borrow_mut());
+        let (due, waiting): (Vec<Waiter>, Vec<Waiter>) = all.into_iter().partition(|w| {
+            now.saturating_sub(w.since_ms) > vm.max_wait_ms
+                || w.needs.iter().any(|n| changed.contains(&n.provider()))
+        });
+        vm.waiters.borrow_mut().extend(waiting);
+        for w in due {
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue; // the stream is gone
             }
@@ -455,7 +464,7 @@ impl Context for Root {
             Some(code) => Err(format!("HTTP status {code}")),
         };
         self.fetch_done(&vm, &name, now, result);
-        self.resume_waiters(&vm, now);
+        self.resume_waiters(&vm, now, &[name.as_str()]);
     }
 }
 
@@ -528,18 +537,21 @@ impl RootContext for Root {
         let Some(vm) = self.vm.clone() else { return };
         let now = now_ms();
         let names: Vec<String> = vm.jwks.borrow().providers.keys().cloned().collect();
-        let mut changed = false;
+        let mut changed: Vec<&str> = Vec::new();
         for name in &names {
-            changed |= self.sync(&vm, name, now);
-            changed |= self.maybe_fetch(&vm, name, now);
+            // Both run: a sync and a fetch decision are each worth a re-check.
+            let synced = self.sync(&vm, name, now);
+            if self.maybe_fetch(&vm, name, now) || synced {
+                changed.push(name);
+            }
         }
         let overdue = vm
             .waiters
             .borrow()
             .iter()
             .any(|w| now.saturating_sub(w.since_ms) > vm.max_wait_ms);
-        if (changed || overdue) && !vm.waiters.borrow().is_empty() {
-            self.resume_waiters(&vm, now);
+        if (!changed.is_empty() || overdue) && !vm.waiters.borrow().is_empty() {
+            self.resume_waiters(&vm, now, &changed);
         }
     }
 
@@ -628,12 +640,13 @@ fn process(vm: &Rc<Vm>, context_id: u32, end_of_stream: bool, attempt: Attempt) 
     bump(vm.hot.cache_hit, events.cache_hits);
     bump(vm.hot.cache_miss, events.cache_misses);
     match outcome {
-        Outcome::Wait(providers) => {
-            log::debug!("edgeguard: waiting for key set of {}", providers.join(","));
+        Outcome::Wait(needs) => {
+            log::debug!("edgeguard: waiting for {needs:?}");
             vm.waiters.borrow_mut().push(Waiter {
                 context_id,
                 end_of_stream,
                 since_ms: attempt.paused_since().unwrap_or(now),
+                needs,
             });
             Action::Pause
         }

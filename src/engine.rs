@@ -11,6 +11,7 @@ use crate::jwk::KeySet;
 use crate::jwt::{self, Claims, JwtError};
 use crate::jwt_cache::{Cached, JwtCache};
 use crate::matcher::Action;
+use crate::need::Need;
 use crate::policy::{
     self, CredentialKind, CredentialState, Credentials, Evaluation, Granted, JwtIdentity,
     KeyIdentity, Requirement,
@@ -46,8 +47,8 @@ pub trait KeyStore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Decided(Decision),
-    /// Pause the request until these providers' key sets are loaded (or failed), then check again.
-    Wait(Vec<String>),
+    /// Pause the request until these needs are met (or failed), then check again.
+    Wait(Vec<Need>),
 }
 
 /// Side facts of a check, for the host to act on (metrics, refetches, logs).
@@ -316,7 +317,7 @@ impl Engine {
 enum Verdict {
     Allow(Vec<Granted>),
     Deny(Denial),
-    Wait(Vec<String>),
+    Wait(Vec<Need>),
 }
 
 /// A real CORS preflight: `OPTIONS`, a non-empty `Origin`, a method token in
@@ -1099,7 +1100,7 @@ mod jwt_tests {
         };
         assert_eq!(
             check(&e, &bearer(&t), NOW, &loading).outcome,
-            Outcome::Wait(vec!["idp".into()])
+            Outcome::Wait(vec![Need::KeySet("idp".into())])
         );
         let down = Store {
             state: KeyAvailability::Unavailable,
@@ -1121,7 +1122,10 @@ mod jwt_tests {
         let c = check(&e, &bearer(&t), NOW, &store);
         assert_eq!(
             (c.outcome, c.events.unknown_kid),
-            (Outcome::Wait(vec!["idp".into()]), vec!["idp".to_string()])
+            (
+                Outcome::Wait(vec![Need::KeySet("idp".into())]),
+                vec!["idp".to_string()]
+            )
         );
         let Outcome::Decided(Decision::Deny(d)) = check(&e, &bearer(&t), NOW, &store).outcome
         else {

@@ -28,6 +28,7 @@ pub mod jwks_cache;
 pub mod jwt;
 pub mod jwt_cache;
 pub mod matcher;
+pub mod need;
 pub mod path;
 pub mod policy;
 pub mod provider;

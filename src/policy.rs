@@ -39,6 +39,7 @@
 
 use crate::claim_path::ClaimPath;
 use crate::config_error::ConfigError;
+use crate::need::Need;
 use crate::reason::Reason;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -369,8 +370,8 @@ pub enum Evaluation {
         scopes: Vec<String>,
     },
     /// Wait for these providers' keys, then evaluate again.
-    Pending(Vec<String>),
-    Unavailable(String),
+    Pending(Vec<Need>),
+    Unavailable(Need),
 }
 
 /// How useful an outcome is as the answer of an `any`: the highest wins (ties: the first child).
@@ -476,12 +477,12 @@ pub fn evaluate(req: &Requirement, creds: &mut dyn Credentials) -> Evaluation {
             }
             CredentialState::Missing => denied(Reason::Missing, CredentialKind::Jwt, Vec::new()),
             CredentialState::Invalid(r) => denied(r, CredentialKind::Jwt, Vec::new()),
-            CredentialState::Pending => Evaluation::Pending(vec![provider.clone()]),
-            CredentialState::Unavailable => Evaluation::Unavailable(provider.clone()),
+            CredentialState::Pending => Evaluation::Pending(vec![Need::KeySet(provider.clone())]),
+            CredentialState::Unavailable => Evaluation::Unavailable(Need::KeySet(provider.clone())),
         },
         Requirement::Any(list) => {
             let mut best: Option<Evaluation> = None;
-            let mut pending: Vec<String> = Vec::new();
+            let mut pending: Vec<Need> = Vec::new();
             for r in list {
                 let e = evaluate(r, creds);
                 match e {
@@ -505,8 +506,8 @@ pub fn evaluate(req: &Requirement, creds: &mut dyn Credentials) -> Evaluation {
                 return denied(Reason::Missing, CredentialKind::Jwt, Vec::new());
             }
             let mut granted: Vec<Granted> = Vec::new();
-            let mut pending: Vec<String> = Vec::new();
-            let mut unavailable: Option<String> = None;
+            let mut pending: Vec<Need> = Vec::new();
+            let mut unavailable: Option<Need> = None;
             for r in list {
                 match evaluate(r, creds) {
                     Evaluation::Granted(g) => push_unique(&mut granted, g),
@@ -664,12 +665,12 @@ mod tests {
             (
                 json!({"jwt": "a"}),
                 Fake::default().jwt("a", S::Pending),
-                Evaluation::Pending(vec!["a".into()]),
+                Evaluation::Pending(vec![Need::KeySet("a".into())]),
             ),
             (
                 json!({"jwt": "a"}),
                 Fake::default().jwt("a", S::Unavailable),
-                Evaluation::Unavailable("a".into()),
+                Evaluation::Unavailable(Need::KeySet("a".into())),
             ),
             // a token of another provider does not count
             (
@@ -855,8 +856,8 @@ mod tests {
             deny(Reason::Missing, J, &[]),
             deny(Reason::BadSignature, J, &[]),
             deny(Reason::InsufficientScope, K, &[]),
-            Evaluation::Unavailable("a".into()),
-            Evaluation::Pending(vec!["a".into()]),
+            Evaluation::Unavailable(Need::KeySet("a".into())),
+            Evaluation::Pending(vec![Need::KeySet("a".into())]),
             Evaluation::Granted(vec![]),
         ];
         for w in ordered.windows(2) {
@@ -926,18 +927,18 @@ mod tests {
                     .jwt("a", S::Pending)
                     .jwt("b", S::Pending)
                     .key(key("k", &[])),
-                Evaluation::Pending(vec!["a".into(), "b".into()]),
+                Evaluation::Pending(vec![Need::KeySet("a".into()), Need::KeySet("b".into())]),
             ),
             (
                 Fake::default()
                     .jwt("b", S::Pending)
                     .jwt("a", S::Unavailable),
-                Evaluation::Pending(vec!["b".into()]),
+                Evaluation::Pending(vec![Need::KeySet("b".into())]),
             ),
             // unavailable beats denials
             (
                 Fake::default().jwt("a", S::Unavailable).key(key("k", &[])),
-                Evaluation::Unavailable("a".into()),
+                Evaluation::Unavailable(Need::KeySet("a".into())),
             ),
         ];
         for (i, (mut creds, want)) in cases.into_iter().enumerate() {
@@ -1003,21 +1004,21 @@ mod tests {
                     .key(k())
                     .jwt("a", S::Pending)
                     .jwt("b", S::Pending),
-                Evaluation::Pending(vec!["a".into(), "b".into()]),
+                Evaluation::Pending(vec![Need::KeySet("a".into()), Need::KeySet("b".into())]),
             ),
             (
                 Fake::default()
                     .key(k())
                     .jwt("a", S::Unavailable)
                     .jwt("b", S::Pending),
-                Evaluation::Pending(vec!["b".into()]),
+                Evaluation::Pending(vec![Need::KeySet("b".into())]),
             ),
             (
                 Fake::default()
                     .key(k())
                     .jwt("a", ta())
                     .jwt("b", S::Unavailable),
-                Evaluation::Unavailable("b".into()),
+                Evaluation::Unavailable(Need::KeySet("b".into())),
             ),
         ];
         for (i, (mut creds, want)) in cases.into_iter().enumerate() {
@@ -1043,7 +1044,10 @@ mod tests {
             .jwt("b", token("b", &[], json!({"tenant": "evil"})));
         assert_eq!(evaluate(&r, &mut c), deny(Reason::ClaimMismatch, J, &[]));
         let mut c = Fake::default().key(key("k", &["svc"])).jwt("b", S::Pending);
-        assert_eq!(evaluate(&r, &mut c), Evaluation::Pending(vec!["b".into()]));
+        assert_eq!(
+            evaluate(&r, &mut c),
+            Evaluation::Pending(vec![Need::KeySet("b".into())])
+        );
         let mut c = Fake::default().jwt("a", token("a", &["admin"], json!({})));
         assert!(matches!(evaluate(&r, &mut c), Evaluation::Granted(g) if g.len() == 1));
         // identical identities from several children are forwarded once
