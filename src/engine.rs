@@ -6,7 +6,7 @@ use crate::api_key::KeyCheck;
 use crate::claim_path::ClaimPath;
 use crate::config::{Config, Mode};
 use crate::decision::{Decision, Denial, Edits};
-use crate::extractor::{extract, Extraction, Source};
+use crate::extractor::{extract, Extraction, Found, Source};
 use crate::jwk::KeySet;
 use crate::jwt::{self, Claims, JwtError};
 use crate::jwt_cache::{Cached, JwtCache};
@@ -392,6 +392,26 @@ pub fn token_scopes(claims: &jwt::Claims, scope_claims: &[String]) -> Vec<String
     scopes
 }
 
+/// The one credential value a request presents in `sources` (with every place it was found), or
+/// the state that ends the check of that kind: none is `Missing`, two different values are
+/// `Invalid(ambiguous_credential)` (never pick one). Shared by every credential kind.
+fn presented<T>(
+    sources: &[Source],
+    req: &Request,
+) -> Result<(String, Vec<Found>), CredentialState<T>> {
+    let found = match extract(sources, req) {
+        Extraction::Absent => return Err(CredentialState::Missing),
+        Extraction::Ambiguous(_) => {
+            return Err(CredentialState::Invalid(Reason::AmbiguousCredential))
+        }
+        Extraction::One(found) => found,
+    };
+    match found.first() {
+        Some(f) => Ok((f.value.clone(), found)),
+        None => Err(CredentialState::Missing),
+    }
+}
+
 /// The credentials of one request, extracted and verified at most once each.
 struct RequestCredentials<'a> {
     engine: &'a Engine,
@@ -411,15 +431,9 @@ impl RequestCredentials<'_> {
         let Some(keys) = &self.engine.config.api_keys else {
             return CredentialState::Missing;
         };
-        let found = match extract(&keys.sources, self.req) {
-            Extraction::Absent => return CredentialState::Missing,
-            Extraction::Ambiguous(_) => {
-                return CredentialState::Invalid(Reason::AmbiguousCredential)
-            }
-            Extraction::One(found) => found,
-        };
-        let Some(value) = found.first().map(|f| f.value.clone()) else {
-            return CredentialState::Missing;
+        let (value, found) = match presented(&keys.sources, self.req) {
+            Ok(p) => p,
+            Err(state) => return state,
         };
         match keys.lookup(&value) {
             KeyCheck::Valid(k) => {
@@ -438,15 +452,9 @@ impl RequestCredentials<'_> {
     }
 
     fn check_jwt(&mut self, provider: &Provider) -> CredentialState<JwtIdentity> {
-        let found = match extract(&provider.sources, self.req) {
-            Extraction::Absent => return CredentialState::Missing,
-            Extraction::Ambiguous(_) => {
-                return CredentialState::Invalid(Reason::AmbiguousCredential)
-            }
-            Extraction::One(found) => found,
-        };
-        let Some(token) = found.first().map(|f| f.value.clone()) else {
-            return CredentialState::Missing;
+        let (token, found) = match presented(&provider.sources, self.req) {
+            Ok(p) => p,
+            Err(state) => return state,
         };
         let keys = match &provider.jwks {
             JwksSource::Inline(k) => k.clone(),
