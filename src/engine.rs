@@ -583,7 +583,7 @@ mod tests {
     use crate::api_key::sha256_hex;
     use crate::decision::HeaderOp;
 
-    struct NoKeys;
+    pub(super) struct NoKeys;
     impl KeyStore for NoKeys {
         fn keys(&self, _: &str) -> KeyAvailability {
             KeyAvailability::Unavailable
@@ -607,7 +607,7 @@ mod tests {
         }
     }
 
-    fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
+    pub(super) fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
         let mut h = vec![
             (":method".to_string(), method.to_string()),
             (":path".to_string(), path.to_string()),
@@ -617,7 +617,7 @@ mod tests {
         Request::from_headers(h)
     }
 
-    fn decide(e: &Engine, r: &Request) -> Decision {
+    pub(super) fn decide(e: &Engine, r: &Request) -> Decision {
         match e.check(r, 1_700_000_000, &NoKeys, None).outcome {
             Outcome::Decided(d) => d,
             Outcome::Wait(p) => unreachable!("unexpected wait for {p:?}"),
@@ -1149,19 +1149,10 @@ mod jwt_tests {
 /// forwarded unchanged — and Envoy's own normalization would not change it either.
 #[cfg(test)]
 mod reading_properties {
+    use super::tests::{decide as decide_request, req};
     use super::*;
     use crate::api_key::sha256_hex;
     use crate::decision::HeaderOp;
-
-    struct NoKeys;
-    impl KeyStore for NoKeys {
-        fn keys(&self, _: &str) -> KeyAvailability {
-            KeyAvailability::Unavailable
-        }
-        fn refetch_unknown_kid(&self, _: &str) -> bool {
-            false
-        }
-    }
 
     fn engine(mode: &str) -> Engine {
         let json = format!(
@@ -1179,15 +1170,7 @@ mod reading_properties {
     }
 
     fn decide(e: &Engine, path: &str) -> Decision {
-        let r = Request::from_headers(vec![
-            (":method".into(), "GET".into()),
-            (":path".into(), path.into()),
-            (":authority".into(), "api.test".into()),
-        ]);
-        match e.check(&r, 1_700_000_000, &NoKeys, None).outcome {
-            Outcome::Decided(d) => d,
-            Outcome::Wait(p) => unreachable!("{p:?}"),
-        }
+        decide_request(e, &req("GET", path, &[]))
     }
 
     const PIECES: &[&str] = &[

@@ -34,6 +34,7 @@
 //! resolved. A trailing slash is kept (`/a/` stays `/a/`, `/a/.` → `/a/`). Case is kept: case folding
 //! is a matter of rule matching (see `matcher`), not of spelling.
 
+use crate::request::hex_val as hex_value;
 use std::borrow::Cow;
 
 /// Why a path was refused.
@@ -73,15 +74,6 @@ pub fn is_raw_allowed(b: u8) -> bool {
 
 fn is_control(b: u8) -> bool {
     b < 0x20 || b == 0x7f
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 fn push_escaped(out: &mut String, b: u8) {
@@ -345,29 +337,7 @@ mod tests {
 
     /// What an upstream framework sees: the percent-decoded bytes.
     fn decode(p: &str) -> Vec<u8> {
-        let b = p.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while let Some(&c) = b.get(i) {
-            let esc = (c == b'%')
-                .then(|| {
-                    let hi = b.get(i + 1).copied().and_then(hex_value)?;
-                    let lo = b.get(i + 2).copied().and_then(hex_value)?;
-                    Some((hi << 4) | lo)
-                })
-                .flatten();
-            match esc {
-                Some(d) => {
-                    out.push(d);
-                    i += 3;
-                }
-                None => {
-                    out.push(c);
-                    i += 1;
-                }
-            }
-        }
-        out
+        crate::request::percent_decode_lenient(p, false)
     }
 
     /// A reference RFC 3986 normalization as Envoy's `normalize_path` + `merge_slashes` apply it

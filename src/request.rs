@@ -215,7 +215,36 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn hex_val(b: u8) -> Option<u8> {
+/// Decodes `%XX` escapes the way lenient frameworks do: an escape that is not two hex digits stays
+/// as it is, and `+` is a space when `plus_is_space` (query and form names). Never fails.
+pub fn percent_decode_lenient(s: &str, plus_is_space: bool) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let esc = (b == b'%')
+            .then(|| {
+                let hi = bytes.get(i + 1).copied().and_then(hex_val)?;
+                let lo = bytes.get(i + 2).copied().and_then(hex_val)?;
+                Some((hi << 4) | lo)
+            })
+            .flatten();
+        match esc {
+            Some(d) => {
+                out.push(d);
+                i += 3;
+            }
+            None => {
+                out.push(if plus_is_space && b == b'+' { b' ' } else { b });
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The value of one hex digit.
+pub fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

@@ -36,28 +36,7 @@ pub fn same_header(a: &str, b: &str) -> bool {
 /// The folded form of a query parameter or cookie name (see the module documentation). Bytes that
 /// do not decode are kept as they are.
 pub fn param_key(name: &str) -> String {
-    let bytes = name.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let esc = (b == b'%')
-            .then(|| {
-                let hi = bytes.get(i + 1).copied().and_then(hex)?;
-                let lo = bytes.get(i + 2).copied().and_then(hex)?;
-                Some((hi << 4) | lo)
-            })
-            .flatten();
-        match esc {
-            Some(d) => {
-                decoded.push(d);
-                i += 3;
-            }
-            None => {
-                decoded.push(if b == b'+' { b' ' } else { b });
-                i += 1;
-            }
-        }
-    }
+    let mut decoded = percent_decode_lenient(name, true);
     // `name[...]` is read as `name` (an array or a map member) by PHP, Rails and qs.
     if decoded.last() == Some(&b']') {
         if let Some(open) = decoded.iter().position(|&b| b == b'[') {
@@ -74,11 +53,7 @@ pub fn param_key(name: &str) -> String {
         .collect()
 }
 
-fn hex(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
-}
+use crate::request::percent_decode_lenient;
 
 #[cfg(test)]
 mod tests {
