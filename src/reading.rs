@@ -209,17 +209,15 @@ pub fn read<'a>(
         return Err(Reason::BadHost);
     }
     let host = authority::parse(first).map_err(|_| Reason::BadHost)?.host;
-    let override_headers: Vec<&str> = req
+    let override_header = req
         .headers
         .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| METHOD_OVERRIDE_HEADERS.iter().any(|h| same_header(h, k)))
-        .collect();
+        .any(|(k, _)| METHOD_OVERRIDE_HEADERS.iter().any(|h| same_header(h, k)));
     let override_param = req.query().is_some_and(|q| {
         q.split(['&', ';'])
             .any(|p| param_key(p.split_once('=').map_or(p, |(k, _)| k)) == METHOD_OVERRIDE_PARAM)
     });
-    if !override_headers.is_empty() || override_param {
+    if override_header || override_param {
         match policy.method_override {
             MethodOverride::Reject => return Err(Reason::MethodOverride),
             MethodOverride::Strip => {
