@@ -1153,6 +1153,7 @@ mod reading_properties {
     use super::*;
     use crate::api_key::sha256_hex;
     use crate::decision::HeaderOp;
+    use crate::test_support::Rng;
 
     fn engine(mode: &str) -> Engine {
         let json = format!(
@@ -1180,21 +1181,14 @@ mod reading_properties {
 
     #[test]
     fn the_forwarded_path_is_decided_by_the_same_rule() {
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
         for mode in ["reject", "rewrite"] {
             let e = engine(mode);
             let mut allowed = 0;
             for _ in 0..20_000 {
                 let mut p = String::from("/");
-                for _ in 0..(1 + next() % 6) {
-                    let i = usize::try_from(next() % PIECES.len() as u64).unwrap_or(0);
-                    p.push_str(PIECES.get(i).copied().unwrap_or(""));
+                for _ in 0..(1 + rng.below(6)) {
+                    p.push_str(rng.pick(PIECES));
                 }
                 let Decision::Allow { ops } = decide(&e, &p) else {
                     continue;

@@ -314,20 +314,7 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator (no dependency): xorshift64*.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            let i = usize::try_from(self.next() % items.len() as u64).unwrap_or(0);
-            items.get(i).copied().unwrap_or("")
-        }
-    }
+    use crate::test_support::Rng;
 
     const PIECES: &[&str] = &[
         "/", "/", "/", "a", "admin", "public", "ADMIN", ".", "..", "%2e", "%2E", "%2e%2e", ";",

@@ -22,8 +22,8 @@
 mod common;
 
 use common::{
-    b64, cluster, h2_request, http_raw, prefix_route, validate_plugin, EchoUpstream, Envoy,
-    Options, Received, Response,
+    b64, cluster, h2_request, http_raw, prefix_route, request_bytes, validate_plugin, EchoUpstream,
+    Envoy, Options, Received, Response,
 };
 use edgeguard::api_key::sha256_hex;
 use edgeguard::config::Config;
@@ -124,7 +124,10 @@ impl Topo {
         body: &str,
     ) -> std::io::Result<Response> {
         match proto {
-            Proto::H1 => http_raw(self.envoy.addr(), &h1_bytes(method, path, headers, body)),
+            Proto::H1 => http_raw(
+                self.envoy.addr(),
+                &request_bytes(method, path, headers, body),
+            ),
             Proto::H2 => h2_request(self.envoy.addr(), method, path, headers, body),
         }
     }
@@ -174,23 +177,6 @@ impl Topo {
     fn get(&self, proto: Proto, path: &str, headers: &[(&str, &str)]) -> Exchange {
         self.exchange(proto, "GET", path, headers, "")
     }
-}
-
-/// The bytes `common::http_request` would send (one request, `connection: close`).
-fn h1_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
-    let mut req = format!("{method} {path} HTTP/1.1\r\n");
-    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-        req += "host: localhost\r\n";
-    }
-    for (n, v) in headers {
-        req += &format!("{n}: {v}\r\n");
-    }
-    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-        req += &format!("content-length: {}\r\n", body.len());
-    }
-    req += "connection: close\r\n\r\n";
-    req += body;
-    req.into_bytes()
 }
 
 type Header<'a> = (&'a str, &'a str);

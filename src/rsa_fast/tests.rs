@@ -7,31 +7,11 @@
 
 use super::*;
 use crate::test_support::hex;
+use crate::test_support::Rng;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-/// Small deterministic PRNG (xorshift64*), so failures are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn string(&mut self, max_len: usize) -> String {
-        let len = self.below(max_len + 1);
-        (0..len)
-            .map(|_| char::from(b' ' + self.below(95) as u8))
-            .collect()
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Key validation

@@ -573,18 +573,10 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
     http_request(addr, "GET", path, &[], "")
 }
 
-/// One HTTP/1.1 request with `connection: close`; bounded by [`IO_TIMEOUT`]. `headers` are sent as
-/// given (several with one name are sent as several lines); `host` defaults to `localhost`.
-pub fn http_request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> std::io::Result<Response> {
-    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
+/// The bytes of one HTTP/1.1 request with `connection: close`: `headers` as given (several with one
+/// name as several lines), `host: localhost` unless a `host` is given, `content-length` for a body
+/// (and always for POST, PUT, PATCH).
+pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
     let mut req = format!("{method} {path} HTTP/1.1\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
         req += "host: localhost\r\n";
@@ -597,7 +589,22 @@ pub fn http_request(
     }
     req += "connection: close\r\n\r\n";
     req += body;
-    s.write_all(req.as_bytes())?;
+    req.into_bytes()
+}
+
+/// One HTTP/1.1 request with `connection: close`; bounded by [`IO_TIMEOUT`]. `headers` are sent as
+/// given (several with one name are sent as several lines); `host` defaults to `localhost`.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    s.write_all(&request_bytes(method, path, headers, body))?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     parse_response(&raw)
