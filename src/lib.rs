@@ -16,30 +16,36 @@ pub mod authority;
 pub mod claim_path;
 pub mod config;
 pub mod config_error;
+pub mod counters;
 pub mod decision;
 pub mod eddsa;
 pub mod engine;
 pub mod es256;
 pub mod es512;
 pub mod extractor;
+pub mod host;
 pub mod json;
 pub mod jwk;
-pub mod jwks_cache;
 pub mod jwt;
 pub mod jwt_cache;
 pub mod matcher;
 pub mod need;
 pub mod path;
+pub mod plugin;
 pub mod policy;
 pub mod provider;
 pub mod reading;
 pub mod reason;
+pub mod remote;
 pub mod request;
 pub mod rsa_fast;
 pub mod spelling;
 pub mod stats;
 #[cfg(test)]
 mod test_support;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod waiters;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;

@@ -1,0 +1,105 @@
+//! The plugin's metrics, by id: the per-request counters are defined once at configure (the request
+//! path formats no names), the rest (per resource) on first use and then by id.
+
+use crate::config::Config;
+use crate::host::{MetricKind, Metrics};
+use crate::reason::Reason;
+use crate::stats;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Metric ids of one VM.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub allowed: Option<u32>,
+    pub denied: Option<u32>,
+    pub would_deny: Option<u32>,
+    pub cache_hit: Option<u32>,
+    pub cache_miss: Option<u32>,
+    /// Indexed like `Reason::ALL`.
+    by_reason: Vec<Option<u32>>,
+    by_key: HashMap<String, u32>,
+    by_provider: HashMap<String, u32>,
+    /// Metrics defined on first use, by name.
+    named: RefCell<HashMap<String, u32>>,
+}
+
+impl Counters {
+    /// Defines the per-request counters of `config`.
+    pub fn define(config: &Config, metrics: &dyn Metrics) -> Self {
+        let counter = |name: &str| metrics.define(MetricKind::Counter, name);
+        let named = |names: Vec<String>, f: fn(&str) -> String| {
+            names
+                .into_iter()
+                .filter_map(|n| counter(&f(&n)).map(|id| (n, id)))
+                .collect::<HashMap<_, _>>()
+        };
+        Counters {
+            allowed: counter(stats::ALLOWED),
+            denied: counter(stats::DENIED),
+            would_deny: counter(stats::WOULD_DENY),
+            cache_hit: counter(stats::CACHE_HIT),
+            cache_miss: counter(stats::CACHE_MISS),
+            by_reason: Reason::ALL
+                .iter()
+                .map(|r| counter(&stats::denied_by(*r)))
+                .collect(),
+            by_key: named(
+                config
+                    .api_keys
+                    .as_ref()
+                    .map(|k| k.keys().iter().map(|k| k.id.clone()).collect())
+                    .unwrap_or_default(),
+                stats::key_allowed,
+            ),
+            by_provider: named(
+                config.providers.keys().cloned().collect(),
+                stats::provider_verified,
+            ),
+            named: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn reason(&self, reason: Reason) -> Option<u32> {
+        let i = Reason::ALL.iter().position(|r| *r == reason)?;
+        self.by_reason.get(i).copied().flatten()
+    }
+
+    pub fn key(&self, id: &str) -> Option<u32> {
+        self.by_key.get(id).copied()
+    }
+
+    pub fn provider(&self, name: &str) -> Option<u32> {
+        self.by_provider.get(name).copied()
+    }
+
+    /// Adds `n` to a counter by id (nothing for 0 or an undefined counter).
+    pub fn bump<M: Metrics>(metrics: &M, id: Option<u32>, n: u32) {
+        if let (Some(id), true) = (id, n > 0) {
+            metrics.add(id, u64::from(n));
+        }
+    }
+
+    fn id<M: Metrics>(&self, metrics: &M, kind: MetricKind, name: &str) -> Option<u32> {
+        if let Some(id) = self.named.borrow().get(name) {
+            return Some(*id);
+        }
+        let id = metrics.define(kind, name)?;
+        self.named.borrow_mut().insert(name.to_string(), id);
+        Some(id)
+    }
+
+    /// Adds `n` to the counter `name`, defining it on first use.
+    pub fn add_named<M: Metrics>(&self, metrics: &M, name: &str, n: u32) {
+        if n > 0 {
+            Self::bump(metrics, self.id(metrics, MetricKind::Counter, name), n);
+        }
+    }
+
+    /// Sets the gauge `name`, defining it on first use.
+    pub fn gauge<M: Metrics>(&self, metrics: &M, name: &str, value: u64) {
+        if let Some(id) = self.id(metrics, MetricKind::Gauge, name) {
+            metrics.record(id, value);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The plugin as a proxy-wasm host drives it, written against the host ports ([`crate::host`]): one
+//! configuration per VM, each request's check, the timer, callout responses, and the requests paused
+//! in between. The adapter only turns proxy-wasm callbacks into these calls.
+//!
+//! A request's check is pure and can be re-run: when it must wait ([`Outcome::Wait`]), the request is
+//! parked with its needs and asks for the timer at once ([`KICK_MS`]), so what it needs is fetched
+//! now rather than on the next regular tick; it is checked again when one of its needs changes — or,
+//! past the longest wait, a last time, in which anything still loading is unavailable (503).
+//!
+//! Callouts start only from the timer or a callout response, in the root context: the SDK delivers
+//! a callout's answer to the context that started it, and Envoy cancels a stream's callouts when the
+//! stream ends — a fetch started by a request would be lost with that request.
+
+use crate::config::{Config, ConfigError};
+use crate::counters::Counters;
+use crate::decision::{Decision, Denial, HeaderOp};
+use crate::engine::{Check, Engine, Outcome};
+use crate::host::{CalloutResponse, Host};
+use crate::need::Need;
+use crate::remote::Remotes;
+use crate::request::Request;
+use crate::waiters::{Attempt, Waiter, Waiters};
+use std::cell::{Cell, RefCell};
+
+/// Route metadata path naming the rule set for a route (see README, "Route-level rule sets").
+pub const RULE_SET_PROPERTY: [&str; 5] = [
+    "xds",
+    "route_metadata",
+    "filter_metadata",
+    "edgeguard",
+    "rule_set",
+];
+
+/// Timer period while remote resources exist: how fast a VM notices what another VM fetched, and
+/// when refreshes and overdue waits are handled.
+pub const TICK_MS: u64 = 100;
+
+/// The timer period a waiting request asks for, so its fetch starts at once; the next tick restores
+/// [`TICK_MS`].
+pub const KICK_MS: u64 = 1;
+
+/// What the host does with the request after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Paused: waiting, or answered locally.
+    Pause,
+}
+
+/// One VM's plugin under one configuration.
+#[derive(Debug)]
+pub struct Plugin {
+    engine: Engine,
+    remotes: RefCell<Remotes>,
+    waiters: RefCell<Waiters>,
+    counters: Counters,
+    /// Whether route metadata must be read (only when rule sets are configured).
+    reads_route_metadata: bool,
+    /// The root context, made current again after resuming paused requests.
+    root_context: u32,
+    /// A waiting request asked for the timer at [`KICK_MS`].
+    kicked: Cell<bool>,
+}
+
+impl Plugin {
+    /// Parses `bytes` and sets up the VM: metric ids, remote resources and their shared records.
+    /// `vm` is this VM's random nonzero id in shared-data leases.
+    pub fn configure<H: Host>(
+        host: &H,
+        bytes: &[u8],
+        root_context: u32,
+        vm: u64,
+    ) -> Result<Plugin, ConfigError> {
+        let config = Config::parse(bytes)?;
+        log::info!(
+            "edgeguard: configured: mode={:?}, {} API key(s), {} provider(s)",
+            config.mode,
+            config.api_keys.as_ref().map_or(0, |k| k.keys().len()),
+            config.providers.len()
+        );
+        if config
+            .providers
+            .values()
+            .any(|p| p.algorithms.contains(&crate::jwk::Alg::ES256))
+        {
+            // Once per VM, at start-up rather than in the first ES256 request.
+            crate::es256::prepare();
+        }
+        let remotes = Remotes::new(&config, vm);
+        remotes.create_records(host);
+        if !remotes.is_empty() {
+            host.set_tick_ms(TICK_MS);
+        }
+        Ok(Plugin {
+            counters: Counters::define(&config, host),
+            reads_route_metadata: config.rules.uses_rule_sets(),
+            waiters: RefCell::new(Waiters::new(remotes.max_wait_ms())),
+            remotes: RefCell::new(remotes),
+            engine: Engine::new(config),
+            root_context,
+            kicked: Cell::new(false),
+        })
+    }
+
+    /// A configuration update: requests paused under `old` are re-checked under this one.
+    pub fn adopt_waiters(&self, old: &Plugin) {
+        if let (Ok(mut new), Ok(mut old)) =
+            (self.waiters.try_borrow_mut(), old.waiters.try_borrow_mut())
+        {
+            new.adopt(&mut old);
+        }
+    }
+
+    /// The request headers arrived.
+    pub fn on_request<H: Host>(&self, host: &H, context_id: u32, end_of_stream: bool) -> Flow {
+        self.process(host, context_id, end_of_stream, Attempt::First)
+    }
+
+    /// The request's stream is gone: never resume it.
+    pub fn on_done(&self, context_id: u32) {
+        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+            waiters.forget(context_id);
+        }
+    }
+
+    /// The timer: share and fetch remote resources, re-check the requests they concern and those
+    /// that waited too long.
+    pub fn on_tick<H: Host>(&self, host: &H) {
+        let now = host.now_ms();
+        if self.kicked.replace(false) {
+            host.set_tick_ms(TICK_MS);
+        }
+        let changed = self.remotes.borrow_mut().tick(host, &self.counters, now);
+        let due = {
+            let w = self.waiters.borrow();
+            !w.is_empty() && (!changed.is_empty() || w.any_overdue(now))
+        };
+        if due {
+            self.resume_waiters(host, now, &changed);
+        }
+    }
+
+    /// A callout answered (or failed: `status` is `None`).
+    pub fn on_response<H: Host>(&self, host: &H, token: u32, response: &CalloutResponse) {
+        let now = host.now_ms();
+        let changed =
+            self.remotes
+                .borrow_mut()
+                .response(host, &self.counters, token, response, now);
+        if !changed.is_empty() {
+            self.resume_waiters(host, now, &changed);
+        }
+    }
+
+    /// Re-checks the paused requests that need something in `changed`, and the overdue ones.
+    fn resume_waiters<H: Host>(&self, host: &H, now: u64, changed: &[Need]) {
+        let due = self.waiters.borrow_mut().take_due(now, changed);
+        if due.is_empty() {
+            return;
+        }
+        for (w, attempt) in due {
+            if host.enter(w.context_id) {
+                self.process(host, w.context_id, w.end_of_stream, attempt);
+            }
+        }
+        host.enter(self.root_context);
+    }
+
+    /// Checks the current request and applies the decision.
+    fn process<H: Host>(
+        &self,
+        host: &H,
+        context_id: u32,
+        end_of_stream: bool,
+        attempt: Attempt,
+    ) -> Flow {
+        let req = Request::from_host(host.request_headers(), end_of_stream);
+        let rule_set = if self.reads_route_metadata {
+            host.property(&RULE_SET_PROPERTY)
+                .and_then(|b| String::from_utf8(b).ok())
+        } else {
+            None
+        };
+        let now = host.now_ms();
+        let Check { outcome, events } = {
+            let remotes = self.remotes.borrow();
+            let view = remotes.view(now, attempt.is_last());
+            self.engine
+                .check(&req, now / 1000, &view, rule_set.as_deref())
+        };
+        let c = &self.counters;
+        for p in &events.verified {
+            Counters::bump(host, c.provider(p), 1);
+        }
+        Counters::bump(host, c.cache_hit, events.cache_hits);
+        Counters::bump(host, c.cache_miss, events.cache_misses);
+        match outcome {
+            Outcome::Wait(needs) => {
+                log::debug!("edgeguard: waiting for {needs:?}");
+                if !self.kicked.replace(true) {
+                    host.set_tick_ms(KICK_MS);
+                }
+                self.waiters.borrow_mut().park(Waiter {
+                    context_id,
+                    end_of_stream,
+                    since_ms: attempt.paused_since().unwrap_or(now),
+                    needs,
+                });
+                Flow::Pause
+            }
+            Outcome::Decided(Decision::Allow { ops }) => {
+                if let Some(reason) = events.denied {
+                    log::info!(
+                        "edgeguard: report-only: would deny {} {}: {}",
+                        req.method,
+                        req.path_only(),
+                        reason.code()
+                    );
+                    Counters::bump(host, c.would_deny, 1);
+                    Counters::bump(host, c.reason(reason), 1);
+                }
+                Counters::bump(host, c.allowed, 1);
+                if let Some(id) = &events.key_id {
+                    Counters::bump(host, c.key(id), 1);
+                }
+                for op in &ops {
+                    match op {
+                        HeaderOp::Remove(n) => host.set_header(n, None),
+                        HeaderOp::Set(n, v) => host.set_header(n, Some(v.as_bytes())),
+                        HeaderOp::SetBytes(n, v) => host.set_header(n, Some(v)),
+                    }
+                }
+                if attempt.paused_since().is_some() {
+                    host.resume();
+                }
+                Flow::Continue
+            }
+            Outcome::Decided(Decision::Deny(denial)) => {
+                log::debug!(
+                    "edgeguard: deny {} {}: {} (key={}, sub={})",
+                    req.method,
+                    req.path_only(),
+                    denial.reason.code(),
+                    events.key_id.as_deref().unwrap_or("-"),
+                    events.subject.as_deref().unwrap_or("-")
+                );
+                Counters::bump(host, c.denied, 1);
+                Counters::bump(host, c.reason(denial.reason), 1);
+                send(host, &denial);
+                Flow::Pause
+            }
+        }
+    }
+}
+
+fn send<H: Host>(host: &H, denial: &Denial) {
+    let headers = denial.headers();
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    host.send_response(denial.status, &headers, denial.body().as_bytes());
+}
+
+#[cfg(test)]
+mod tests;

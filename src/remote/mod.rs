@@ -1,0 +1,430 @@
+//! Remote resources: documents edgeguard fetches through HTTP callouts (a provider's JWKS today; OIDC
+//! discovery documents and remote API-key sets next), shared by every VM of the proxy.
+//!
+//! - [`Document`] is what one kind of resource adds: the request to send, how to parse the body, its
+//!   timing, metric names. One small file per kind ([`jwks`]).
+//! - [`lifecycle`] decides, per VM, when a document is due and what requests see (fresh, stale,
+//!   loading, failed); [`lease`] is the shared-data protocol that lets one VM fetch for all.
+//! - [`Remote`] drives one document through both against the host ports; [`Remotes`] holds them all,
+//!   maps callout tokens to the [`Need`] they serve, and tells the caller which needs changed, so only
+//!   the requests waiting for those are re-checked.
+//!
+//! Shared data, per document (`<id>`: a hash of the request's cluster, authority and path, so two
+//! configurations sharing a VM id never mix their documents): `edgeguard.<kind>.<name>.<id>.record`
+//! holds the last good body and its fetch time ([`Record`]), written only after a successful fetch and
+//! re-parsed by each VM when its version changes; `edgeguard.<kind>.<name>.<id>.lease` holds the
+//! [`lease::LeaseRecord`].
+
+pub mod jwks;
+pub mod lease;
+pub mod lifecycle;
+
+use crate::config::Config;
+use crate::counters::Counters;
+use crate::engine::{KeyAvailability, KeyStore};
+use crate::host::{Callout, CalloutResponse, Callouts, Metrics, SharedData};
+use crate::need::Need;
+use crate::provider::JwksSource;
+use lease::Acquire;
+use lifecycle::{Availability, FetchReason, Lifecycle, Timing};
+use std::collections::{BTreeMap, HashMap};
+
+/// One kind of remote document.
+pub trait Document {
+    /// What the parsed body becomes.
+    type Value;
+    /// Kind name in shared-data keys and logs (`jwks`).
+    const KIND: &'static str;
+    /// The callout that fetches the document.
+    fn request(&self) -> Callout;
+    fn timing(&self) -> Timing;
+    /// Bodies larger than this are refused.
+    fn max_bytes(&self) -> usize;
+    /// Parses a body (a fetched one, or one another VM shared). `name` is for logs.
+    fn parse(&self, name: &str, body: &[u8]) -> Result<Self::Value, String>;
+    /// A short description of a loaded value, for the log line.
+    fn describe(value: &Self::Value) -> String;
+    /// Counter of fetches of `name` by outcome.
+    fn fetch_metric(name: &str, ok: bool) -> String;
+    /// Gauge of the age (seconds) of the value in use.
+    fn age_metric(name: &str) -> String;
+}
+
+/// A fetched body and its fetch time, as stored in shared data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub fetched_at_ms: u64,
+    pub body: Vec<u8>,
+}
+
+impl Record {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = format!("{}\n", self.fetched_at_ms).into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Record> {
+        let nl = bytes.iter().position(|&b| b == b'\n')?;
+        let head = std::str::from_utf8(bytes.get(..nl)?).ok()?;
+        Some(Record {
+            fetched_at_ms: head.parse().ok()?,
+            body: bytes.get(nl + 1..)?.to_vec(),
+        })
+    }
+}
+
+/// What [`Remote::maybe_fetch`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// Nothing due, or another VM is fetching.
+    Idle,
+    /// A callout is in flight under this token.
+    Started(u32),
+    /// Requests waiting for this document should be checked again now (a forced refetch turned
+    /// out to be answered already, or the dispatch failed and was recorded as a failure).
+    Changed,
+}
+
+/// One remote document of one VM, driven through the host ports.
+#[derive(Debug)]
+pub struct Remote<D: Document> {
+    pub name: String,
+    pub doc: D,
+    record_key: String,
+    lease_key: String,
+    pub life: Lifecycle<D::Value>,
+}
+
+impl<D: Document> Remote<D> {
+    pub fn new(name: &str, doc: D) -> Self {
+        let call = doc.request();
+        let header = |n: &str| {
+            call.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        let source = format!(
+            "{}\n{}\n{}",
+            call.cluster,
+            header(":authority"),
+            header(":path")
+        );
+        let digest = hmac_sha256::Hash::hash(source.as_bytes());
+        let id: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let base = format!("edgeguard.{}.{name}.{id}", D::KIND);
+        Remote {
+            name: name.to_string(),
+            life: Lifecycle::new(doc.timing()),
+            doc,
+            record_key: format!("{base}.record"),
+            lease_key: format!("{base}.lease"),
+        }
+    }
+
+    /// Creates the shared lease record (at configure).
+    pub fn create_records(&self, shared: &dyn SharedData) {
+        lease::create(shared, &self.lease_key);
+    }
+
+    /// Reads the shared lease record and, when another VM stored a newer value, installs it. True if
+    /// anything changed that waiting requests should see.
+    pub fn sync<H: SharedData + Metrics>(
+        &mut self,
+        host: &H,
+        counters: &Counters,
+        now: u64,
+    ) -> bool {
+        let (record, _) = lease::read(host, &self.lease_key);
+        let mut changed = self.life.observe(record, now);
+        if self.life.newer_shared(now) {
+            if let Some((bytes, version)) = host.get(&self.record_key) {
+                if Some(version) != self.life.version {
+                    if let Some(record) = Record::decode(&bytes) {
+                        match self.doc.parse(&self.name, &record.body) {
+                            Ok(value) => {
+                                self.life
+                                    .install(value, record.fetched_at_ms, Some(version));
+                                changed = true;
+                            }
+                            Err(e) => log::warn!(
+                                "edgeguard: {} {}: shared copy unreadable: {e}",
+                                D::KIND,
+                                self.name
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(age) = self.life.age_ms(now) {
+            counters.gauge(host, &D::age_metric(&self.name), age / 1000);
+        }
+        changed
+    }
+
+    /// Starts a fetch if one is due and this VM (`vm`) wins the lease.
+    pub fn maybe_fetch<H: SharedData + Callouts + Metrics>(
+        &mut self,
+        host: &H,
+        counters: &Counters,
+        vm: u64,
+        now: u64,
+    ) -> Fetch {
+        let Some(reason) = self.life.fetch_due(now) else {
+            return Fetch::Idle;
+        };
+        let forced = reason == FetchReason::Forced;
+        match lease::acquire(
+            host,
+            &self.lease_key,
+            vm,
+            now,
+            self.life.timing.lease_ms(),
+            forced,
+        ) {
+            Acquire::Busy(_) => Fetch::Idle,
+            Acquire::AnsweredByOther(record) => {
+                // Another VM refetched since this VM last looked: its result answers the request.
+                self.life.observe(record, now);
+                Fetch::Changed
+            }
+            Acquire::Won(record) => {
+                self.life.lease = record;
+                self.life.clear_refetch();
+                let call = self.doc.request();
+                match host.dispatch(&call) {
+                    Ok(token) => {
+                        log::debug!(
+                            "edgeguard: {} {}: fetching ({})",
+                            D::KIND,
+                            self.name,
+                            reason.as_str()
+                        );
+                        Fetch::Started(token)
+                    }
+                    Err(status) => {
+                        let why =
+                            format!("cannot dispatch to cluster {:?}: {status}", call.cluster);
+                        self.done(host, counters, vm, now, Err(why));
+                        Fetch::Changed
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes in the response to this VM's fetch.
+    pub fn response<H: SharedData + Callouts + Metrics>(
+        &mut self,
+        host: &H,
+        counters: &Counters,
+        vm: u64,
+        now: u64,
+        response: &CalloutResponse,
+    ) {
+        let max = self.doc.max_bytes();
+        let result = match response.status {
+            None => Err("no response (timeout or connection failure)".to_string()),
+            Some(200) if response.body_size > max => Err(format!(
+                "response of {} bytes exceeds max_bytes {max}",
+                response.body_size
+            )),
+            Some(200) => match host.response_body(response.body_size) {
+                Some(body) => self.doc.parse(&self.name, &body).map(|value| (body, value)),
+                None => Err("empty response body".to_string()),
+            },
+            Some(code) => Err(format!("HTTP status {code}")),
+        };
+        self.done(host, counters, vm, now, result);
+    }
+
+    /// Records a fetch outcome in shared data and locally.
+    fn done<H: SharedData + Metrics>(
+        &mut self,
+        host: &H,
+        counters: &Counters,
+        vm: u64,
+        now: u64,
+        result: Result<(Vec<u8>, D::Value), String>,
+    ) {
+        counters.add_named(host, &D::fetch_metric(&self.name, result.is_ok()), 1);
+        if let Ok((body, _)) = &result {
+            let record = Record {
+                fetched_at_ms: now,
+                body: body.clone(),
+            };
+            let _ = host.set(&self.record_key, &record.encode(), None);
+        }
+        let record = lease::release(host, &self.lease_key, vm, now, result.is_ok());
+        self.life.observe(record, now);
+        match result {
+            Ok((_, value)) => {
+                log::info!(
+                    "edgeguard: {} {}: loaded, {}",
+                    D::KIND,
+                    self.name,
+                    D::describe(&value)
+                );
+                let version = host.get(&self.record_key).map(|(_, v)| v);
+                self.life.install(value, now, version);
+            }
+            Err(why) => log::warn!(
+                "edgeguard: {} {}: fetch failed: {why}; keeping the last good value if any",
+                D::KIND,
+                self.name
+            ),
+        }
+    }
+}
+
+/// Every remote resource of one VM, and the callouts in flight.
+#[derive(Debug)]
+pub struct Remotes {
+    /// Random nonzero id of this VM in leases.
+    vm: u64,
+    jwks: BTreeMap<String, Remote<jwks::Jwks>>,
+    /// Callouts in flight: token → the need they serve.
+    calls: HashMap<u32, Need>,
+}
+
+impl Remotes {
+    pub fn new(config: &Config, vm: u64) -> Self {
+        let jwks = config
+            .providers
+            .iter()
+            .filter_map(|(name, p)| match &p.jwks {
+                JwksSource::Remote(r) => {
+                    Some((name.clone(), Remote::new(name, jwks::Jwks(r.clone()))))
+                }
+                JwksSource::Inline(_) => None,
+            })
+            .collect();
+        Remotes {
+            vm,
+            jwks,
+            calls: HashMap::new(),
+        }
+    }
+
+    /// True when there is nothing remote (no timer needed).
+    pub fn is_empty(&self) -> bool {
+        self.jwks.is_empty()
+    }
+
+    /// Longest a request may wait for a remote resource before it gets 503.
+    pub fn max_wait_ms(&self) -> u64 {
+        self.jwks
+            .values()
+            .map(|r| r.life.timing.timeout_ms.saturating_add(2000))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Creates every shared lease record (at configure, before any lease is taken).
+    pub fn create_records(&self, shared: &dyn SharedData) {
+        for r in self.jwks.values() {
+            r.create_records(shared);
+        }
+    }
+
+    /// The periodic pass: reads what other VMs shared and starts the fetches that are due. Returns
+    /// the needs whose state changed.
+    pub fn tick<H: SharedData + Callouts + Metrics>(
+        &mut self,
+        host: &H,
+        counters: &Counters,
+        now: u64,
+    ) -> Vec<Need> {
+        let names: Vec<Need> = self.jwks.keys().map(|n| Need::KeySet(n.clone())).collect();
+        self.drive(host, counters, &names, now)
+    }
+
+    fn drive<H: SharedData + Callouts + Metrics>(
+        &mut self,
+        host: &H,
+        counters: &Counters,
+        needs: &[Need],
+        now: u64,
+    ) -> Vec<Need> {
+        let mut changed = Vec::new();
+        for need in needs {
+            let Need::KeySet(name) = need;
+            let Some(remote) = self.jwks.get_mut(name) else {
+                continue;
+            };
+            // Both run: a sync and a fetch decision are each worth a re-check.
+            let synced = remote.sync(host, counters, now);
+            let fetched = remote.maybe_fetch(host, counters, self.vm, now);
+            if let Fetch::Started(token) = fetched {
+                self.calls.insert(token, need.clone());
+            }
+            if synced || fetched == Fetch::Changed {
+                changed.push(need.clone());
+            }
+        }
+        changed
+    }
+
+    /// Takes in a callout response. Returns the needs it changed (none for an unknown token).
+    pub fn response<H: SharedData + Callouts + Metrics>(
+        &mut self,
+        host: &H,
+        counters: &Counters,
+        token: u32,
+        response: &CalloutResponse,
+        now: u64,
+    ) -> Vec<Need> {
+        let Some(need) = self.calls.remove(&token) else {
+            return Vec::new();
+        };
+        let Need::KeySet(name) = &need;
+        if let Some(remote) = self.jwks.get_mut(name) {
+            remote.response(host, counters, self.vm, now, response);
+            remote.sync(host, counters, now);
+        }
+        vec![need]
+    }
+
+    /// What the engine sees at `now`. On a request's `last` attempt, loading counts as unavailable
+    /// and no refetch is waited for.
+    pub fn view(&self, now_ms: u64, last: bool) -> View<'_> {
+        View {
+            remotes: self,
+            now_ms,
+            last,
+        }
+    }
+}
+
+/// The remote resources seen at one instant, by one check.
+pub struct View<'a> {
+    remotes: &'a Remotes,
+    now_ms: u64,
+    last: bool,
+}
+
+impl KeyStore for View<'_> {
+    fn keys(&self, provider: &str) -> KeyAvailability {
+        let Some(remote) = self.remotes.jwks.get(provider) else {
+            return KeyAvailability::Unavailable;
+        };
+        match remote.life.availability(self.now_ms) {
+            Availability::Fresh(set) | Availability::Stale(set) => {
+                KeyAvailability::Ready(set.clone())
+            }
+            Availability::Loading if !self.last => KeyAvailability::Loading,
+            Availability::Loading | Availability::Failed => KeyAvailability::Unavailable,
+        }
+    }
+
+    fn refetch_unknown_kid(&self, provider: &str) -> bool {
+        !self.last
+            && self
+                .remotes
+                .jwks
+                .get(provider)
+                .is_some_and(|r| r.life.want_refetch(self.now_ms))
+    }
+}
