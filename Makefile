@@ -133,8 +133,9 @@ check: wasm-target rust-components
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) --lib -- -D warnings
 
-## bench: native api_key_auth / jwt_authn vs edgeguard on the same Envoy (see bench/README.md)
-## (the plugin only, not the native CLI; bench/run.sh generates the fixtures)
+## bench: native api_key_auth / jwt_authn vs edgeguard on the same Envoy, edgeguard's own work measured
+## above a raw-ABI no-op wasm filter (see bench/README.md). The plugin only, not the native CLI;
+## bench/run.sh builds the no-op filters (bench/raw-noop, bench/noop-filter) and the fixtures.
 bench: envoy wasm
 	BENCH_WASM=$(WASM) bench/run.sh
 

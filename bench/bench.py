@@ -11,13 +11,18 @@ auth filter so the "upstream" costs nothing) once per filter set-up and round:
   edgeguard_apikey  edgeguard (wasm, V8) with the same API key
   edgeguard_jwt     edgeguard (wasm, V8) with the same issuer, audience and JWKS
   edgeguard_anon    edgeguard allowing every request anonymously (diagnostic: edgeguard before credentials)
-  wasm_noop         a no-op proxy-wasm filter (bench/noop-filter; diagnostic: what any wasm filter costs)
+  wasm_noop_raw     the floor: a no-op filter on the raw proxy-wasm ABI (bench/raw-noop, no SDK; reads the
+                    request header map once and continues): the least any wasm filter costs
+  wasm_noop_sdk     the same no-op on the proxy-wasm Rust SDK (bench/noop-filter; for information: the
+                    SDK's own per-request cost is the difference)
 
 and drives it with wrk (bench/rotate.lua) for each scenario, in interleaved rounds (the set-up order is
 rotated every round). Per run it records req/s, p50/p99 latency and Envoy CPU µs per request (utime+stime
 of the Envoy process from /proc/<pid>/stat over the run / requests); the report takes medians over the
-rounds and divides by the matching native baseline of the same run. Writes bench/results.json and
-bench/results.md and prints the table.
+rounds and divides by the matching native baseline of the same run. "Own work" is a wasm set-up's CPU per
+request minus the raw-ABI no-op's (the floor, measured on the no-auth scenario of the same run), and
+"× floor" its CPU divided by the floor's. Writes bench/results.json and bench/results.md and prints the
+table.
 
 Fails loudly (exit 1) when an auth set-up does not enforce (a request without credentials is not 401).
 A scenario whose valid requests are not all 200 (or whose mix is not ~10% 401) is reported FAILED, with
@@ -48,7 +53,7 @@ PATH = "/orders/1"
 
 
 def http_filters(kind, fx, wasm):
-    """The auth filter (or none) placed before the router. `wasm`: {"edgeguard": path, "noop": path}."""
+    """The auth filter (or none) placed before the router. `wasm`: {set-up or "edgeguard": path}."""
     if kind == "none":
         return []
     if kind == "native_apikey":
@@ -87,7 +92,7 @@ def http_filters(kind, fx, wasm):
         # headers removed).
         plugin = {"api_keys": {"keys": [{"id": "bench", "sha256": fx["apikey_sha256"]}]},
                   "rules": [{"allow": "anonymous"}]}
-    elif kind == "wasm_noop":
+    elif kind in NOOP_SETUPS:
         plugin = {}
     elif kind == "edgeguard_jwt":
         plugin = {"providers": {"idp": {
@@ -107,7 +112,7 @@ def http_filters(kind, fx, wasm):
                 "vm_config": {
                     "vm_id": "edgeguard",
                     "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": wasm["noop" if kind == "wasm_noop" else "edgeguard"]}},
+                    "code": {"local": {"filename": wasm.get(kind, wasm["edgeguard"])}},
                 },
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
@@ -150,24 +155,34 @@ def envoy_config(kind, fx, wasm):
     }
 
 
-# Scenario: (name, credential file, header, prefix, expected 401 share, set-ups, baseline set-up, target)
-# The target is a bound on edgeguard's CPU µs/request divided by the baseline's.
+# Scenario: (name, credential file, header, prefix, expected 401 share, set-ups, baseline set-up, target,
+# own_target). The target is a bound on edgeguard's CPU µs/request divided by the baseline's (issue #5);
+# own_target a bound on edgeguard's own work in µs/request, i.e. above the raw-ABI no-op (issue #10).
 ALGS = [("rs256", "RS256"), ("es256", "ES256"), ("eddsa", "EdDSA")]
 JWT_SETUPS = ["native_jwt", "native_jwt_cache", "edgeguard_jwt"]
 APIKEY_SETUPS = ["native_apikey", "edgeguard_apikey"]
 BEARER = ("authorization", "Bearer ")
+# The no-op wasm filters; the raw-ABI one is the floor that "own work" is measured from.
+FLOOR = "wasm_noop_raw"
+NOOP_SETUPS = (FLOOR, "wasm_noop_sdk")
 # Set-ups that let requests without credentials through by design (everything else must answer 401).
-OPEN_SETUPS = ("none", "edgeguard_anon", "wasm_noop")
+OPEN_SETUPS = ("none", "edgeguard_anon") + NOOP_SETUPS
 
 
-def scenarios(out, noop):
+def is_wasm(kind):
+    return kind.startswith("edgeguard") or kind in NOOP_SETUPS
+
+
+def scenarios(out, noops):
+    """`noops`: the no-op set-ups that were built (the floor always is; run.sh stops without it)."""
     s = [
         dict(name="no_auth", label="no auth (ES256 bearer sent, ignored)", file="es256.token",
              header=BEARER, invalid_share=0.0,
-             setups=["none"] + (["wasm_noop"] if noop else []) + ["edgeguard_anon"], baseline="none",
-             target=None),
+             setups=["none"] + [k for k in NOOP_SETUPS if k in noops] + ["edgeguard_anon"],
+             baseline="none", target=None, own_target=5.0),
         dict(name="apikey", label="API key (valid)", file="apikey.txt", header=("x-api-key", ""),
-             invalid_share=0.0, setups=APIKEY_SETUPS, baseline="native_apikey", target=1.0),
+             invalid_share=0.0, setups=APIKEY_SETUPS, baseline="native_apikey", target=1.0,
+             own_target=10.0),
         dict(name="apikey_mix", label="API key 90% valid / 10% unknown", file="apikey.mix",
              header=("x-api-key", ""), invalid_share=0.1, setups=APIKEY_SETUPS, baseline="native_apikey",
              target=None),
@@ -175,7 +190,7 @@ def scenarios(out, noop):
     for a, A in ALGS:
         s.append(dict(name=f"jwt_repeated_{a}", label=f"JWT {A} repeated token", file=f"{a}.token",
                       header=BEARER, invalid_share=0.0, setups=JWT_SETUPS, baseline="native_jwt_cache",
-                      target=1.05))
+                      target=1.05, own_target=15.0))
     cold_targets = {"rs256": 3.0, "es256": 2.0, "eddsa": 1.5}
     for a, A in ALGS:
         s.append(dict(name=f"jwt_cold_{a}", label=f"JWT {A} cold (distinct tokens)", file=f"{a}.pool",
@@ -458,6 +473,9 @@ def summarize(results, scs, setups_meta, wasm_size, rounds_done, args, elapsed):
     rows = []
     # CPU per request with no auth filter at all: what Envoy itself costs; the rest is the auth filter.
     floor = med([r["cpu_us_per_req"] for r in results.get(("no_auth", "none"), []) if not r.get("failed")])
+    # The wasm floor: the raw-ABI no-op (no SDK), the least any proxy-wasm filter costs in this Envoy.
+    # A wasm set-up's own work is its CPU per request above this one.
+    wasm_floor = med([r["cpu_us_per_req"] for r in results.get(("no_auth", FLOOR), []) if not r.get("failed")])
     for sc in scs:
         per = {}
         for kind in sc["setups"]:
@@ -483,6 +501,13 @@ def summarize(results, scs, setups_meta, wasm_size, rounds_done, args, elapsed):
             row = {"scenario": sc["name"], "label": sc["label"], "setup": kind, **m}
             if m["status"] == "ok" and floor is not None and kind not in OPEN_SETUPS:
                 row["cpu_us_over_no_auth"] = m["cpu_us_per_req"] - floor
+            if m["status"] == "ok" and wasm_floor and is_wasm(kind) and kind != FLOOR:
+                row["cpu_us_own_work"] = m["cpu_us_per_req"] - wasm_floor
+                row["cpu_x_floor"] = m["cpu_us_per_req"] / wasm_floor
+            if kind.startswith("edgeguard") and sc.get("own_target") is not None:
+                own = row.get("cpu_us_own_work")
+                row["own_target"] = {"metric": "cpu_us_own_work", "max": sc["own_target"],
+                                     "met": None if own is None else own <= sc["own_target"]}
             if m["status"] == "ok" and base and base.get("status") == "ok" and kind != sc["baseline"]:
                 row["baseline"] = sc["baseline"]
                 row["ratio"] = {
@@ -519,6 +544,7 @@ def summarize(results, scs, setups_meta, wasm_size, rounds_done, args, elapsed):
         "cpus": os.cpu_count(),
         "wasm_bytes": wasm_size,
         "wasm_target_bytes": 400 * 1024,
+        "floor": {"setup": FLOOR, "cpu_us_per_req": wasm_floor},
         "rows": rows,
         "footprint": footprint,
     }
@@ -538,28 +564,45 @@ def markdown(rep):
              f"{rep['elapsed_s']:.0f} s; generated {rep['generated']}; {rep['cpus']} CPUs, load average "
              f"{rep['loadavg_start'][0]:.1f} at start, {rep['loadavg_end'][0]:.1f} at end.")
     L.append("")
-    L.append("CPU = Envoy utime+stime per request (all threads); \"over no-auth\" subtracts the no-auth "
-             "set-up's CPU per request (≈ the auth filter's own cost). Ratios divide by the scenario's native "
-             "baseline (CPU, p50, p99: lower is better; req/s: higher is better). Targets apply to the CPU ratio.")
+    fl = rep["floor"]["cpu_us_per_req"]
+    L.append("CPU = Envoy utime+stime per request (all threads). **Floor: `" + FLOOR + "`**, a no-op filter on "
+             "the raw proxy-wasm ABI (`bench/raw-noop`, no SDK: context creation, the request-headers callback, "
+             "one read of the header map, continue), measured on the no-auth scenario of this run: "
+             + (f"{fl:.1f} µs/req." if fl else "**not measured** (no own work below).")
+             + " **own work = CPU − raw-ABI no-op** (what a wasm set-up spends per request above the least any "
+             "wasm filter costs; whatever an SDK costs per request counts, see `wasm_noop_sdk`, the same no-op "
+             "on the proxy-wasm Rust SDK); **× floor = CPU ÷ raw-ABI no-op**. \"over no-auth\" = CPU − the "
+             "no-filter set-up's (≈ a native filter's own cost). The ratios CPU ×, req/s ×, p50 ×, p99 × divide "
+             "by the scenario's native baseline (CPU, p50, p99: lower is better; req/s: higher is better). "
+             "Targets: CPU × native baseline (issue #5) and own work in µs (issue #10).")
     L.append("")
-    L.append("| Scenario | Filter | req/s | p50 µs | p99 µs | CPU µs/req | over no-auth | baseline | CPU × | req/s × | p50 × | p99 × | target |")
-    L.append("|---|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|")
+    L.append("| Scenario | Filter | req/s | p50 µs | p99 µs | CPU µs/req | over no-auth | own work µs | × floor "
+             "| baseline | CPU × | req/s × | p50 × | p99 × | target |")
+    L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|")
     for r in rep["rows"]:
         if r["status"] != "ok":
-            tgt = f"≤ {r['target']['max']}× **FAILED**" if r.get("target") else ""
-            L.append(f"| {r['label']} | {r['setup']} | **FAILED** | | | | | | | | | | {tgt} |")
+            tgt = "; ".join(x for x in (
+                f"≤ {r['target']['max']}× **FAILED**" if r.get("target") else "",
+                f"own ≤ {r['own_target']['max']:g} µs **FAILED**" if r.get("own_target") else "") if x)
+            L.append(f"| {r['label']} | {r['setup']} | **FAILED** | | | | | | | | | | | | {tgt} |")
             continue
         ra = r.get("ratio", {})
-        tgt = ""
+        tgts = []
         if r.get("target"):
             t = r["target"]
-            tgt = f"≤ {t['max']}× {'met' if t['met'] else '**missed**'}"
+            tgts.append(f"≤ {t['max']}× {'met' if t['met'] else '**missed**'}")
+        if r.get("own_target"):
+            t = r["own_target"]
+            tgts.append(f"own ≤ {t['max']:g} µs "
+                        + ("— (no floor)" if t["met"] is None else "met" if t["met"] else "**missed**"))
         base = r.get("baseline") or "(baseline)"
-        L.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-            r["label"], r["setup"], fmt(r["rps"]), fmt(r["p50_us"]), fmt(r["p99_us"]),
-            fmt(r["cpu_us_per_req"], 1), fmt(r.get("cpu_us_over_no_auth"), 1), base,
+        L.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["label"], r["setup"] + (" (floor)" if r["setup"] == FLOOR else ""), fmt(r["rps"]),
+            fmt(r["p50_us"]), fmt(r["p99_us"]),
+            fmt(r["cpu_us_per_req"], 1), fmt(r.get("cpu_us_over_no_auth"), 1),
+            fmt(r.get("cpu_us_own_work"), 1), fmt_ratio(r.get("cpu_x_floor")), base,
             fmt_ratio(ra.get("cpu_us_per_req")), fmt_ratio(ra.get("rps")), fmt_ratio(ra.get("p50")),
-            fmt_ratio(ra.get("p99")), tgt))
+            fmt_ratio(ra.get("p99")), "; ".join(tgts)))
     fails = [r for r in rep["rows"] if r["status"] != "ok"]
     if fails:
         L.append("")
@@ -586,7 +629,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--envoy", required=True)
     ap.add_argument("--wasm", required=True)
-    ap.add_argument("--noop-wasm", default="", help="bench/noop-filter build: adds the wasm_noop set-up")
+    ap.add_argument("--raw-noop-wasm", default="",
+                    help="bench/raw-noop build: adds the wasm_noop_raw set-up, the floor for own work")
+    ap.add_argument("--noop-wasm", default="", help="bench/noop-filter build: adds the wasm_noop_sdk set-up")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
     ap.add_argument("--rounds", type=int, default=3)
@@ -613,7 +658,11 @@ def main():
     args.envoy_version = m.group(1) if m else v.strip()[:80]
     wasm_size = os.path.getsize(args.wasm) if os.path.exists(args.wasm) else None
 
-    scs = scenarios(args.out, args.noop_wasm)
+    noop_paths = {FLOOR: args.raw_noop_wasm, "wasm_noop_sdk": args.noop_wasm}
+    noop_paths = {k: os.path.abspath(v) for k, v in noop_paths.items() if v}
+    if FLOOR not in noop_paths:
+        print(f"bench: no --raw-noop-wasm: no {FLOOR} set-up, so no own work or × floor", file=sys.stderr)
+    scs = scenarios(args.out, noop_paths)
     if args.only:
         pre = [p for p in args.only.split(",") if p]
         scs = [s for s in scs if any(s["name"].startswith(p) for p in pre)]
@@ -630,6 +679,7 @@ def main():
           f"{args.duration}s per round (+1 s warm-up per set-up); ≈{per_round_s:.0f} s per round, "
           f"≈{per_round_s * args.rounds:.0f} s total; budget {args.budget:.0f} s", flush=True)
 
+    os.makedirs(args.results, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="run-", dir=args.out)
     results = {}
     setups_meta = {k: [] for k in setups}
@@ -655,8 +705,7 @@ def main():
                 my = [s for s in scs if kind in s["setups"]]
                 meta = {}
                 setups_meta[kind].append(meta)
-                wasm = {"edgeguard": os.path.abspath(args.wasm),
-                        "noop": os.path.abspath(args.noop_wasm) if args.noop_wasm else ""}
+                wasm = {"edgeguard": os.path.abspath(args.wasm), **noop_paths}
                 env = Envoy(args.envoy, kind, envoy_config(kind, fx, wasm), workdir)
                 envoy_holder.append(env)
                 try:
