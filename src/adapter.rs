@@ -198,7 +198,7 @@ impl RootContext for Root {
             }
         };
         if let Some(old) = self.plugin.replace(plugin.clone()) {
-            plugin.adopt_waiters(&old);
+            plugin.take_over(&Proxy, &old);
         }
         true
     }

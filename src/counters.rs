@@ -1,5 +1,9 @@
 //! The plugin's metrics, by id: the per-request counters are defined once at configure (the request
 //! path formats no names), the rest (per resource) on first use and then by id.
+//!
+//! Per-request counts are not host calls: they add up in VM memory ([`Counters::count`]) and reach
+//! the host in one call per changed counter when the timer flushes them ([`Counters::flush`], every
+//! tick), so `/stats` lags by at most a tick.
 
 use crate::config::Config;
 use crate::host::{MetricKind, Metrics};
@@ -22,6 +26,8 @@ pub struct Counters {
     by_provider: HashMap<String, u32>,
     /// Metrics defined on first use, by name.
     named: RefCell<HashMap<String, u32>>,
+    /// Counts not yet handed to the host, by metric id.
+    pending: RefCell<HashMap<u32, u64>>,
 }
 
 impl Counters {
@@ -57,6 +63,7 @@ impl Counters {
                 stats::provider_verified,
             ),
             named: RefCell::new(HashMap::new()),
+            pending: RefCell::new(HashMap::new()),
         }
     }
 
@@ -73,10 +80,23 @@ impl Counters {
         self.by_provider.get(name).copied()
     }
 
-    /// Adds `n` to a counter by id (nothing for 0 or an undefined counter).
-    pub fn bump<M: Metrics>(metrics: &M, id: Option<u32>, n: u32) {
+    /// Adds `n` to a counter by id, in VM memory until the next [`Counters::flush`] (nothing for 0
+    /// or an undefined counter).
+    pub fn count(&self, id: Option<u32>, n: u32) {
         if let (Some(id), true) = (id, n > 0) {
-            metrics.add(id, u64::from(n));
+            if let Ok(mut pending) = self.pending.try_borrow_mut() {
+                *pending.entry(id).or_insert(0) += u64::from(n);
+            }
+        }
+    }
+
+    /// Hands the pending counts to the host: one call per counter that changed.
+    pub fn flush<M: Metrics>(&self, metrics: &M) {
+        let Ok(mut pending) = self.pending.try_borrow_mut() else {
+            return;
+        };
+        for (id, n) in pending.drain() {
+            metrics.add(id, n);
         }
     }
 
@@ -89,10 +109,10 @@ impl Counters {
         Some(id)
     }
 
-    /// Adds `n` to the counter `name`, defining it on first use.
+    /// Adds `n` to the counter `name` (defined on first use), pending like [`Counters::count`].
     pub fn add_named<M: Metrics>(&self, metrics: &M, name: &str, n: u32) {
         if n > 0 {
-            Self::bump(metrics, self.id(metrics, MetricKind::Counter, name), n);
+            self.count(self.id(metrics, MetricKind::Counter, name), n);
         }
     }
 

@@ -31,8 +31,8 @@ pub const RULE_SET_PROPERTY: [&str; 5] = [
     "rule_set",
 ];
 
-/// Timer period while remote resources exist: how fast a VM notices what another VM fetched, and
-/// when refreshes and overdue waits are handled.
+/// Timer period: how often counters reach the host, how fast a VM notices what another VM fetched,
+/// and when refreshes and overdue waits are handled.
 pub const TICK_MS: u64 = 100;
 
 /// The timer period a waiting request asks for, so its fetch starts at once; the next tick restores
@@ -88,9 +88,8 @@ impl Plugin {
         }
         let remotes = Remotes::new(&config, vm);
         remotes.create_records(host);
-        if !remotes.is_empty() {
-            host.set_tick_ms(TICK_MS);
-        }
+        // The timer flushes the counters, and drives remote resources.
+        host.set_tick_ms(TICK_MS);
         Ok(Plugin {
             counters: Counters::define(&config, host),
             reads_route_metadata: config.rules.uses_rule_sets(),
@@ -102,8 +101,10 @@ impl Plugin {
         })
     }
 
-    /// A configuration update: requests paused under `old` are re-checked under this one.
-    pub fn adopt_waiters(&self, old: &Plugin) {
+    /// A configuration update: `old`'s pending counts reach the host, and requests paused under it
+    /// are re-checked under this one.
+    pub fn take_over<H: Host>(&self, host: &H, old: &Plugin) {
+        old.counters.flush(host);
         if let (Ok(mut new), Ok(mut old)) =
             (self.waiters.try_borrow_mut(), old.waiters.try_borrow_mut())
         {
@@ -138,6 +139,7 @@ impl Plugin {
         if due {
             self.resume_waiters(host, now, &changed);
         }
+        self.counters.flush(host);
     }
 
     /// A callout answered (or failed: `status` is `None`).
@@ -190,10 +192,10 @@ impl Plugin {
         };
         let c = &self.counters;
         for p in &events.verified {
-            Counters::bump(host, c.provider(p), 1);
+            c.count(c.provider(p), 1);
         }
-        Counters::bump(host, c.cache_hit, events.cache_hits);
-        Counters::bump(host, c.cache_miss, events.cache_misses);
+        c.count(c.cache_hit, events.cache_hits);
+        c.count(c.cache_miss, events.cache_misses);
         match outcome {
             Outcome::Wait(needs) => {
                 log::debug!("edgeguard: waiting for {needs:?}");
@@ -216,12 +218,12 @@ impl Plugin {
                         req.path_only(),
                         reason.code()
                     );
-                    Counters::bump(host, c.would_deny, 1);
-                    Counters::bump(host, c.reason(reason), 1);
+                    c.count(c.would_deny, 1);
+                    c.count(c.reason(reason), 1);
                 }
-                Counters::bump(host, c.allowed, 1);
+                c.count(c.allowed, 1);
                 if let Some(id) = &events.key_id {
-                    Counters::bump(host, c.key(id), 1);
+                    c.count(c.key(id), 1);
                 }
                 for op in &ops {
                     match op {
@@ -244,8 +246,8 @@ impl Plugin {
                     events.key_id.as_deref().unwrap_or("-"),
                     events.subject.as_deref().unwrap_or("-")
                 );
-                Counters::bump(host, c.denied, 1);
-                Counters::bump(host, c.reason(denial.reason), 1);
+                c.count(c.denied, 1);
+                c.count(c.reason(denial.reason), 1);
                 send(host, &denial);
                 Flow::Pause
             }

@@ -854,6 +854,10 @@ fn attack_table_is_refused_through_envoy() {
         let r = envoy.get("/asym/x", &[("authorization", &format!("Bearer {t}"))]);
         assert_eq!(r.status, 200, "{r:?}");
     }
+    // Counters reach Envoy on the plugin's timer (100 ms).
+    common::wait_until(std::time::Duration::from_secs(5), || {
+        envoy.stat("wasmcustom.edgeguard.requests.denied") == Some(cases.len() as u64)
+    });
     let denied = envoy.stat("wasmcustom.edgeguard.requests.denied");
     assert_eq!(
         denied,

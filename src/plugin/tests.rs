@@ -113,6 +113,9 @@ fn a_request_starts_the_first_fetch_and_is_resumed_by_its_answer() {
         },
     );
     assert!(host.resumed(7) && host.resumed(8));
+    // Counters reach the host on the tick.
+    assert_eq!(host.metric("edgeguard.requests.allowed"), Some(0));
+    p.on_tick(&host);
     assert_eq!(host.metric("edgeguard.jwks.idp.fetch_ok"), Some(1));
     assert_eq!(host.metric("edgeguard.requests.allowed"), Some(2));
 }
@@ -234,11 +237,11 @@ fn failures_back_off_stale_keys_serve_then_fail_closed_with_503() {
             body_size: 0,
         },
     );
-    assert_eq!(host.metric("edgeguard.jwks.idp.fetch_failed"), Some(1));
     // Back-off: no new fetch within a second of the failure.
     host.advance(500);
     p.on_tick(&host);
     assert!(host.pending_calls().is_empty(), "in back-off");
+    assert_eq!(host.metric("edgeguard.jwks.idp.fetch_failed"), Some(1));
     let t = bearer(&token(&k, "a", host.now_ms()));
     get(&host, 1, "/orders", &[("authorization", &t)]);
     assert_eq!(
@@ -411,9 +414,13 @@ fn host_calls_per_request_path() {
         eprintln!("{name}: {total} {calls:?}");
     }
     let total = |n: &str| costs.iter().find(|c| c.0 == n).map(|c| c.1);
-    // headers + clock + 1 counter
-    assert_eq!(total("anonymous"), Some(3));
-    // headers + clock + key removed + key id set + 2 counters
-    assert_eq!(total("api_key"), Some(6));
+    // headers + clock (counters are flushed by the timer, not per request)
+    assert_eq!(total("anonymous"), Some(2));
+    // headers + clock + key removed + key id set
+    assert_eq!(total("api_key"), Some(4));
+    // headers + clock + token removed + provider and subject set
+    assert_eq!(total("token (cached)"), Some(5));
+    // headers + clock + local reply
+    assert_eq!(total("denied"), Some(3));
     assert_eq!(total("token (cached)"), total("token (first)"));
 }
