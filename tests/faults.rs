@@ -354,7 +354,10 @@ fn garbage_jwks_responses_keep_last_good_keys() {
     }
     // Counters reach Envoy on the plugin's timer (100 ms).
     common::wait_until(StdDuration::from_secs(5), || {
-        envoy.stat("wasmcustom.edgeguard.jwks.big.fetch_failed").unwrap_or(0) >= 2
+        envoy
+            .stat("wasmcustom.edgeguard.jwks.big.fetch_failed")
+            .unwrap_or(0)
+            >= 2
     });
     let failed = envoy
         .stat("wasmcustom.edgeguard.jwks.big.fetch_failed")
