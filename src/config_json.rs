@@ -236,7 +236,7 @@ macro_rules! from_json_struct {
             fn from_json(
                 v: &serde_json::Value,
                 at: &$crate::config_json::At<'_>,
-            ) -> Result<Self, $crate::config::ConfigError> {
+            ) -> Result<Self, $crate::config_error::ConfigError> {
                 let o = $crate::config_json::Obj::new(
                     v,
                     at,
