@@ -39,6 +39,7 @@ pub mod reason;
 pub mod remote;
 pub mod request;
 pub mod rsa_fast;
+pub mod slots;
 pub mod spelling;
 pub mod stats;
 #[cfg(test)]
