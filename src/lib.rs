@@ -36,6 +36,7 @@ pub mod reading;
 pub mod reason;
 pub mod request;
 pub mod rsa_fast;
+pub mod rule_match;
 pub mod spelling;
 pub mod stats;
 #[cfg(test)]
