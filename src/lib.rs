@@ -11,16 +11,17 @@
 #[macro_use]
 mod config_json;
 
-pub mod api_key;
 pub mod authority;
 pub mod claim_path;
 pub mod config;
 pub mod config_error;
+pub mod credential;
 pub mod decision;
 pub mod eddsa;
 pub mod engine;
 pub mod es256;
 pub mod es512;
+pub mod events;
 pub mod extractor;
 pub mod json;
 pub mod jwk;

@@ -35,7 +35,8 @@
 
 use crate::config_error::ConfigError;
 use crate::config_json::{At, FromJson};
-use crate::policy::{Known, Requirement, RequirementConfig};
+use crate::credential::Configured;
+use crate::policy::{self, Requirement, RequirementConfig};
 use crate::reading::CaseMatch;
 use crate::rule_match::{request_host, MatchConfig, RuleMatch};
 use serde_json::Value;
@@ -114,7 +115,7 @@ impl RuleTable {
         rules: Option<Vec<RuleConfig>>,
         rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
         default: Option<DefaultAction>,
-        known: Known<'_>,
+        known: Configured<'_>,
         case: CaseMatch,
     ) -> Result<RuleTable, ConfigError> {
         let rules = match rules {
@@ -238,29 +239,18 @@ fn action(rule: Option<&Rule>, default: DefaultAction) -> Action<'_> {
     }
 }
 
-fn implicit_rule(known: Known<'_>) -> Rule {
-    let mut any = Vec::new();
-    if known.api_keys {
-        any.push(Requirement::ApiKey {
-            scopes: vec![],
-            ids: vec![],
-        });
-    }
-    any.extend(known.providers.keys().map(|p| Requirement::Jwt {
-        provider: p.clone(),
-        scopes: vec![],
-        claims: vec![],
-    }));
+/// Without `rules`: any configured credential, on every request.
+fn implicit_rule(known: Configured<'_>) -> Rule {
     Rule {
         pattern: RuleMatch::any(),
-        action: RuleAction::Require(Requirement::Any(any)),
+        action: RuleAction::Require(policy::any_configured(known)),
     }
 }
 
 fn validate_rules(
     list: Vec<RuleConfig>,
     field: &str,
-    known: Known<'_>,
+    known: Configured<'_>,
 ) -> Result<Vec<Rule>, ConfigError> {
     list.into_iter()
         .enumerate()
@@ -269,7 +259,7 @@ fn validate_rules(
 }
 
 impl RuleConfig {
-    fn validate(self, field: &str, known: Known<'_>) -> Result<Rule, ConfigError> {
+    fn validate(self, field: &str, known: Configured<'_>) -> Result<Rule, ConfigError> {
         let action = match (self.require, self.allow) {
             (Some(req), None) => {
                 RuleAction::Require(req.validate(&format!("{field}.require"), known)?)
@@ -298,6 +288,9 @@ impl RuleConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credential::api_key::{ApiKeys, ApiKeysConfig};
+    use crate::credential::requirement::CredentialRequirement;
+    use crate::credential::Kind;
     use crate::jwk::KeySet;
     use crate::path;
     use crate::provider::{JwksSource, Provider};
@@ -319,9 +312,11 @@ mod tests {
 
     fn build(v: Value, api_keys: bool) -> Result<RuleTable, ConfigError> {
         let p = providers();
-        let known = Known {
+        let keys: ApiKeys =
+            crate::config_json::parse::<ApiKeysConfig>(br#"{"keys": []}"#)?.validate("api_keys")?;
+        let known = Configured {
             providers: &p,
-            api_keys,
+            api_keys: api_keys.then_some(&keys),
         };
         let at = At::Root;
         let rules = match v.get("rules") {
@@ -360,9 +355,11 @@ mod tests {
         match a {
             Action::Anonymous => "anonymous".into(),
             Action::Deny => "deny".into(),
-            Action::Require(Requirement::Jwt { scopes, .. }) => {
-                scopes.first().cloned().unwrap_or_default()
-            }
+            Action::Require(Requirement::Credential(CredentialRequirement {
+                kind: Kind::Jwt,
+                scopes,
+                ..
+            })) => scopes.first().cloned().unwrap_or_default(),
             Action::Require(r) => format!("{r:?}"),
             Action::RequireBoth(a, b) => format!(
                 "{} + {}",
@@ -565,39 +562,21 @@ mod tests {
 
     #[test]
     fn implicit_rule_requires_any_credential() {
+        let leaf = |kind, source: Option<&str>| {
+            Requirement::Credential(CredentialRequirement::any(kind, source.map(str::to_string)))
+        };
         let want_all = Requirement::Any(vec![
-            Requirement::ApiKey {
-                scopes: vec![],
-                ids: vec![],
-            },
-            Requirement::Jwt {
-                provider: "a".into(),
-                scopes: vec![],
-                claims: vec![],
-            },
-            Requirement::Jwt {
-                provider: "b".into(),
-                scopes: vec![],
-                claims: vec![],
-            },
+            leaf(Kind::ApiKey, None),
+            leaf(Kind::Jwt, Some("a")),
+            leaf(Kind::Jwt, Some("b")),
         ]);
         let p = policy(json!({"default": "allow"}));
         for path in ["/", "/x/y"] {
             assert_eq!(p.select("GET", path, "h", None), Action::Require(&want_all));
         }
         let p = build(json!({}), false);
-        let want_jwt = Requirement::Any(vec![
-            Requirement::Jwt {
-                provider: "a".into(),
-                scopes: vec![],
-                claims: vec![],
-            },
-            Requirement::Jwt {
-                provider: "b".into(),
-                scopes: vec![],
-                claims: vec![],
-            },
-        ]);
+        let want_jwt =
+            Requirement::Any(vec![leaf(Kind::Jwt, Some("a")), leaf(Kind::Jwt, Some("b"))]);
         assert_eq!(
             p.map(|p| p.select("GET", "/", "h", None) == Action::Require(&want_jwt)),
             Ok(true)
