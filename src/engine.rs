@@ -4,10 +4,11 @@
 //!
 //! A request goes through, in order: the one reading of the request ([`crate::reading`]), the rule
 //! that applies ([`crate::matcher`]), its requirement against the request's credentials
-//! ([`crate::policy`], [`crate::credential`]), then the decision: allowed with the identities
-//! asserted upstream, denied with the failing credential kind's challenge, or paused until what it
-//! needs is there.
+//! ([`crate::policy`], [`crate::credential`]), the rule's post-authentication checks
+//! ([`crate::check`]), then the decision: allowed with the identities asserted upstream, denied
+//! with the failing credential kind's challenge, or paused until what it needs is there.
 
+use crate::check::{self, Stage};
 use crate::config::{Config, Mode};
 use crate::credential::{
     is_header_exact, Authenticators, Configured, Context, Identity, Kind, RequestCredentials,
@@ -129,7 +130,7 @@ impl Engine {
         );
         let verdict = match reading::read(req, &self.config.reading, &mut edits) {
             Err(reason) => Verdict::Deny(Denial::bad_request(reason)),
-            Ok(reading) => self.evaluate(req, &reading, rule_set, &mut creds),
+            Ok(reading) => self.evaluate(req, now, &reading, rule_set, &mut creds),
         };
         let (mut events, forwarded) = creds.finish();
         let verdict = match verdict {
@@ -178,10 +179,11 @@ impl Engine {
         }
     }
 
-    /// The rule, then its requirement.
+    /// The rule, its requirement, then its checks.
     fn evaluate(
         &self,
         req: &Request,
+        now: u64,
         reading: &Reading<'_>,
         rule_set: Option<&str>,
         creds: &mut RequestCredentials<'_>,
@@ -193,28 +195,39 @@ impl Engine {
         {
             return Verdict::Allow(Vec::new());
         }
+        let selection = rules.selection(reading.method, &reading.path, &reading.host, rule_set);
         let both;
-        let requirement = match rules.select(reading.method, &reading.path, &reading.host, rule_set)
-        {
-            Action::Anonymous => return Verdict::Allow(Vec::new()),
+        let requirement = match selection.action {
+            Action::Anonymous => None,
             Action::Deny => return Verdict::Deny(Denial::forbidden(Reason::NoMatchingRule, None)),
-            Action::Require(r) => r,
+            Action::Require(r) => Some(r),
             Action::RequireBoth(a, b) => {
                 both = Requirement::All(vec![a.clone(), b.clone()]);
-                &both
+                Some(&both)
             }
         };
-        match policy::evaluate(requirement, creds) {
-            Evaluation::Granted(identities) => Verdict::Allow(identities),
-            Evaluation::Pending(needs) => Verdict::Wait(needs),
-            Evaluation::Unavailable(need) => {
-                Verdict::Deny(Denial::unavailable(need.unavailable_reason()))
+        let identities = match requirement.map(|r| policy::evaluate(r, creds)) {
+            None => Vec::new(),
+            Some(Evaluation::Granted(identities)) => identities,
+            Some(Evaluation::Pending(needs)) => return Verdict::Wait(needs),
+            Some(Evaluation::Unavailable(need)) => {
+                return Verdict::Deny(Denial::unavailable(need.unavailable_reason()))
             }
-            Evaluation::Denied {
+            Some(Evaluation::Denied {
                 reason,
                 kind,
                 scopes,
-            } => Verdict::Deny(self.denial(reason, kind, &scopes)),
+            }) => return Verdict::Deny(self.denial(reason, kind, &scopes)),
+        };
+        let input = check::Input {
+            identities: &identities,
+            request: req,
+            now,
+        };
+        match check::run(selection.checks, &input) {
+            Stage::Pass => Verdict::Allow(identities),
+            Stage::Deny(denial) => Verdict::Deny(denial),
+            Stage::Wait(needs) => Verdict::Wait(needs),
         }
     }
 
@@ -808,6 +821,143 @@ mod jwt_tests {
             unreachable!()
         };
         assert_eq!(d.reason, Reason::UnknownKid);
+    }
+}
+
+/// The post-authentication stage through the engine: a rule's checks run, in order, on what its
+/// requirement granted, and their answer is the request's.
+#[cfg(test)]
+mod check_stage {
+    use super::tests::req;
+    use super::*;
+    use crate::check::tests::{too_many, Fixed};
+    use crate::check::{Input, RuleCheck};
+    use crate::credential::api_key::sha256_hex;
+    use crate::decision::{ErrorWord, HeaderOp};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Records the key ids of the identities it is shown, then passes.
+    #[derive(Debug, Default)]
+    struct Seen(RefCell<Vec<Vec<Option<String>>>>);
+    impl RuleCheck for Seen {
+        fn apply(&self, input: &Input<'_>) -> Stage {
+            let ids = input.identities.iter().map(|i| i.key_id.clone()).collect();
+            self.0.borrow_mut().push(ids);
+            Stage::Pass
+        }
+    }
+
+    /// Rule 0 requires a key on `/k`, rule 1 lets `/open` through; `checks` go on both, in order.
+    fn engine(mode: &str, checks: Vec<Rc<dyn RuleCheck>>) -> Engine {
+        let json = format!(
+            r#"{{"mode": "{mode}", "api_keys": {{"keys": [{{"id": "ios", "sha256": "{}"}}]}},
+                "rules": [{{"match": {{"path_prefix": "/k"}}, "require": {{"api_key": {{}}}}}},
+                          {{"match": {{"path_prefix": "/open"}}, "allow": "anonymous"}}]}}"#,
+            sha256_hex(b"k1")
+        );
+        let mut config = match Config::parse(json.as_bytes()) {
+            Ok(c) => c,
+            Err(e) => unreachable!("{e}"),
+        };
+        for rule in [0, 1] {
+            for c in &checks {
+                config.rules.add_check(rule, Rc::clone(c));
+            }
+        }
+        Engine::new(config)
+    }
+
+    fn check(e: &Engine, r: &Request) -> Check {
+        e.check(r, 1_700_000_000, &super::tests::NoKeys, None)
+    }
+
+    #[test]
+    fn a_denying_check_answers_with_its_denial() {
+        let deny = Fixed::new(Stage::Deny(too_many()));
+        let e = engine("enforce", vec![deny.clone()]);
+        let c = check(&e, &req("GET", "/k", &[("x-api-key", "k1")]));
+        let Outcome::Decided(Decision::Deny(d)) = c.outcome else {
+            unreachable!("{c:?}")
+        };
+        assert_eq!(d, too_many());
+        assert_eq!(
+            (d.status, d.error, d.retry_after),
+            (429, ErrorWord::TooManyRequests, Some(7))
+        );
+        assert!(d.headers().contains(&("retry-after".into(), "7".into())));
+        assert_eq!(c.events.denied, Some(d.reason));
+        // a check never runs for a request its requirement denied
+        let c = check(&e, &req("GET", "/k", &[]));
+        let Outcome::Decided(Decision::Deny(d)) = c.outcome else {
+            unreachable!("{c:?}")
+        };
+        assert_eq!((d.status, d.reason), (401, Reason::Missing));
+        assert_eq!(deny.runs.get(), 1);
+        // report mode: let through, stripped, saying why
+        let e = engine("report", vec![deny.clone()]);
+        let Outcome::Decided(Decision::Allow { ops }) =
+            check(&e, &req("GET", "/k", &[("x-api-key", "k1")])).outcome
+        else {
+            unreachable!()
+        };
+        assert!(
+            ops.contains(&HeaderOp::Remove("x-api-key".into())),
+            "{ops:?}"
+        );
+        assert!(
+            ops.contains(&HeaderOp::Set(
+                "x-edgeguard-decision".into(),
+                format!("deny; reason={}", too_many().reason.code())
+            )),
+            "{ops:?}"
+        );
+        assert!(
+            !ops.iter()
+                .any(|o| matches!(o, HeaderOp::Set(n, _) if n == "x-edgeguard-key-id")),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn a_waiting_check_pauses_the_request() {
+        let need = Need::KeySet("idp".into());
+        let e = engine("enforce", vec![Fixed::new(Stage::Wait(vec![need.clone()]))]);
+        for r in [
+            req("GET", "/k", &[("x-api-key", "k1")]),
+            req("GET", "/open", &[]),
+        ] {
+            assert_eq!(check(&e, &r).outcome, Outcome::Wait(vec![need.clone()]));
+        }
+    }
+
+    #[test]
+    fn passing_checks_allow_and_see_the_identities() {
+        let seen = Rc::new(Seen::default());
+        let pass = Fixed::new(Stage::Pass);
+        let e = engine("enforce", vec![pass.clone(), seen.clone()]);
+        let Outcome::Decided(Decision::Allow { ops }) =
+            check(&e, &req("GET", "/k", &[("x-api-key", "k1")])).outcome
+        else {
+            unreachable!()
+        };
+        assert!(ops.contains(&HeaderOp::Set("x-edgeguard-key-id".into(), "ios".into())));
+        assert!(matches!(
+            check(&e, &req("GET", "/open", &[])).outcome,
+            Outcome::Decided(Decision::Allow { .. })
+        ));
+        assert_eq!(
+            *seen.0.borrow(),
+            vec![vec![Some("ios".to_string())], vec![]],
+            "the granted key, then an anonymous request with none"
+        );
+        assert_eq!(pass.runs.get(), 2);
+        // no rule: denied before any check
+        let Outcome::Decided(Decision::Deny(d)) = check(&e, &req("GET", "/x", &[])).outcome else {
+            unreachable!()
+        };
+        assert_eq!(d.reason, Reason::NoMatchingRule);
+        assert_eq!(pass.runs.get(), 2);
     }
 }
 

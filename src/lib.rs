@@ -12,6 +12,7 @@
 mod config_json;
 
 pub mod authority;
+pub mod check;
 pub mod claim_path;
 pub mod config;
 pub mod config_error;

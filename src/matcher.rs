@@ -16,13 +16,14 @@
 //!
 //! A rule has a `match` (optional: missing or `{}` matches every request; path, method and host,
 //! see [`crate::rule_match`]) and exactly one of `require` (a requirement, see [`crate::policy`]) or
-//! `"allow": "anonymous"`.
+//! `"allow": "anonymous"`. A rule may also carry post-authentication checks ([`crate::check`]),
+//! run on what its requirement granted; no JSON member names one yet.
 //!
 //! # Matching
 //! Rules are tried in order; the **first match wins**. Paths are compared in their canonical form
 //! ([`crate::path`]), which is also the form that goes upstream; case per `"path": {"case": ...}`
 //! ([`crate::reading::CaseMatch`]: by default a request must satisfy both the rule its path matches
-//! case-sensitively and the one it matches ASCII-case-insensitively).
+//! case-sensitively and the one it matches ASCII-case-insensitively, and both rules' checks run).
 //!
 //! # Rule sets and default
 //! `rule_sets` are named rule lists selected by the Envoy route's metadata. With a rule set name, its
@@ -33,6 +34,7 @@
 //! Without `rules`, a single implicit rule requires any configured credential (a valid API key if
 //! `api_keys` is configured, or a valid token from any provider) on every path.
 
+use crate::check::{Checks, RuleCheck};
 use crate::config_error::ConfigError;
 use crate::config_json::{At, FromJson};
 use crate::credential::Configured;
@@ -84,6 +86,8 @@ enum RuleAction {
 struct Rule {
     pattern: RuleMatch,
     action: RuleAction,
+    /// Run, in order, once the action's requirement is met (see [`crate::check`]).
+    checks: Checks,
 }
 
 /// The validated rules.
@@ -108,6 +112,15 @@ pub enum Action<'a> {
     Anonymous,
     /// No rule matched and the default is deny (or the route names an unknown rule set).
     Deny,
+}
+
+/// What a request must satisfy, and the checks it must pass once it does.
+#[derive(Debug, Clone)]
+pub struct Selection<'a> {
+    pub action: Action<'a>,
+    /// The checks of the rule that chose `action`, in order; of both rules, the case-sensitive
+    /// reading's first, when the two readings of the path chose different rules. None for `Deny`.
+    pub checks: Vec<&'a dyn RuleCheck>,
 }
 
 impl RuleTable {
@@ -164,22 +177,33 @@ impl RuleTable {
         host: &str,
         rule_set: Option<&str>,
     ) -> Action<'_> {
-        self.select_in(method, path, host, rule_set, self.default)
+        self.selection(method, path, host, rule_set).action
     }
 
-    fn select_in(
+    /// Selects the action for a request and the checks that go with it (see [`Self::select`]).
+    pub fn selection(
         &self,
         method: &str,
         path: &str,
         host: &str,
         rule_set: Option<&str>,
+    ) -> Selection<'_> {
+        self.select_in(method, path, host, rule_set, self.default)
+    }
+
+    fn select_in<'a>(
+        &'a self,
+        method: &str,
+        path: &str,
+        host: &str,
+        rule_set: Option<&str>,
         default: DefaultAction,
-    ) -> Action<'_> {
+    ) -> Selection<'a> {
         let first: &[Rule] = match rule_set {
             None => &[],
             Some(name) => match self.rule_sets.get(name) {
                 Some(rules) => rules,
-                None => return Action::Deny,
+                None => return selection(Action::Deny, [None, None]),
             },
         };
         let host = request_host(host);
@@ -196,25 +220,31 @@ impl RuleTable {
                 .chain(&self.rules)
                 .find(|r| r.pattern.matches(method, true, &lower, &host))
         };
+        let one = |rule: Option<&'a Rule>| selection(action(rule, default), [rule, None]);
         match self.case {
-            CaseMatch::Sensitive => action(exact(), default),
-            CaseMatch::Insensitive => action(folded(), default),
+            CaseMatch::Sensitive => one(exact()),
+            CaseMatch::Insensitive => one(folded()),
             CaseMatch::Strict => {
                 let a = exact();
                 if !self.upper_patterns && !path.bytes().any(|b| b.is_ascii_uppercase()) {
-                    return action(a, default);
+                    return one(a);
                 }
                 let b = folded();
                 match (a, b) {
-                    (Some(x), Some(y)) if std::ptr::eq(x, y) => action(a, default),
-                    _ => match (action(a, default), action(b, default)) {
-                        (Action::Deny, _) | (_, Action::Deny) => Action::Deny,
-                        (Action::Anonymous, other) | (other, Action::Anonymous) => other,
-                        (Action::Require(x), Action::Require(y)) if x == y => Action::Require(x),
-                        (Action::Require(x), Action::Require(y)) => Action::RequireBoth(x, y),
-                        // `action` never returns `RequireBoth`.
-                        _ => Action::Deny,
-                    },
+                    (Some(x), Some(y)) if std::ptr::eq(x, y) => one(a),
+                    _ => {
+                        let both = match (action(a, default), action(b, default)) {
+                            (Action::Deny, _) | (_, Action::Deny) => Action::Deny,
+                            (Action::Anonymous, other) | (other, Action::Anonymous) => other,
+                            (Action::Require(x), Action::Require(y)) if x == y => {
+                                Action::Require(x)
+                            }
+                            (Action::Require(x), Action::Require(y)) => Action::RequireBoth(x, y),
+                            // `action` never returns `RequireBoth`.
+                            _ => Action::Deny,
+                        };
+                        selection(both, [a, b])
+                    }
                 }
             }
         }
@@ -223,7 +253,8 @@ impl RuleTable {
     /// Whether explicit rules (not the default) decide the request in every case reading.
     pub fn has_rule(&self, method: &str, path: &str, host: &str, rule_set: Option<&str>) -> bool {
         !matches!(
-            self.select_in(method, path, host, rule_set, DefaultAction::Deny),
+            self.select_in(method, path, host, rule_set, DefaultAction::Deny)
+                .action,
             Action::Deny
         )
     }
@@ -239,11 +270,25 @@ fn action(rule: Option<&Rule>, default: DefaultAction) -> Action<'_> {
     }
 }
 
+/// `action` with the checks of the rules that chose it (none for `Deny`).
+fn selection<'a>(action: Action<'a>, rules: [Option<&'a Rule>; 2]) -> Selection<'a> {
+    let checks = match action {
+        Action::Deny => Vec::new(),
+        _ => rules
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r.checks.iter())
+            .collect(),
+    };
+    Selection { action, checks }
+}
+
 /// Without `rules`: any configured credential, on every request.
 fn implicit_rule(known: Configured<'_>) -> Rule {
     Rule {
         pattern: RuleMatch::any(),
         action: RuleAction::Require(policy::any_configured(known)),
+        checks: Checks::default(),
     }
 }
 
@@ -281,6 +326,7 @@ impl RuleConfig {
         Ok(Rule {
             pattern: self.matches.validate(&format!("{field}.match"))?,
             action,
+            checks: Checks::default(),
         })
     }
 }
@@ -295,6 +341,15 @@ mod tests {
     use crate::path;
     use crate::provider::{JwksSource, Provider};
     use serde_json::{json, Value};
+
+    impl RuleTable {
+        /// Appends a check to the top-level rule at `index`: no JSON member names a check yet.
+        pub(crate) fn add_check(&mut self, index: usize, check: std::rc::Rc<dyn RuleCheck>) {
+            if let Some(rule) = self.rules.get_mut(index) {
+                rule.checks.push(check);
+            }
+        }
+    }
 
     fn providers() -> BTreeMap<String, Provider> {
         ["a", "b"]
