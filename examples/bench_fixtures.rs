@@ -127,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write_lines(&out.join("apikey.txt"), std::slice::from_ref(&key))?;
     write_lines(
         &out.join("apikey.sha256"),
-        &[edgeguard::api_key::sha256_hex(key.as_bytes())],
+        &[edgeguard::credential::api_key::sha256_hex(key.as_bytes())],
     )?;
     let invalid_keys: Vec<String> = (0..INVALID)
         .map(|i| format!("eg-bench-unknown-{i:06}-{}", b64(&seed[..8])))

@@ -52,7 +52,7 @@ fn main() {
         {"kty": "OKP", "kid": "ed", "alg": "EdDSA", "crv": "Ed25519", "x": b64(&ed.public_key().to_bytes())},
     ]});
     let config = json!({
-        "api_keys": {"keys": [{"id": "bench", "sha256": edgeguard::api_key::sha256_hex(API_KEY.as_bytes()),
+        "api_keys": {"keys": [{"id": "bench", "sha256": edgeguard::credential::api_key::sha256_hex(API_KEY.as_bytes()),
                                "scopes": ["orders:read"]}]},
         "providers": {"idp": {"issuer": ISSUER, "audiences": ["api"], "jwks": {"inline": jwks}}},
         "token_cache": {"max_entries": 0},

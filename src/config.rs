@@ -2,14 +2,16 @@
 //! field and the problem. The same parser serves the filter's `on_configure` and `edgeguard check-config`.
 //!
 //! Each section's JSON shape and validation lives in the module named after the concept
-//! (`api_key`, `provider`, `matcher`/`policy`); this module composes them and checks cross-references.
+//! (`credential::api_key`, `provider`, `credential::jwt` for `token_cache`, `matcher`/`policy`);
+//! this module composes them and checks cross-references.
 
-use crate::api_key::{ApiKeys, ApiKeysConfig};
 use crate::config_json::{At, FromJson, Obj};
+use crate::credential::api_key::{ApiKeys, ApiKeysConfig};
+use crate::credential::jwt::TokenCacheConfig;
+use crate::credential::Configured;
 use crate::extractor::{is_lowercase_header_name, Source};
 use crate::matcher::{DefaultAction, RuleConfig, RuleTable};
 use crate::path::NonCanonical;
-use crate::policy::Known;
 use crate::provider::{Provider, ProviderConfig};
 use crate::reading::{
     ForwardedHeaders, MethodOverride, PathPolicy, ReadingPolicy, FORWARDED_HEADERS,
@@ -64,23 +66,7 @@ impl Default for HeaderNames {
     }
 }
 
-/// Bounds of the verified-token cache (per VM). `max_entries: 0` turns it off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenCacheConfig {
-    pub max_entries: usize,
-    pub max_bytes: usize,
-}
-
-impl Default for TokenCacheConfig {
-    fn default() -> Self {
-        TokenCacheConfig {
-            max_entries: 4096,
-            max_bytes: 8 << 20,
-        }
-    }
-}
-
-// Every member of `headers` and `token_cache` is optional (the default when absent).
+// Every member of `headers` is optional (the default when absent).
 impl FromJson for HeaderNames {
     fn from_json(v: &Value, at: &At<'_>) -> Result<Self, ConfigError> {
         let o = Obj::new(v, at, &["key_id", "provider", "subject", "decision"])?;
@@ -90,17 +76,6 @@ impl FromJson for HeaderNames {
             provider: o.get_or("provider", d.provider)?,
             subject: o.get_or("subject", d.subject)?,
             decision: o.get_or("decision", d.decision)?,
-        })
-    }
-}
-
-impl FromJson for TokenCacheConfig {
-    fn from_json(v: &Value, at: &At<'_>) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, at, &["max_entries", "max_bytes"])?;
-        let d = TokenCacheConfig::default();
-        Ok(TokenCacheConfig {
-            max_entries: o.get_or("max_entries", d.max_entries)?,
-            max_bytes: o.get_or("max_bytes", d.max_bytes)?,
         })
     }
 }
@@ -215,9 +190,9 @@ impl Config {
                 "at most 1000000 entries and 1 GiB",
             ));
         }
-        let known = Known {
+        let known = Configured {
             providers: &providers,
-            api_keys: api_keys.is_some(),
+            api_keys: api_keys.as_ref(),
         };
         let reading = ReadingPolicy {
             path: raw.path.unwrap_or_default(),
@@ -250,6 +225,14 @@ impl Config {
             token_cache,
             rules,
         })
+    }
+
+    /// The configured credentials, as the credential kinds and requirement leaves see them.
+    pub fn credentials(&self) -> Configured<'_> {
+        Configured {
+            api_keys: self.api_keys.as_ref(),
+            providers: &self.providers,
+        }
     }
 }
 

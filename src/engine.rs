@@ -1,29 +1,29 @@
 //! The core's entry point: one request in, one [`Check`] out. Host-independent: time and key sets are
 //! passed in, and what the host must do besides answering (refetch a key set, count a metric) comes
 //! back as [`Events`].
+//!
+//! A request goes through, in order: the one reading of the request ([`crate::reading`]), the rule
+//! that applies ([`crate::matcher`]), its requirement against the request's credentials
+//! ([`crate::policy`], [`crate::credential`]), the rule's post-authentication checks
+//! ([`crate::check`]), then the decision: allowed with the identities asserted upstream, denied
+//! with the failing credential kind's challenge, or paused until what it needs is there.
 
-use crate::api_key::KeyCheck;
-use crate::claim_path::ClaimPath;
+use crate::check::{self, Stage};
 use crate::config::{Config, Mode};
+use crate::credential::{
+    is_header_exact, Authenticators, Configured, Context, Identity, Kind, RequestCredentials,
+};
 use crate::decision::{Decision, Denial, Edits};
-use crate::extractor::{extract, Extraction, Found, Source};
+use crate::events::Events;
+use crate::extractor::Source;
 use crate::jwk::KeySet;
-use crate::jwt::{self, Claims, JwtError};
-use crate::jwt_cache::{Cached, JwtCache};
 use crate::matcher::Action;
 use crate::need::Need;
-use crate::policy::{
-    self, CredentialKind, CredentialState, Credentials, Evaluation, Granted, JwtIdentity,
-    KeyIdentity, Requirement,
-};
-use crate::provider::{JwksSource, Provider};
+use crate::policy::{self, Evaluation, Requirement};
 use crate::reading::{self, Reading};
 use crate::reason::Reason;
 use crate::request::Request;
 use crate::spelling::header_key;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
 
 /// The state of a remote provider's key set, as the host side knows it.
 #[derive(Debug, Clone)]
@@ -51,24 +51,6 @@ pub enum Outcome {
     Wait(Vec<Need>),
 }
 
-/// Side facts of a check, for the host to act on (metrics, refetches, logs).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Events {
-    /// Id of the valid API key presented (usage counts).
-    pub key_id: Option<String>,
-    /// Providers that saw a token with an unknown `kid` (the host may refetch, rate-limited).
-    pub unknown_kid: Vec<String>,
-    /// Providers that verified a token.
-    pub verified: Vec<String>,
-    /// Signature checks answered by the verified-token cache, and those that were not.
-    pub cache_hits: u32,
-    pub cache_misses: u32,
-    /// The denial reason (also set in report mode, where the request is let through).
-    pub denied: Option<Reason>,
-    /// `sub`/`jti` of the token for logs (never the token).
-    pub subject: Option<String>,
-}
-
 /// The result of checking one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -83,23 +65,25 @@ pub struct Engine {
     /// Folded names of every header edgeguard sets upstream and of those it never lets through:
     /// client copies in any spelling are removed from every request.
     owned_headers: Vec<String>,
-    /// Signature outcomes of recent tokens (see `jwt_cache`).
-    token_cache: RefCell<JwtCache<Claims>>,
+    /// Every place any configured credential is read from: each is stripped from every request
+    /// (unless it held a verified credential whose forwarding is configured).
+    credential_sources: Vec<Source>,
+    /// The credential kinds, with what they keep across requests.
+    authenticators: Authenticators,
 }
 
 impl Engine {
     pub fn new(config: Config) -> Self {
         let h = &config.headers;
+        let authenticators = Authenticators::new(config.token_cache);
+        let configured = config.credentials();
+        let kinds = Kind::ALL.map(|k| authenticators.of(k));
         // Every header edgeguard sets, and those no request may carry upstream, folded once here.
         let mut owned: Vec<String> = [&h.key_id, &h.provider, &h.subject, &h.decision]
             .into_iter()
-            .chain(
-                config
-                    .providers
-                    .values()
-                    .flat_map(|p| p.claims_to_headers.iter().map(|(_, header)| header)),
-            )
-            .map(|n| header_key(n))
+            .map(String::as_str)
+            .chain(kinds.iter().flat_map(|a| a.owned_headers(configured)))
+            .map(header_key)
             .chain(
                 reading::always_removed(&config.reading)
                     .iter()
@@ -108,14 +92,16 @@ impl Engine {
             .collect();
         owned.sort();
         owned.dedup();
-        let token_cache = RefCell::new(JwtCache::new(
-            config.token_cache.max_entries,
-            config.token_cache.max_bytes,
-        ));
+        let credential_sources = kinds
+            .iter()
+            .flat_map(|a| a.sources(configured))
+            .cloned()
+            .collect();
         Engine {
             config,
             owned_headers: owned,
-            token_cache,
+            credential_sources,
+            authenticators,
         }
     }
 
@@ -137,39 +123,34 @@ impl Engine {
         rule_set: Option<&str>,
     ) -> Check {
         let mut edits = Edits::removing(&self.owned_headers);
-        let mut creds = RequestCredentials {
-            engine: self,
-            req,
-            now,
-            keys,
-            api_key: None,
-            jwts: BTreeMap::new(),
-            events: Events::default(),
-            forwarded: Vec::new(),
-        };
+        let configured = self.config.credentials();
+        let mut creds = RequestCredentials::new(
+            &self.authenticators,
+            Context::new(configured, req, now, keys),
+        );
         let verdict = match reading::read(req, &self.config.reading, &mut edits) {
             Err(reason) => Verdict::Deny(Denial::bad_request(reason)),
-            Ok(reading) => self.evaluate(req, &reading, rule_set, &mut creds),
+            Ok(reading) => self.evaluate(req, now, &reading, rule_set, &mut creds),
         };
-        let RequestCredentials {
-            mut events,
-            forwarded,
-            ..
-        } = creds;
+        let (mut events, forwarded) = creds.finish();
         let verdict = match verdict {
-            Verdict::Wait(providers) => {
+            Verdict::Wait(needs) => {
                 return Check {
-                    outcome: Outcome::Wait(providers),
+                    outcome: Outcome::Wait(needs),
                     events,
                 }
             }
-            Verdict::Allow(granted) => Ok(granted),
+            Verdict::Allow(identities) => Ok(identities),
             Verdict::Deny(denial) => Err(denial),
         };
-        self.strip_credentials(&forwarded, &mut edits);
+        // Every credential place, in every spelling; one that held a verified credential whose
+        // forwarding is configured keeps its exact spelling.
+        for source in &self.credential_sources {
+            edits.strip(source, forwarded.contains(source));
+        }
         let outcome = match verdict {
-            Ok(granted) => {
-                self.forward_identities(&granted, &mut edits);
+            Ok(identities) => {
+                self.forward_identities(&identities, configured, &mut edits);
                 Decision::Allow {
                     ops: edits.finish(req),
                 }
@@ -198,28 +179,11 @@ impl Engine {
         }
     }
 
-    /// Every configured credential place is stripped in every spelling; a place that held a
-    /// verified credential whose forwarding is configured keeps its exact spelling.
-    fn strip_credentials<'a>(&'a self, forwarded: &[Source], edits: &mut Edits<'a>) {
-        let sources = self
-            .config
-            .api_keys
-            .iter()
-            .flat_map(|k| k.sources.iter())
-            .chain(
-                self.config
-                    .providers
-                    .values()
-                    .flat_map(|p| p.sources.iter()),
-            );
-        for source in sources {
-            edits.strip(source, forwarded.contains(source));
-        }
-    }
-
+    /// The rule, its requirement, then its checks.
     fn evaluate(
         &self,
         req: &Request,
+        now: u64,
         reading: &Reading<'_>,
         rule_set: Option<&str>,
         creds: &mut RequestCredentials<'_>,
@@ -231,91 +195,81 @@ impl Engine {
         {
             return Verdict::Allow(Vec::new());
         }
+        let selection = rules.selection(reading.method, &reading.path, &reading.host, rule_set);
         let both;
-        let requirement = match rules.select(reading.method, &reading.path, &reading.host, rule_set)
-        {
-            Action::Anonymous => return Verdict::Allow(Vec::new()),
+        let requirement = match selection.action {
+            Action::Anonymous => None,
             Action::Deny => return Verdict::Deny(Denial::forbidden(Reason::NoMatchingRule, None)),
-            Action::Require(r) => r,
+            Action::Require(r) => Some(r),
             Action::RequireBoth(a, b) => {
                 both = Requirement::All(vec![a.clone(), b.clone()]);
-                &both
+                Some(&both)
             }
         };
-        match policy::evaluate(requirement, creds) {
-            Evaluation::Granted(g) => Verdict::Allow(g),
-            Evaluation::Pending(p) => Verdict::Wait(p),
-            Evaluation::Unavailable(_) => {
-                Verdict::Deny(Denial::unavailable(Reason::JwksUnavailable))
+        let identities = match requirement.map(|r| policy::evaluate(r, creds)) {
+            None => Vec::new(),
+            Some(Evaluation::Granted(identities)) => identities,
+            Some(Evaluation::Pending(needs)) => return Verdict::Wait(needs),
+            Some(Evaluation::Unavailable(need)) => {
+                return Verdict::Deny(Denial::unavailable(need.unavailable_reason()))
             }
-            Evaluation::Denied {
+            Some(Evaluation::Denied {
                 reason,
                 kind,
                 scopes,
-            } => Verdict::Deny(self.denial(reason, kind, &scopes)),
-        }
-    }
-
-    /// Status and RFC 6750 challenge for a denial.
-    fn denial(&self, reason: Reason, kind: CredentialKind, scopes: &[String]) -> Denial {
-        let realm = &self.config.realm;
-        let scheme = match kind {
-            CredentialKind::Jwt => "Bearer",
-            CredentialKind::ApiKey => "ApiKey",
+            }) => return Verdict::Deny(self.denial(reason, kind, &scopes)),
         };
-        if reason.is_forbidden() {
-            let mut c = format!("{scheme} realm=\"{realm}\", error=\"insufficient_scope\"");
-            if !scopes.is_empty() {
-                c.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
-            }
-            Denial::forbidden(reason, Some(c))
-        } else if reason == Reason::Missing {
-            Denial::unauthorized(reason, format!("{scheme} realm=\"{realm}\""))
-        } else {
-            let error = match kind {
-                CredentialKind::Jwt => "invalid_token",
-                CredentialKind::ApiKey => "invalid_key",
-            };
-            Denial::unauthorized(
-                reason,
-                format!(
-                    "{scheme} realm=\"{realm}\", error=\"{error}\", error_description=\"{}\"",
-                    reason.description()
-                ),
-            )
+        let input = check::Input {
+            identities: &identities,
+            request: req,
+            now,
+        };
+        match check::run(selection.checks, &input) {
+            Stage::Pass => Verdict::Allow(identities),
+            Stage::Deny(denial) => Verdict::Deny(denial),
+            Stage::Wait(needs) => Verdict::Wait(needs),
         }
     }
 
-    fn forward_identities(&self, granted: &[Granted], edits: &mut Edits<'_>) {
+    /// The denial of a failed requirement: the failing kind's challenge; without one (a requirement
+    /// naming no credential), a 403 like a request no rule allows.
+    fn denial(&self, reason: Reason, kind: Option<Kind>, scopes: &[String]) -> Denial {
+        match kind {
+            Some(kind) => self
+                .authenticators
+                .of(kind)
+                .denial(&self.config.realm, reason, scopes),
+            None => Denial::forbidden(reason, None),
+        }
+    }
+
+    /// The common identity headers of each identity, then the headers its kind adds.
+    fn forward_identities(
+        &self,
+        identities: &[Identity],
+        configured: Configured<'_>,
+        edits: &mut Edits<'_>,
+    ) {
         let h = &self.config.headers;
-        for g in granted {
-            match g {
-                Granted::ApiKey(k) => edits.set(&h.key_id, k.id.clone()),
-                Granted::Jwt(j) => {
-                    edits.set(&h.provider, j.provider.clone());
-                    if let Some(sub) = j
-                        .claims
-                        .get("sub")
-                        .and_then(|s| s.as_str())
-                        .filter(|s| is_header_exact(s))
-                    {
-                        edits.set(&h.subject, sub.to_string());
-                    }
-                    if let Some(p) = self.config.providers.get(&j.provider) {
-                        for (claim, header) in &p.claims_to_headers {
-                            if let Some(v) = claim_header_value(&j.claims, claim) {
-                                edits.set(header, v);
-                            }
-                        }
-                    }
-                }
+        for id in identities {
+            if let Some(key_id) = &id.key_id {
+                edits.set(&h.key_id, key_id.clone());
             }
+            if let Some(source) = &id.source {
+                edits.set(&h.provider, source.clone());
+            }
+            if let Some(sub) = id.subject.as_deref().filter(|s| is_header_exact(s)) {
+                edits.set(&h.subject, sub.to_string());
+            }
+            self.authenticators
+                .of(id.kind)
+                .forward(id, configured, edits);
         }
     }
 }
 
 enum Verdict {
-    Allow(Vec<Granted>),
+    Allow(Vec<Identity>),
     Deny(Denial),
     Wait(Vec<Need>),
 }
@@ -340,247 +294,10 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// A value an upstream reads byte for byte as edgeguard sent it: non-empty, at most 4096 bytes, no
-/// control characters, and no leading or trailing whitespace (HTTP trims it).
-fn is_header_exact(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 4096
-        && !v.chars().any(char::is_control)
-        && !v.starts_with([' ', '\t'])
-        && !v.ends_with([' ', '\t'])
-}
-
-/// A claim rendered as a header value: strings as is, numbers and booleans as JSON, arrays of those
-/// joined with `,`. Not forwarded at all (`None`): objects, nulls, empty arrays, array elements that
-/// contain `,` (the joined value would be ambiguous), and values that would not arrive byte for byte
-/// (see [`is_header_exact`]).
-pub fn claim_header_value(claims: &jwt::Claims, path: &ClaimPath) -> Option<String> {
-    let scalar = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    };
-    let out = match path.lookup(claims)? {
-        serde_json::Value::Array(items) => {
-            let parts = items
-                .iter()
-                .map(|v| scalar(v).filter(|s| is_header_exact(s) && !s.contains(',')))
-                .collect::<Option<Vec<_>>>()?;
-            parts.join(",")
-        }
-        other => scalar(other)?,
-    };
-    is_header_exact(&out).then_some(out)
-}
-
-/// Scopes from the provider's scope claims: strings delimited by spaces (RFC 6749 §3.3: `SP` only;
-/// other whitespace is part of a scope) or arrays of strings.
-pub fn token_scopes(claims: &jwt::Claims, scope_claims: &[String]) -> Vec<String> {
-    let mut scopes = Vec::new();
-    for c in scope_claims {
-        match claims.get(c) {
-            Some(serde_json::Value::String(s)) => {
-                scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string))
-            }
-            Some(serde_json::Value::Array(a)) => {
-                scopes.extend(a.iter().filter_map(|v| v.as_str()).map(str::to_string))
-            }
-            _ => {}
-        }
-    }
-    scopes
-}
-
-/// The one credential value a request presents in `sources` (with every place it was found), or
-/// the state that ends the check of that kind: none is `Missing`, two different values are
-/// `Invalid(ambiguous_credential)` (never pick one). Shared by every credential kind.
-fn presented<T>(
-    sources: &[Source],
-    req: &Request,
-) -> Result<(String, Vec<Found>), CredentialState<T>> {
-    let found = match extract(sources, req) {
-        Extraction::Absent => return Err(CredentialState::Missing),
-        Extraction::Ambiguous(_) => {
-            return Err(CredentialState::Invalid(Reason::AmbiguousCredential))
-        }
-        Extraction::One(found) => found,
-    };
-    match found.first() {
-        Some(f) => Ok((f.value.clone(), found)),
-        None => Err(CredentialState::Missing),
-    }
-}
-
-/// The credentials of one request, extracted and verified at most once each.
-struct RequestCredentials<'a> {
-    engine: &'a Engine,
-    req: &'a Request,
-    now: u64,
-    keys: &'a dyn KeyStore,
-    api_key: Option<CredentialState<KeyIdentity>>,
-    jwts: BTreeMap<String, CredentialState<JwtIdentity>>,
-    events: Events,
-    /// Places of verified credentials whose forwarding is configured (every other credential place
-    /// is stripped).
-    forwarded: Vec<Source>,
-}
-
-impl RequestCredentials<'_> {
-    fn check_api_key(&mut self) -> CredentialState<KeyIdentity> {
-        let Some(keys) = &self.engine.config.api_keys else {
-            return CredentialState::Missing;
-        };
-        let (value, found) = match presented(&keys.sources, self.req) {
-            Ok(p) => p,
-            Err(state) => return state,
-        };
-        match keys.lookup(&value) {
-            KeyCheck::Valid(k) => {
-                if keys.forward_credential {
-                    self.forwarded.extend(found.into_iter().map(|f| f.source));
-                }
-                self.events.key_id = Some(k.id.clone());
-                CredentialState::Valid(KeyIdentity {
-                    id: k.id.clone(),
-                    scopes: k.scopes.clone(),
-                })
-            }
-            KeyCheck::Disabled(_) => CredentialState::Invalid(Reason::DisabledKey),
-            KeyCheck::Unknown => CredentialState::Invalid(Reason::UnknownKey),
-        }
-    }
-
-    fn check_jwt(&mut self, provider: &Provider) -> CredentialState<JwtIdentity> {
-        let (token, found) = match presented(&provider.sources, self.req) {
-            Ok(p) => p,
-            Err(state) => return state,
-        };
-        let keys = match &provider.jwks {
-            JwksSource::Inline(k) => k.clone(),
-            JwksSource::Remote(_) => match self.keys.keys(&provider.name) {
-                KeyAvailability::Ready(k) => k,
-                KeyAvailability::Loading => return CredentialState::Pending,
-                KeyAvailability::Unavailable => return CredentialState::Unavailable,
-            },
-        };
-        match self.verify(&token, provider, &keys) {
-            Ok(claims) => {
-                if provider.forward_token {
-                    self.forwarded.extend(found.into_iter().map(|f| f.source));
-                }
-                self.events.verified.push(provider.name.clone());
-                if self.events.subject.is_none() {
-                    self.events.subject = claims
-                        .get("sub")
-                        .and_then(|s| s.as_str())
-                        .map(str::to_string);
-                }
-                let scopes = token_scopes(&claims, &provider.scope_claims);
-                CredentialState::Valid(JwtIdentity {
-                    provider: provider.name.clone(),
-                    claims,
-                    scopes,
-                })
-            }
-            Err(e) => {
-                if e == JwtError::UnknownKid {
-                    self.events.unknown_kid.push(provider.name.clone());
-                    if matches!(provider.jwks, JwksSource::Remote(_))
-                        && self.keys.refetch_unknown_kid(&provider.name)
-                    {
-                        return CredentialState::Pending;
-                    }
-                }
-                CredentialState::Invalid(e.reason())
-            }
-        }
-    }
-}
-
-impl RequestCredentials<'_> {
-    /// Verifies a token, answering the signature part from the verified-token cache when it can.
-    /// Size, time, issuer and audience are checked on every request.
-    fn verify(
-        &mut self,
-        token: &str,
-        provider: &Provider,
-        keys: &KeySet,
-    ) -> Result<Rc<Claims>, JwtError> {
-        if token.len() > provider.max_token_bytes {
-            return Err(JwtError::TokenTooLarge);
-        }
-        let slot = self
-            .engine
-            .config
-            .providers
-            .keys()
-            .position(|n| n == &provider.name)
-            .unwrap_or(usize::MAX);
-        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
-        let cached = self
-            .engine
-            .token_cache
-            .borrow_mut()
-            .get(token, slot, keys.fingerprint());
-        match cached {
-            Some(Cached::Verified(claims)) => {
-                self.events.cache_hits += 1;
-                jwt::check_claims(&claims, provider, self.now).map(|()| claims)
-            }
-            Some(Cached::BadSignature) => {
-                self.events.cache_hits += 1;
-                Err(JwtError::BadSignature)
-            }
-            None => {
-                self.events.cache_misses += 1;
-                let result = jwt::verify(token, provider, keys, self.now).map(Rc::new);
-                let entry = match &result {
-                    Ok(claims) => Some(Cached::Verified(claims.clone())),
-                    Err(JwtError::BadSignature) => Some(Cached::BadSignature),
-                    Err(_) => None,
-                };
-                if let Some(entry) = entry {
-                    self.engine.token_cache.borrow_mut().insert(
-                        token,
-                        slot,
-                        keys.fingerprint(),
-                        entry,
-                    );
-                }
-                result
-            }
-        }
-    }
-}
-
-impl Credentials for RequestCredentials<'_> {
-    fn api_key(&mut self) -> CredentialState<KeyIdentity> {
-        if let Some(s) = &self.api_key {
-            return s.clone();
-        }
-        let s = self.check_api_key();
-        self.api_key = Some(s.clone());
-        s
-    }
-
-    fn jwt(&mut self, provider: &str) -> CredentialState<JwtIdentity> {
-        if let Some(s) = self.jwts.get(provider) {
-            return s.clone();
-        }
-        let Some(p) = self.engine.config.providers.get(provider) else {
-            return CredentialState::Missing;
-        };
-        let s = self.check_jwt(p);
-        self.jwts.insert(provider.to_string(), s.clone());
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_key::sha256_hex;
+    use crate::credential::api_key::sha256_hex;
     use crate::decision::HeaderOp;
 
     pub(super) struct NoKeys;
@@ -881,42 +598,6 @@ mod tests {
             "{ops:?}"
         );
     }
-
-    #[test]
-    fn claim_values_render_as_headers() {
-        let claims: jwt::Claims = match serde_json::from_str(
-            r#"{"sub":"u1","n":5,"b":true,"a":["x","y"],"o":{"p":{"q":"deep"}},"bad":"a\nb","obj":{},
-                "comma":["user,admin"],"pad":" admin","tab":"x\t","empty":"","ea":[],"o.p":"top"}"#,
-        ) {
-            Ok(c) => c,
-            Err(e) => unreachable!("{e}"),
-        };
-        let at = |p: &str| match ClaimPath::parse(p) {
-            Ok(p) => claim_header_value(&claims, &p),
-            Err(e) => unreachable!("{e}"),
-        };
-        assert_eq!(at("sub").as_deref(), Some("u1"));
-        assert_eq!(at("n").as_deref(), Some("5"));
-        assert_eq!(at("b").as_deref(), Some("true"));
-        assert_eq!(at("a").as_deref(), Some("x,y"));
-        assert_eq!(at("o.p.q").as_deref(), Some("deep"));
-        assert_eq!(at("o\\.p").as_deref(), Some("top"));
-        for none in [
-            "bad", "obj", "nope", "comma", "pad", "tab", "empty", "ea", "o.p",
-        ] {
-            assert_eq!(at(none), None, "{none}");
-        }
-        assert_eq!(
-            token_scopes(&claims, &["a".into(), "sub".into()]),
-            vec!["x", "y", "u1"]
-        );
-        let nbsp: jwt::Claims =
-            serde_json::from_str("{\"scope\": \"orders:read\u{a0}admin  x\"}").unwrap_or_default();
-        assert_eq!(
-            token_scopes(&nbsp, &["scope".into()]),
-            vec!["orders:read\u{a0}admin", "x"]
-        );
-    }
 }
 
 #[cfg(test)]
@@ -1143,6 +824,143 @@ mod jwt_tests {
     }
 }
 
+/// The post-authentication stage through the engine: a rule's checks run, in order, on what its
+/// requirement granted, and their answer is the request's.
+#[cfg(test)]
+mod check_stage {
+    use super::tests::req;
+    use super::*;
+    use crate::check::tests::{too_many, Fixed};
+    use crate::check::{Input, RuleCheck};
+    use crate::credential::api_key::sha256_hex;
+    use crate::decision::{ErrorWord, HeaderOp};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Records the key ids of the identities it is shown, then passes.
+    #[derive(Debug, Default)]
+    struct Seen(RefCell<Vec<Vec<Option<String>>>>);
+    impl RuleCheck for Seen {
+        fn apply(&self, input: &Input<'_>) -> Stage {
+            let ids = input.identities.iter().map(|i| i.key_id.clone()).collect();
+            self.0.borrow_mut().push(ids);
+            Stage::Pass
+        }
+    }
+
+    /// Rule 0 requires a key on `/k`, rule 1 lets `/open` through; `checks` go on both, in order.
+    fn engine(mode: &str, checks: Vec<Rc<dyn RuleCheck>>) -> Engine {
+        let json = format!(
+            r#"{{"mode": "{mode}", "api_keys": {{"keys": [{{"id": "ios", "sha256": "{}"}}]}},
+                "rules": [{{"match": {{"path_prefix": "/k"}}, "require": {{"api_key": {{}}}}}},
+                          {{"match": {{"path_prefix": "/open"}}, "allow": "anonymous"}}]}}"#,
+            sha256_hex(b"k1")
+        );
+        let mut config = match Config::parse(json.as_bytes()) {
+            Ok(c) => c,
+            Err(e) => unreachable!("{e}"),
+        };
+        for rule in [0, 1] {
+            for c in &checks {
+                config.rules.add_check(rule, Rc::clone(c));
+            }
+        }
+        Engine::new(config)
+    }
+
+    fn check(e: &Engine, r: &Request) -> Check {
+        e.check(r, 1_700_000_000, &super::tests::NoKeys, None)
+    }
+
+    #[test]
+    fn a_denying_check_answers_with_its_denial() {
+        let deny = Fixed::new(Stage::Deny(too_many()));
+        let e = engine("enforce", vec![deny.clone()]);
+        let c = check(&e, &req("GET", "/k", &[("x-api-key", "k1")]));
+        let Outcome::Decided(Decision::Deny(d)) = c.outcome else {
+            unreachable!("{c:?}")
+        };
+        assert_eq!(d, too_many());
+        assert_eq!(
+            (d.status, d.error, d.retry_after),
+            (429, ErrorWord::TooManyRequests, Some(7))
+        );
+        assert!(d.headers().contains(&("retry-after".into(), "7".into())));
+        assert_eq!(c.events.denied, Some(d.reason));
+        // a check never runs for a request its requirement denied
+        let c = check(&e, &req("GET", "/k", &[]));
+        let Outcome::Decided(Decision::Deny(d)) = c.outcome else {
+            unreachable!("{c:?}")
+        };
+        assert_eq!((d.status, d.reason), (401, Reason::Missing));
+        assert_eq!(deny.runs.get(), 1);
+        // report mode: let through, stripped, saying why
+        let e = engine("report", vec![deny.clone()]);
+        let Outcome::Decided(Decision::Allow { ops }) =
+            check(&e, &req("GET", "/k", &[("x-api-key", "k1")])).outcome
+        else {
+            unreachable!()
+        };
+        assert!(
+            ops.contains(&HeaderOp::Remove("x-api-key".into())),
+            "{ops:?}"
+        );
+        assert!(
+            ops.contains(&HeaderOp::Set(
+                "x-edgeguard-decision".into(),
+                format!("deny; reason={}", too_many().reason.code())
+            )),
+            "{ops:?}"
+        );
+        assert!(
+            !ops.iter()
+                .any(|o| matches!(o, HeaderOp::Set(n, _) if n == "x-edgeguard-key-id")),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn a_waiting_check_pauses_the_request() {
+        let need = Need::KeySet("idp".into());
+        let e = engine("enforce", vec![Fixed::new(Stage::Wait(vec![need.clone()]))]);
+        for r in [
+            req("GET", "/k", &[("x-api-key", "k1")]),
+            req("GET", "/open", &[]),
+        ] {
+            assert_eq!(check(&e, &r).outcome, Outcome::Wait(vec![need.clone()]));
+        }
+    }
+
+    #[test]
+    fn passing_checks_allow_and_see_the_identities() {
+        let seen = Rc::new(Seen::default());
+        let pass = Fixed::new(Stage::Pass);
+        let e = engine("enforce", vec![pass.clone(), seen.clone()]);
+        let Outcome::Decided(Decision::Allow { ops }) =
+            check(&e, &req("GET", "/k", &[("x-api-key", "k1")])).outcome
+        else {
+            unreachable!()
+        };
+        assert!(ops.contains(&HeaderOp::Set("x-edgeguard-key-id".into(), "ios".into())));
+        assert!(matches!(
+            check(&e, &req("GET", "/open", &[])).outcome,
+            Outcome::Decided(Decision::Allow { .. })
+        ));
+        assert_eq!(
+            *seen.0.borrow(),
+            vec![vec![Some("ios".to_string())], vec![]],
+            "the granted key, then an anonymous request with none"
+        );
+        assert_eq!(pass.runs.get(), 2);
+        // no rule: denied before any check
+        let Outcome::Decided(Decision::Deny(d)) = check(&e, &req("GET", "/x", &[])).outcome else {
+            unreachable!()
+        };
+        assert_eq!(d.reason, Reason::NoMatchingRule);
+        assert_eq!(pass.runs.get(), 2);
+    }
+}
+
 /// The rule a request is decided by is the rule for the path the upstream receives: for random
 /// paths through a rule table with anonymous and protected prefixes (both modes, any case), an
 /// allowed request's forwarded path, checked again as a new request, is decided the same way and
@@ -1151,7 +969,7 @@ mod jwt_tests {
 mod reading_properties {
     use super::tests::{decide as decide_request, req};
     use super::*;
-    use crate::api_key::sha256_hex;
+    use crate::credential::api_key::sha256_hex;
     use crate::decision::HeaderOp;
     use crate::test_support::Rng;
 

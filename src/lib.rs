@@ -11,17 +11,19 @@
 #[macro_use]
 mod config_json;
 
-pub mod api_key;
 pub mod authority;
+pub mod check;
 pub mod claim_path;
 pub mod config;
 pub mod config_error;
 pub mod counters;
+pub mod credential;
 pub mod decision;
 pub mod eddsa;
 pub mod engine;
 pub mod es256;
 pub mod es512;
+pub mod events;
 pub mod extractor;
 pub mod host;
 pub mod json;
@@ -39,6 +41,7 @@ pub mod reason;
 pub mod remote;
 pub mod request;
 pub mod rsa_fast;
+pub mod rule_match;
 pub mod slots;
 pub mod spelling;
 pub mod stats;

@@ -1,6 +1,11 @@
 //! Requirements: which credentials a route needs and what they must carry, evaluated against the
 //! credentials a request presented.
 //!
+//! A requirement is a tree of `any`/`all` over one kind of leaf, [`CredentialRequirement`]: a
+//! credential of one [`Kind`] (and, for JWTs, one provider) whose [`Identity`] carries every listed
+//! scope, claim value and (API keys) id. What a kind is and how it is checked lives in
+//! [`crate::credential`]; this module knows kinds only by their JSON members.
+//!
 //! # JSON form
 //!
 //! A requirement is an object with exactly one of:
@@ -17,40 +22,35 @@
 //! deeper than [`MAX_DEPTH`] are configuration errors naming the field.
 //!
 //! # Matching
-//! - Scopes match exactly: `admin` does not satisfy `admin:read`, nor the reverse.
-//! - A claim path walks nested objects on `.` ([`crate::claim_path`]: a literal dot in a member name
-//!   is escaped, `https://example\\.com/roles`); the same path means the same value in
-//!   `claims_to_headers`. Scalars compare by JSON value (numbers numerically); if the token's claim
-//!   is an array, any element equal to any allowed value satisfies it. A missing claim is a mismatch.
+//! A leaf's scopes, claim values and ids are matched against the identity as
+//! [`crate::credential::requirement`] says: scopes exactly, claims by JSON value along a claim path.
 //!
 //! # Outcomes and precedence
 //! A leaf yields `Granted`, `Denied{reason}` (missing: 401 `missing`; present but invalid: 401 with the
-//! credential's reason; valid but lacking rights: 403 `insufficient_scope` / `claim_mismatch` /
-//! `key_not_allowed`), `Pending` (the provider's keys are loading: wait and re-evaluate) or
-//! `Unavailable` (the keys could not be loaded: 503).
+//! credential's reason; valid but lacking rights: 403 `key_not_allowed` / `insufficient_scope` /
+//! `claim_mismatch`, checked in that order), `Pending` (the check waits for what it needs, e.g. the
+//! provider's keys: wait and re-evaluate) or `Unavailable` (what it needed could not be had: 503).
+//! A kind that never waits ([`Kind::can_wait`]: API keys) has a pending or unavailable state
+//! treated as missing.
 //!
 //! - `any` returns the first granted child (later children are not evaluated). Otherwise it returns the
-//!   child outcome with the highest [`precedence`]: `Pending` (the union of all pending providers: the
+//!   child outcome with the highest [`precedence`]: `Pending` (the union of all pending needs: the
 //!   request waits because the keys may still grant it) > `Unavailable` > 403 > 401 invalid credential >
 //!   401 missing; ties go to the first child.
 //! - `all` returns the first `Denied` child as soon as it is seen: a denial is final, waiting for keys
-//!   cannot change it. Otherwise, if some child is `Pending`, it waits (union of providers); otherwise,
+//!   cannot change it. Otherwise, if some child is `Pending`, it waits (union of needs); otherwise,
 //!   if some child is `Unavailable`, 503; otherwise it grants with every child's identities.
+//! - An empty `any` or `all` (which validation refuses) never grants: it is denied like a request
+//!   no rule allows (`no_matching_rule`, no credential kind, so no challenge).
 
-use crate::claim_path::ClaimPath;
 use crate::config_error::ConfigError;
+use crate::credential::requirement::CredentialRequirement;
+use crate::credential::{api_key, jwt};
+use crate::credential::{Configured, CredentialState, Credentials, Identity, Kind};
 use crate::need::Need;
 use crate::reason::Reason;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::rc::Rc;
-
-/// What other sections may refer to: used to validate rules.
-#[derive(Debug, Clone, Copy)]
-pub struct Known<'a> {
-    pub providers: &'a BTreeMap<String, crate::provider::Provider>,
-    pub api_keys: bool,
-}
 
 /// The deepest allowed nesting of requirements (a leaf at the top is depth 1).
 pub const MAX_DEPTH: usize = 8;
@@ -58,21 +58,20 @@ pub const MAX_DEPTH: usize = 8;
 /// A requirement tree.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Requirement {
-    Jwt {
-        provider: String,
-        /// Every one must be among the token's scopes.
-        scopes: Vec<String>,
-        /// `(claim path, allowed values)`: each claim must equal one of its values.
-        claims: Vec<(ClaimPath, Vec<Value>)>,
-    },
-    ApiKey {
-        /// Every one must be among the key's scopes.
-        scopes: Vec<String>,
-        /// If non-empty, the key's id must be one of these.
-        ids: Vec<String>,
-    },
+    Credential(CredentialRequirement),
     Any(Vec<Requirement>),
     All(Vec<Requirement>),
+}
+
+/// Any valid credential the configuration defines (the rule of a configuration without `rules`).
+pub fn any_configured(configured: Configured<'_>) -> Requirement {
+    Requirement::Any(
+        configured
+            .any_valid()
+            .into_iter()
+            .map(Requirement::Credential)
+            .collect(),
+    )
 }
 
 /// JSON form of a requirement.
@@ -81,16 +80,9 @@ pub struct RequirementConfig {
     jwt: Option<String>,
     scopes: Option<Vec<String>>,
     claims: Option<BTreeMap<String, Value>>,
-    api_key: Option<ApiKeyRequirementConfig>,
+    api_key: Option<api_key::RequirementConfig>,
     any: Option<Vec<RequirementConfig>>,
     all: Option<Vec<RequirementConfig>>,
-}
-
-/// JSON form of `{"api_key": {...}}`.
-#[derive(Debug)]
-struct ApiKeyRequirementConfig {
-    scopes: Option<Vec<String>>,
-    ids: Option<Vec<String>>,
 }
 
 from_json_struct!(RequirementConfig {
@@ -101,18 +93,17 @@ from_json_struct!(RequirementConfig {
     any,
     all,
 });
-from_json_struct!(ApiKeyRequirementConfig { scopes, ids });
 
 impl RequirementConfig {
     /// Validates the requirement found at `field` (e.g. `rules[2].require`).
-    pub fn validate(self, field: &str, known: Known<'_>) -> Result<Requirement, ConfigError> {
+    pub fn validate(self, field: &str, known: Configured<'_>) -> Result<Requirement, ConfigError> {
         self.validate_at(field, known, 1)
     }
 
     fn validate_at(
         self,
         field: &str,
-        known: Known<'_>,
+        known: Configured<'_>,
         depth: usize,
     ) -> Result<Requirement, ConfigError> {
         if depth > MAX_DEPTH {
@@ -144,50 +135,13 @@ impl RequirementConfig {
             }
         }
         if let Some(provider) = self.jwt {
-            if !known.providers.contains_key(&provider) {
-                let mut names: Vec<&str> = known.providers.keys().map(String::as_str).collect();
-                names.sort_unstable();
-                let problem = if names.is_empty() {
-                    format!("unknown provider \"{provider}\": no providers are configured")
-                } else {
-                    format!(
-                        "unknown provider \"{provider}\" (configured: {})",
-                        names.join(", ")
-                    )
-                };
-                return Err(ConfigError::new(&format!("{field}.jwt"), problem));
-            }
-            let scopes = match self.scopes {
-                Some(s) => validate_scopes(s, &format!("{field}.scopes"))?,
-                None => Vec::new(),
-            };
-            let claims = match self.claims {
-                Some(c) => validate_claims(c, &format!("{field}.claims"))?,
-                None => Vec::new(),
-            };
-            return Ok(Requirement::Jwt {
-                provider,
-                scopes,
-                claims,
-            });
+            return jwt::requirement(provider, self.scopes, self.claims, field, known)
+                .map(Requirement::Credential);
         }
         if let Some(k) = self.api_key {
-            let f = format!("{field}.api_key");
-            if !known.api_keys {
-                return Err(ConfigError::new(
-                    &f,
-                    "no \"api_keys\" section is configured",
-                ));
-            }
-            let scopes = match k.scopes {
-                Some(s) => validate_scopes(s, &format!("{f}.scopes"))?,
-                None => Vec::new(),
-            };
-            let ids = match k.ids {
-                Some(ids) => validate_ids(ids, &format!("{f}.ids"))?,
-                None => Vec::new(),
-            };
-            return Ok(Requirement::ApiKey { scopes, ids });
+            return k
+                .validate(&format!("{field}.api_key"), known)
+                .map(Requirement::Credential);
         }
         let (name, list) = match (self.any, self.all) {
             (Some(l), _) => ("any", l),
@@ -216,161 +170,22 @@ impl RequirementConfig {
     }
 }
 
-/// A scope as it may appear in a `WWW-Authenticate` `scope` attribute (RFC 6750 `scope-token`).
-fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
-}
-
-fn validate_scopes(scopes: Vec<String>, field: &str) -> Result<Vec<String>, ConfigError> {
-    if scopes.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            "must list at least one scope (omit it to require none)",
-        ));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(scopes.len());
-    for (i, s) in scopes.into_iter().enumerate() {
-        if !is_scope_token(&s) {
-            return Err(ConfigError::new(
-                &format!("{field}[{i}]"),
-                "a scope is non-empty printable ASCII without spaces, quotes or backslashes",
-            ));
-        }
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    Ok(out)
-}
-
-fn validate_ids(ids: Vec<String>, field: &str) -> Result<Vec<String>, ConfigError> {
-    if ids.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            "must list at least one key id (omit it to allow any key)",
-        ));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(ids.len());
-    for (i, id) in ids.into_iter().enumerate() {
-        if id.is_empty() {
-            return Err(ConfigError::new(
-                &format!("{field}[{i}]"),
-                "must not be empty",
-            ));
-        }
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
-}
-
-fn is_scalar(v: &Value) -> bool {
-    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
-}
-
-fn validate_claims(
-    claims: BTreeMap<String, Value>,
-    field: &str,
-) -> Result<Vec<(ClaimPath, Vec<Value>)>, ConfigError> {
-    if claims.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            "must list at least one claim (omit it to require none)",
-        ));
-    }
-    let mut out = Vec::with_capacity(claims.len());
-    for (path, value) in claims {
-        let f = format!("{field}.{path}");
-        let parsed = ClaimPath::parse(&path).map_err(|e| ConfigError::new(&f, e))?;
-        let values = match value {
-            Value::Array(items) => {
-                if items.is_empty() {
-                    return Err(ConfigError::new(&f, "must list at least one allowed value"));
-                }
-                if let Some(i) = items.iter().position(|v| !is_scalar(v)) {
-                    return Err(ConfigError::new(
-                        &format!("{f}[{i}]"),
-                        "allowed values are strings, numbers or booleans",
-                    ));
-                }
-                items
-            }
-            v if is_scalar(&v) => vec![v],
-            _ => {
-                return Err(ConfigError::new(
-                    &f,
-                    "must be a string, number, boolean or a list of them",
-                ))
-            }
-        };
-        out.push((parsed, values));
-    }
-    Ok(out)
-}
-
-/// A valid API key's identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyIdentity {
-    pub id: String,
-    pub scopes: Vec<String>,
-}
-
-/// A verified token's identity.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JwtIdentity {
-    pub provider: String,
-    pub claims: Rc<crate::jwt::Claims>,
-    /// Scopes gathered from the provider's scope claims.
-    pub scopes: Vec<String>,
-}
-
-/// What the engine knows about one credential.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CredentialState<T> {
-    Valid(T),
-    Missing,
-    Invalid(Reason),
-    /// The provider's keys are still loading: the request should wait.
-    Pending,
-    /// The provider's keys could not be loaded: 503.
-    Unavailable,
-}
-
-/// Credentials of the request, computed lazily by the engine (each at most once).
-pub trait Credentials {
-    fn api_key(&mut self) -> CredentialState<KeyIdentity>;
-    fn jwt(&mut self, provider: &str) -> CredentialState<JwtIdentity>;
-}
-
-/// Which kind of credential a denial concerns (decides the challenge).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    ApiKey,
-    Jwt,
-}
-
-/// A credential that satisfied (part of) the requirement: its identity is forwarded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Granted {
-    ApiKey(KeyIdentity),
-    Jwt(JwtIdentity),
-}
-
 /// The result of evaluating a requirement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Evaluation {
-    Granted(Vec<Granted>),
+    /// Met, by these identities (each once, in the order the tree met them).
+    Granted(Vec<Identity>),
     Denied {
         reason: Reason,
-        kind: CredentialKind,
+        /// The kind of the failing leaf, which decides the challenge; `None` when no leaf failed
+        /// (an empty `any`/`all`).
+        kind: Option<Kind>,
         /// The scopes the failing requirement asked for (for the `scope` challenge attribute).
         scopes: Vec<String>,
     },
-    /// Wait for these providers' keys, then evaluate again.
+    /// Wait for these, then evaluate again.
     Pending(Vec<Need>),
+    /// This could not be had: 503.
     Unavailable(Need),
 }
 
@@ -393,33 +208,21 @@ pub fn precedence(e: &Evaluation) -> u8 {
     }
 }
 
-fn denied(reason: Reason, kind: CredentialKind, scopes: Vec<String>) -> Evaluation {
+fn denied(reason: Reason, kind: Kind, scopes: Vec<String>) -> Evaluation {
     Evaluation::Denied {
         reason,
-        kind,
+        kind: Some(kind),
         scopes,
     }
 }
 
-fn has_scopes(held: &[String], required: &[String]) -> bool {
-    required.iter().all(|r| held.iter().any(|h| h == r))
-}
-
-/// JSON scalar equality; numbers compare numerically (`1` equals `1.0`).
-fn scalar_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-            x.as_f64() == y.as_f64()
-        }
-        _ => is_scalar(a) && a == b,
-    }
-}
-
-fn claim_matches(value: &Value, allowed: &[Value]) -> bool {
-    let one = |v: &Value| allowed.iter().any(|a| scalar_eq(v, a));
-    match value {
-        Value::Array(items) => items.iter().any(one),
-        v => one(v),
+/// The outcome of a requirement that names no credential: never met, like a request no rule
+/// allows.
+fn unsatisfiable() -> Evaluation {
+    Evaluation::Denied {
+        reason: Reason::NoMatchingRule,
+        kind: None,
+        scopes: Vec::new(),
     }
 }
 
@@ -434,52 +237,7 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, items: Vec<T>) {
 /// Evaluates a requirement. See the module documentation for the precedence rules.
 pub fn evaluate(req: &Requirement, creds: &mut dyn Credentials) -> Evaluation {
     match req {
-        Requirement::ApiKey { scopes, ids } => match creds.api_key() {
-            CredentialState::Valid(k) => {
-                if !ids.is_empty() && !ids.contains(&k.id) {
-                    denied(Reason::KeyNotAllowed, CredentialKind::ApiKey, Vec::new())
-                } else if !has_scopes(&k.scopes, scopes) {
-                    denied(
-                        Reason::InsufficientScope,
-                        CredentialKind::ApiKey,
-                        scopes.clone(),
-                    )
-                } else {
-                    Evaluation::Granted(vec![Granted::ApiKey(k)])
-                }
-            }
-            CredentialState::Invalid(r) => denied(r, CredentialKind::ApiKey, Vec::new()),
-            // API keys are local: they are never pending or unavailable. Treat anything else as absent.
-            CredentialState::Missing | CredentialState::Pending | CredentialState::Unavailable => {
-                denied(Reason::Missing, CredentialKind::ApiKey, Vec::new())
-            }
-        },
-        Requirement::Jwt {
-            provider,
-            scopes,
-            claims,
-        } => match creds.jwt(provider) {
-            CredentialState::Valid(j) => {
-                if !has_scopes(&j.scopes, scopes) {
-                    denied(
-                        Reason::InsufficientScope,
-                        CredentialKind::Jwt,
-                        scopes.clone(),
-                    )
-                } else if !claims.iter().all(|(path, allowed)| {
-                    path.lookup(&j.claims)
-                        .is_some_and(|v| claim_matches(v, allowed))
-                }) {
-                    denied(Reason::ClaimMismatch, CredentialKind::Jwt, Vec::new())
-                } else {
-                    Evaluation::Granted(vec![Granted::Jwt(j)])
-                }
-            }
-            CredentialState::Missing => denied(Reason::Missing, CredentialKind::Jwt, Vec::new()),
-            CredentialState::Invalid(r) => denied(r, CredentialKind::Jwt, Vec::new()),
-            CredentialState::Pending => Evaluation::Pending(vec![Need::KeySet(provider.clone())]),
-            CredentialState::Unavailable => Evaluation::Unavailable(Need::KeySet(provider.clone())),
-        },
+        Requirement::Credential(leaf) => evaluate_leaf(leaf, creds),
         Requirement::Any(list) => {
             let mut best: Option<Evaluation> = None;
             let mut pending: Vec<Need> = Vec::new();
@@ -498,14 +256,14 @@ pub fn evaluate(req: &Requirement, creds: &mut dyn Credentials) -> Evaluation {
             if !pending.is_empty() {
                 return Evaluation::Pending(pending);
             }
-            best.unwrap_or_else(|| denied(Reason::Missing, CredentialKind::Jwt, Vec::new()))
+            best.unwrap_or_else(unsatisfiable)
         }
         Requirement::All(list) => {
             if list.is_empty() {
                 // Never grant on an empty conjunction (validation rejects it anyway).
-                return denied(Reason::Missing, CredentialKind::Jwt, Vec::new());
+                return unsatisfiable();
             }
-            let mut granted: Vec<Granted> = Vec::new();
+            let mut granted: Vec<Identity> = Vec::new();
             let mut pending: Vec<Need> = Vec::new();
             let mut unavailable: Option<Need> = None;
             for r in list {
@@ -529,60 +287,108 @@ pub fn evaluate(req: &Requirement, creds: &mut dyn Credentials) -> Evaluation {
     }
 }
 
+/// A leaf: the credential's state, then its identity against what the leaf asks of it.
+fn evaluate_leaf(leaf: &CredentialRequirement, creds: &mut dyn Credentials) -> Evaluation {
+    let kind = leaf.kind;
+    match creds.credential(kind, leaf.source.as_deref()) {
+        CredentialState::Valid(id) => match leaf.unmet(&id) {
+            None => Evaluation::Granted(vec![id]),
+            Some(Reason::InsufficientScope) => {
+                denied(Reason::InsufficientScope, kind, leaf.scopes.clone())
+            }
+            Some(reason) => denied(reason, kind, Vec::new()),
+        },
+        CredentialState::Missing => denied(Reason::Missing, kind, Vec::new()),
+        CredentialState::Invalid(r) => denied(r, kind, Vec::new()),
+        CredentialState::Pending(need) if kind.can_wait() => Evaluation::Pending(vec![need]),
+        CredentialState::Unavailable(need) if kind.can_wait() => Evaluation::Unavailable(need),
+        // A local kind is never pending or unavailable: treat anything else as absent.
+        CredentialState::Pending(_) | CredentialState::Unavailable(_) => {
+            denied(Reason::Missing, kind, Vec::new())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credential::api_key::{ApiKeys, ApiKeysConfig};
     use crate::jwk::KeySet;
     use crate::provider::{JwksSource, Provider};
     use serde_json::json;
+    use std::rc::Rc;
     use CredentialState as S;
 
     /// Credentials given up front; counts how often each is asked for.
     #[derive(Default)]
     struct Fake {
-        key: Option<CredentialState<KeyIdentity>>,
-        jwts: BTreeMap<String, CredentialState<JwtIdentity>>,
+        key: Option<CredentialState>,
+        jwts: BTreeMap<String, CredentialState>,
         asked: Vec<String>,
     }
 
     impl Fake {
-        fn key(mut self, s: CredentialState<KeyIdentity>) -> Self {
+        fn key(mut self, s: CredentialState) -> Self {
             self.key = Some(s);
             self
         }
-        fn jwt(mut self, p: &str, s: CredentialState<JwtIdentity>) -> Self {
+        fn jwt(mut self, p: &str, s: CredentialState) -> Self {
             self.jwts.insert(p.into(), s);
             self
         }
     }
 
     impl Credentials for Fake {
-        fn api_key(&mut self) -> CredentialState<KeyIdentity> {
-            self.asked.push("api_key".into());
-            self.key.clone().unwrap_or(S::Missing)
-        }
-        fn jwt(&mut self, provider: &str) -> CredentialState<JwtIdentity> {
-            self.asked.push(provider.into());
-            self.jwts.get(provider).cloned().unwrap_or(S::Missing)
+        fn credential(&mut self, kind: Kind, source: Option<&str>) -> CredentialState {
+            match (kind, source) {
+                (Kind::ApiKey, _) => {
+                    self.asked.push("api_key".into());
+                    self.key.clone().unwrap_or(S::Missing)
+                }
+                (Kind::Jwt, Some(provider)) => {
+                    self.asked.push(provider.into());
+                    self.jwts.get(provider).cloned().unwrap_or(S::Missing)
+                }
+                (Kind::Jwt, None) => S::Missing,
+            }
         }
     }
 
-    fn key(id: &str, scopes: &[&str]) -> CredentialState<KeyIdentity> {
-        S::Valid(KeyIdentity {
-            id: id.into(),
+    /// The key set of provider `p`, as a need.
+    fn ks(p: &str) -> Need {
+        Need::KeySet(p.into())
+    }
+
+    fn key(id: &str, scopes: &[&str]) -> CredentialState {
+        S::Valid(key_ident(id, scopes))
+    }
+
+    fn key_ident(id: &str, scopes: &[&str]) -> Identity {
+        Identity {
+            kind: Kind::ApiKey,
+            source: None,
+            subject: None,
+            key_id: Some(id.into()),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        })
+            claims: None,
+        }
     }
 
-    fn token(provider: &str, scopes: &[&str], claims: Value) -> CredentialState<JwtIdentity> {
+    fn token(provider: &str, scopes: &[&str], claims: Value) -> CredentialState {
         S::Valid(ident(provider, scopes, claims))
     }
 
-    fn ident(provider: &str, scopes: &[&str], claims: Value) -> JwtIdentity {
-        JwtIdentity {
-            provider: provider.into(),
-            claims: Rc::new(claims.as_object().cloned().unwrap_or_default()),
+    fn ident(provider: &str, scopes: &[&str], claims: Value) -> Identity {
+        Identity {
+            kind: Kind::Jwt,
+            source: Some(provider.into()),
+            subject: claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            key_id: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            claims: Some(Rc::new(claims.as_object().cloned().unwrap_or_default())),
         }
     }
 
@@ -603,9 +409,11 @@ mod tests {
 
     fn parse(v: Value, api_keys: bool) -> Result<Requirement, ConfigError> {
         let p = providers();
-        let known = Known {
+        let keys: ApiKeys =
+            crate::config_json::parse::<ApiKeysConfig>(br#"{"keys": []}"#)?.validate("api_keys")?;
+        let known = Configured {
             providers: &p,
-            api_keys,
+            api_keys: api_keys.then_some(&keys),
         };
         let cfg: RequirementConfig =
             crate::config_json::FromJson::from_json(&v, &crate::config_json::At::Root)?;
@@ -619,11 +427,11 @@ mod tests {
         }
     }
 
-    fn deny(reason: Reason, kind: CredentialKind, scopes: &[&str]) -> Evaluation {
+    fn deny(reason: Reason, kind: Kind, scopes: &[&str]) -> Evaluation {
         denied(reason, kind, scopes.iter().map(|s| s.to_string()).collect())
     }
 
-    use CredentialKind::{ApiKey as K, Jwt as J};
+    use Kind::{ApiKey as K, Jwt as J};
 
     #[test]
     fn leaves() {
@@ -636,15 +444,12 @@ mod tests {
                 claims.clone(),
             )
         };
-        let granted_a = Evaluation::Granted(vec![Granted::Jwt(ident(
+        let granted_a = Evaluation::Granted(vec![ident(
             "a",
             &["orders:read", "orders:write", "admin"],
             claims.clone(),
-        ))]);
-        let granted_k = Evaluation::Granted(vec![Granted::ApiKey(KeyIdentity {
-            id: "k1".into(),
-            scopes: vec!["read".into()],
-        })]);
+        )]);
+        let granted_k = Evaluation::Granted(vec![key_ident("k1", &["read"])]);
         let cases: Vec<(Value, Fake, Evaluation)> = vec![
             // jwt presence / validity
             (
@@ -664,12 +469,12 @@ mod tests {
             ),
             (
                 json!({"jwt": "a"}),
-                Fake::default().jwt("a", S::Pending),
+                Fake::default().jwt("a", S::Pending(ks("a"))),
                 Evaluation::Pending(vec![Need::KeySet("a".into())]),
             ),
             (
                 json!({"jwt": "a"}),
-                Fake::default().jwt("a", S::Unavailable),
+                Fake::default().jwt("a", S::Unavailable(ks("a"))),
                 Evaluation::Unavailable(Need::KeySet("a".into())),
             ),
             // a token of another provider does not count
@@ -840,7 +645,7 @@ mod tests {
             // a pending/unavailable API key state (never produced) fails closed
             (
                 json!({"api_key": {}}),
-                Fake::default().key(S::Pending),
+                Fake::default().key(S::Pending(ks("keys"))),
                 deny(Reason::Missing, K, &[]),
             ),
         ];
@@ -908,36 +713,35 @@ mod tests {
             // a grant anywhere wins, even over pending and unavailable branches
             (
                 Fake::default()
-                    .jwt("a", S::Pending)
+                    .jwt("a", S::Pending(ks("a")))
                     .jwt("b", token("b", &[], json!({}))),
-                Evaluation::Granted(vec![Granted::Jwt(ident("b", &[], json!({})))]),
+                Evaluation::Granted(vec![ident("b", &[], json!({}))]),
             ),
             (
                 Fake::default()
-                    .jwt("a", S::Unavailable)
+                    .jwt("a", S::Unavailable(ks("a")))
                     .key(key("k", &["w"])),
-                Evaluation::Granted(vec![Granted::ApiKey(KeyIdentity {
-                    id: "k".into(),
-                    scopes: vec!["w".into()],
-                })]),
+                Evaluation::Granted(vec![key_ident("k", &["w"])]),
             ),
             // nothing granted but keys are loading: wait (pending providers merged)
             (
                 Fake::default()
-                    .jwt("a", S::Pending)
-                    .jwt("b", S::Pending)
+                    .jwt("a", S::Pending(ks("a")))
+                    .jwt("b", S::Pending(ks("b")))
                     .key(key("k", &[])),
                 Evaluation::Pending(vec![Need::KeySet("a".into()), Need::KeySet("b".into())]),
             ),
             (
                 Fake::default()
-                    .jwt("b", S::Pending)
-                    .jwt("a", S::Unavailable),
+                    .jwt("b", S::Pending(ks("b")))
+                    .jwt("a", S::Unavailable(ks("a"))),
                 Evaluation::Pending(vec![Need::KeySet("b".into())]),
             ),
             // unavailable beats denials
             (
-                Fake::default().jwt("a", S::Unavailable).key(key("k", &[])),
+                Fake::default()
+                    .jwt("a", S::Unavailable(ks("a")))
+                    .key(key("k", &[])),
                 Evaluation::Unavailable(Need::KeySet("a".into())),
             ),
         ];
@@ -965,12 +769,9 @@ mod tests {
             (
                 Fake::default().key(k()).jwt("a", ta()).jwt("b", tb()),
                 Evaluation::Granted(vec![
-                    Granted::ApiKey(KeyIdentity {
-                        id: "k".into(),
-                        scopes: vec![],
-                    }),
-                    Granted::Jwt(ident("a", &["s"], json!({"sub": "x"}))),
-                    Granted::Jwt(ident("b", &[], json!({"sub": "y"}))),
+                    key_ident("k", &[]),
+                    ident("a", &["s"], json!({"sub": "x"})),
+                    ident("b", &[], json!({"sub": "y"})),
                 ]),
             ),
             // first failing child decides
@@ -987,37 +788,37 @@ mod tests {
             ),
             // a denial is final: no waiting, no 503
             (
-                Fake::default().key(k()).jwt("a", S::Pending),
+                Fake::default().key(k()).jwt("a", S::Pending(ks("a"))),
                 deny(Reason::Missing, J, &[]),
             ),
             (
-                Fake::default().key(k()).jwt("a", S::Unavailable),
+                Fake::default().key(k()).jwt("a", S::Unavailable(ks("a"))),
                 deny(Reason::Missing, J, &[]),
             ),
             (
-                Fake::default().jwt("a", S::Pending).jwt("b", tb()),
+                Fake::default().jwt("a", S::Pending(ks("a"))).jwt("b", tb()),
                 deny(Reason::Missing, K, &[]),
             ),
             // otherwise pending waits, then unavailable
             (
                 Fake::default()
                     .key(k())
-                    .jwt("a", S::Pending)
-                    .jwt("b", S::Pending),
+                    .jwt("a", S::Pending(ks("a")))
+                    .jwt("b", S::Pending(ks("b"))),
                 Evaluation::Pending(vec![Need::KeySet("a".into()), Need::KeySet("b".into())]),
             ),
             (
                 Fake::default()
                     .key(k())
-                    .jwt("a", S::Unavailable)
-                    .jwt("b", S::Pending),
+                    .jwt("a", S::Unavailable(ks("a")))
+                    .jwt("b", S::Pending(ks("b"))),
                 Evaluation::Pending(vec![Need::KeySet("b".into())]),
             ),
             (
                 Fake::default()
                     .key(k())
                     .jwt("a", ta())
-                    .jwt("b", S::Unavailable),
+                    .jwt("b", S::Unavailable(ks("b"))),
                 Evaluation::Unavailable(Need::KeySet("b".into())),
             ),
         ];
@@ -1043,7 +844,9 @@ mod tests {
             .key(key("k", &["svc"]))
             .jwt("b", token("b", &[], json!({"tenant": "evil"})));
         assert_eq!(evaluate(&r, &mut c), deny(Reason::ClaimMismatch, J, &[]));
-        let mut c = Fake::default().key(key("k", &["svc"])).jwt("b", S::Pending);
+        let mut c = Fake::default()
+            .key(key("k", &["svc"]))
+            .jwt("b", S::Pending(ks("b")));
         assert_eq!(
             evaluate(&r, &mut c),
             Evaluation::Pending(vec![Need::KeySet("b".into())])
@@ -1225,11 +1028,10 @@ mod tests {
         // duplicates are folded
         assert_eq!(
             parse(json!({"jwt": "a", "scopes": ["x", "x"]}), true),
-            Ok(Requirement::Jwt {
-                provider: "a".into(),
+            Ok(Requirement::Credential(CredentialRequirement {
                 scopes: vec!["x".into()],
-                claims: vec![]
-            })
+                ..CredentialRequirement::any(Kind::Jwt, Some("a".into()))
+            }))
         );
     }
 }

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{envoy_validate_file, repo, validate_plugin, Envoy, Response};
-use edgeguard::api_key::sha256_hex;
+use edgeguard::credential::api_key::sha256_hex;
 use serde_json::{json, Value};
 
 const IOS_KEY: &str = "test-key-ios-0123456789";

@@ -15,8 +15,8 @@ mod common;
 
 use base64::Engine as _;
 use common::{b64, cluster, validate_plugin, Envoy, HttpServer, Options, Reply, Response};
-use edgeguard::api_key::sha256_hex;
 use edgeguard::config::Config;
+use edgeguard::credential::api_key::sha256_hex;
 use edgeguard::jwk::KeySet;
 use edgeguard::jwt::verify;
 use edgeguard::provider::JwksSource;

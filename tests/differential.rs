@@ -25,8 +25,8 @@ use common::{
     b64, cluster, h2_request, http_raw, prefix_route, request_bytes, validate_plugin, EchoUpstream,
     Envoy, Options, Received, Response,
 };
-use edgeguard::api_key::sha256_hex;
 use edgeguard::config::Config;
+use edgeguard::credential::api_key::sha256_hex;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 

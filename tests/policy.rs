@@ -14,7 +14,7 @@
 mod common;
 
 use common::{b64, validate_plugin, wait_until, Envoy, Options, Response};
-use edgeguard::api_key::sha256_hex;
+use edgeguard::credential::api_key::sha256_hex;
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

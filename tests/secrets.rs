@@ -22,7 +22,7 @@ mod common;
 
 use base64::Engine as _;
 use common::{cluster, Envoy, HttpServer, Options, Reply};
-use edgeguard::api_key::sha256_hex;
+use edgeguard::credential::api_key::sha256_hex;
 use serde_json::json;
 
 const ISS: &str = "https://idp.example";

@@ -22,7 +22,7 @@
 mod common;
 
 use common::{b64, cluster, Envoy, HttpServer, Options, Reply};
-use edgeguard::api_key::sha256_hex;
+use edgeguard::credential::api_key::sha256_hex;
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader, Read, Write};

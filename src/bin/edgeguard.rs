@@ -11,8 +11,8 @@
 //!   [--ttl SECONDS] [--claim NAME=VALUE]...`: a signed EdDSA token, for tests and demos.
 
 use base64::Engine as _;
-use edgeguard::api_key::sha256_hex;
 use edgeguard::config::Config;
+use edgeguard::credential::api_key::sha256_hex;
 use std::io::Read;
 use std::process::ExitCode;
 

@@ -1,10 +1,20 @@
-//! API keys: stored only as SHA-256 digests, each with an id, scopes and an on/off switch.
+//! API keys: the `api_keys` section (keys stored only as SHA-256 digests, each with an id, scopes and
+//! an on/off switch) and the credential kind that checks them.
 //!
 //! A presented key is hashed once and compared against every configured digest in constant time, so
-//! neither the secret nor which key matched leaks through timing.
+//! neither the secret nor which key matched leaks through timing. A valid key's identity is its id
+//! (`key_id`, sent as `headers.key_id`) and its scopes; a failure is challenged with scheme `ApiKey`
+//! and error `invalid_key`. API keys are local: their check never waits.
 
+use super::requirement::{validate_ids, validate_scopes, CredentialRequirement};
+use super::{
+    challenge_denial, presented, Authenticator, Configured, Context, CredentialState, Identity,
+    Kind,
+};
 use crate::config_error::ConfigError;
+use crate::decision::{Denial, Edits};
 use crate::extractor::{validate_sources, Source, SourceConfig};
+use crate::reason::Reason;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// JSON form of the `api_keys` section.
@@ -166,6 +176,95 @@ fn is_key_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// JSON form of the requirement leaf `{"api_key": {"scopes": [...], "ids": [...]}}`.
+#[derive(Debug)]
+pub struct RequirementConfig {
+    scopes: Option<Vec<String>>,
+    ids: Option<Vec<String>>,
+}
+
+from_json_struct!(RequirementConfig { scopes, ids });
+
+impl RequirementConfig {
+    /// Validates the leaf found at `field` (`rules[0].require.api_key`): refused without an
+    /// `api_keys` section.
+    pub fn validate(
+        self,
+        field: &str,
+        configured: Configured<'_>,
+    ) -> Result<CredentialRequirement, ConfigError> {
+        if configured.api_keys.is_none() {
+            return Err(ConfigError::new(
+                field,
+                "no \"api_keys\" section is configured",
+            ));
+        }
+        let scopes = match self.scopes {
+            Some(s) => validate_scopes(s, &format!("{field}.scopes"))?,
+            None => Vec::new(),
+        };
+        let ids = match self.ids {
+            Some(ids) => validate_ids(ids, &format!("{field}.ids"))?,
+            None => Vec::new(),
+        };
+        Ok(CredentialRequirement {
+            scopes,
+            ids,
+            ..CredentialRequirement::any(Kind::ApiKey, None)
+        })
+    }
+}
+
+/// The API-key credential kind.
+#[derive(Debug)]
+pub struct ApiKeyAuth;
+
+impl Authenticator for ApiKeyAuth {
+    fn check(&self, _source: Option<&str>, cx: &mut Context<'_>) -> CredentialState {
+        let Some(keys) = cx.configured.api_keys else {
+            return CredentialState::Missing;
+        };
+        let (value, found) = match presented(&keys.sources, cx.req) {
+            Ok(p) => p,
+            Err(state) => return state,
+        };
+        match keys.lookup(&value) {
+            KeyCheck::Valid(k) => {
+                cx.verified_at(found, keys.forward_credential);
+                cx.events.key_id = Some(k.id.clone());
+                CredentialState::Valid(Identity {
+                    kind: Kind::ApiKey,
+                    source: None,
+                    subject: None,
+                    key_id: Some(k.id.clone()),
+                    scopes: k.scopes.clone(),
+                    claims: None,
+                })
+            }
+            KeyCheck::Disabled(_) => CredentialState::Invalid(Reason::DisabledKey),
+            KeyCheck::Unknown => CredentialState::Invalid(Reason::UnknownKey),
+        }
+    }
+
+    fn denial(&self, realm: &str, reason: Reason, scopes: &[String]) -> Denial {
+        challenge_denial("ApiKey", "invalid_key", realm, reason, scopes)
+    }
+
+    /// Nothing besides `headers.key_id`.
+    fn forward(&self, _: &Identity, _: Configured<'_>, _: &mut Edits<'_>) {}
+
+    fn sources<'a>(&self, configured: Configured<'a>) -> Vec<&'a Source> {
+        configured
+            .api_keys
+            .map(|k| k.sources.iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn owned_headers<'a>(&self, _: Configured<'a>) -> Vec<&'a str> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,306 @@
+//! Credentials: the kinds a request can present, the [`Identity`] a verified one yields, and what
+//! every kind shares.
+//!
+//! # Contract
+//! - A kind is one file here (`api_key.rs`, `jwt.rs`) whose authenticator implements
+//!   [`Authenticator`]: how its credential is checked, the challenge a failure answers with, the
+//!   headers it sets upstream besides the common identity headers, and the places it is read from.
+//!   The engine and the requirement tree see only [`Kind`], [`Identity`] and [`CredentialState`].
+//! - Every kind reads its value through [`presented`]: none is `Missing`, two different values are
+//!   `Invalid(ambiguous_credential)` (never pick one). Every configured place of every kind is
+//!   stripped from the request that goes upstream, in every spelling; a place that held a verified
+//!   credential whose forwarding is configured keeps its exact spelling ([`Context::verified_at`]).
+//! - A credential is checked at most once per request, however many requirement leaves name it
+//!   ([`RequestCredentials`]).
+//! - The identity headers common to every kind (`headers.key_id`, `headers.provider`,
+//!   `headers.subject`) are set by the engine from the [`Identity`] fields of the same meaning.
+
+pub mod api_key;
+pub mod jwt;
+pub mod requirement;
+
+use crate::decision::{Denial, Edits};
+use crate::engine::KeyStore;
+use crate::events::Events;
+use crate::extractor::{extract, Extraction, Found, Source};
+use crate::need::Need;
+use crate::provider::Provider;
+use crate::reason::Reason;
+use crate::request::Request;
+use api_key::{ApiKeyAuth, ApiKeys};
+use jwt::{JwtAuth, TokenCacheConfig};
+use requirement::CredentialRequirement;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// A kind of credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A key of the `api_keys` section.
+    ApiKey,
+    /// A JWT verified by a named provider.
+    Jwt,
+}
+
+impl Kind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [Kind; 2] = [Kind::ApiKey, Kind::Jwt];
+
+    /// Whether a credential of this kind can wait for a remote resource. A state of a kind that
+    /// cannot (API keys are local) that says pending or unavailable is treated as missing: fail
+    /// closed.
+    pub fn can_wait(self) -> bool {
+        match self {
+            Kind::ApiKey => false,
+            Kind::Jwt => true,
+        }
+    }
+}
+
+/// Who a verified credential speaks for: what requirements are matched against, what checks see,
+/// and what is asserted upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub kind: Kind,
+    /// The named configuration that verified it (a JWT provider), sent as `headers.provider`;
+    /// `None` for a kind configured once (the `api_keys` section).
+    pub source: Option<String>,
+    /// Whom the credential names (a token's `sub`), sent as `headers.subject` when an upstream
+    /// would read it byte for byte ([`is_header_exact`]).
+    pub subject: Option<String>,
+    /// The configured id of the key presented (an API key), sent as `headers.key_id`; what a
+    /// requirement's `ids` restrict.
+    pub key_id: Option<String>,
+    /// What a requirement's `scopes` are matched against.
+    pub scopes: Vec<String>,
+    /// The verified claims (a token), what a requirement's `claims` are matched against.
+    pub claims: Option<Rc<crate::jwt::Claims>>,
+}
+
+/// What a request's credential of one kind (and source) turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CredentialState {
+    Valid(Identity),
+    Missing,
+    Invalid(Reason),
+    /// The check needs this first (a provider's keys are loading): the request should wait.
+    Pending(Need),
+    /// The check needed this and it could not be had (the keys could not be loaded): 503.
+    Unavailable(Need),
+}
+
+/// The credentials a configuration defines, borrowed from it: what requirement leaves may name and
+/// what requests are checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Configured<'a> {
+    /// The `api_keys` section, if configured.
+    pub api_keys: Option<&'a ApiKeys>,
+    /// JWT providers by name.
+    pub providers: &'a BTreeMap<String, Provider>,
+}
+
+impl Configured<'_> {
+    /// A leaf accepting any valid credential, for each configured one: a key if `api_keys` is
+    /// configured, then a token of each provider.
+    pub fn any_valid(&self) -> Vec<CredentialRequirement> {
+        let api_key = self
+            .api_keys
+            .map(|_| CredentialRequirement::any(Kind::ApiKey, None));
+        let tokens = self
+            .providers
+            .keys()
+            .map(|p| CredentialRequirement::any(Kind::Jwt, Some(p.clone())));
+        api_key.into_iter().chain(tokens).collect()
+    }
+}
+
+/// One credential kind, as the engine drives it. Implemented once per kind, in the kind's file.
+pub trait Authenticator {
+    /// The state of the request's credential of this kind from `source` (a provider's name; `None`
+    /// for a kind configured once). Reads the value through [`presented`].
+    fn check(&self, source: Option<&str>, cx: &mut Context<'_>) -> CredentialState;
+
+    /// The local reply when a requirement of this kind is not met for `reason`; `scopes` are those
+    /// the requirement asked for (the `scope` attribute of a 403 challenge).
+    fn denial(&self, realm: &str, reason: Reason, scopes: &[String]) -> Denial;
+
+    /// Sets the headers this kind sends upstream for an identity it verified, besides the common
+    /// identity headers (which the engine sets first).
+    fn forward(&self, identity: &Identity, configured: Configured<'_>, edits: &mut Edits<'_>);
+
+    /// Every place credentials of this kind are read from (each is stripped upstream unless it held
+    /// a forwarded credential).
+    fn sources<'a>(&self, configured: Configured<'a>) -> Vec<&'a Source>;
+
+    /// The headers [`Authenticator::forward`] may set: client copies are removed from every request.
+    fn owned_headers<'a>(&self, configured: Configured<'a>) -> Vec<&'a str>;
+}
+
+/// The authenticator of every kind, with what each keeps across requests (the JWT kind's
+/// verified-token cache).
+#[derive(Debug)]
+pub struct Authenticators {
+    api_key: ApiKeyAuth,
+    jwt: JwtAuth,
+}
+
+impl Authenticators {
+    pub fn new(token_cache: TokenCacheConfig) -> Self {
+        Authenticators {
+            api_key: ApiKeyAuth,
+            jwt: JwtAuth::new(token_cache),
+        }
+    }
+
+    /// The authenticator of `kind`.
+    pub fn of(&self, kind: Kind) -> &dyn Authenticator {
+        match kind {
+            Kind::ApiKey => &self.api_key,
+            Kind::Jwt => &self.jwt,
+        }
+    }
+}
+
+/// What the checks of one request read, and what they report.
+pub struct Context<'a> {
+    pub configured: Configured<'a>,
+    pub req: &'a Request,
+    /// Seconds since the epoch, from the host.
+    pub now: u64,
+    /// The key sets of remote JWT providers.
+    pub keys: &'a dyn KeyStore,
+    /// Side facts for the host (key ids, verified providers, cache use).
+    pub events: Events,
+    /// Places of verified credentials whose forwarding is configured.
+    forwarded: Vec<Source>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(
+        configured: Configured<'a>,
+        req: &'a Request,
+        now: u64,
+        keys: &'a dyn KeyStore,
+    ) -> Self {
+        Context {
+            configured,
+            req,
+            now,
+            keys,
+            events: Events::default(),
+            forwarded: Vec::new(),
+        }
+    }
+
+    /// A credential found at `found` was verified: if its forwarding is configured (`forward`),
+    /// those places keep it upstream; otherwise they are stripped like every credential place.
+    pub fn verified_at(&mut self, found: Vec<Found>, forward: bool) {
+        if forward {
+            self.forwarded.extend(found.into_iter().map(|f| f.source));
+        }
+    }
+}
+
+/// The one credential value a request presents in `sources` (with every place it was found), or
+/// the state that ends the check of that kind: none is `Missing`, two different values are
+/// `Invalid(ambiguous_credential)` (never pick one). Shared by every credential kind.
+pub fn presented(
+    sources: &[Source],
+    req: &Request,
+) -> Result<(String, Vec<Found>), CredentialState> {
+    let found = match extract(sources, req) {
+        Extraction::Absent => return Err(CredentialState::Missing),
+        Extraction::Ambiguous(_) => {
+            return Err(CredentialState::Invalid(Reason::AmbiguousCredential))
+        }
+        Extraction::One(found) => found,
+    };
+    match found.first() {
+        Some(f) => Ok((f.value.clone(), found)),
+        None => Err(CredentialState::Missing),
+    }
+}
+
+/// The credentials of a request, as the requirement tree asks for them.
+pub trait Credentials {
+    /// The state of the credential of `kind` from `source` (see [`Authenticator::check`]).
+    fn credential(&mut self, kind: Kind, source: Option<&str>) -> CredentialState;
+}
+
+/// The credentials of one request, each checked at most once.
+pub struct RequestCredentials<'a> {
+    authenticators: &'a Authenticators,
+    cx: Context<'a>,
+    checked: Vec<(Kind, Option<String>, CredentialState)>,
+}
+
+impl<'a> RequestCredentials<'a> {
+    pub fn new(authenticators: &'a Authenticators, cx: Context<'a>) -> Self {
+        RequestCredentials {
+            authenticators,
+            cx,
+            checked: Vec::new(),
+        }
+    }
+
+    /// What the checks reported, and the places of verified credentials whose forwarding is
+    /// configured (every other credential place is stripped).
+    pub fn finish(self) -> (Events, Vec<Source>) {
+        (self.cx.events, self.cx.forwarded)
+    }
+}
+
+impl Credentials for RequestCredentials<'_> {
+    fn credential(&mut self, kind: Kind, source: Option<&str>) -> CredentialState {
+        let seen = self
+            .checked
+            .iter()
+            .find(|(k, s, _)| *k == kind && s.as_deref() == source);
+        if let Some((_, _, state)) = seen {
+            return state.clone();
+        }
+        let state = self.authenticators.of(kind).check(source, &mut self.cx);
+        self.checked
+            .push((kind, source.map(str::to_string), state.clone()));
+        state
+    }
+}
+
+/// The 401 or 403 of a failed requirement, with an RFC 6750-style challenge
+/// (`<scheme> realm="<realm>"`, then `error` and `error_description` or `scope`): `invalid_error`
+/// is the kind's `error` for a present but invalid credential (`invalid_token`, `invalid_key`).
+pub fn challenge_denial(
+    scheme: &str,
+    invalid_error: &str,
+    realm: &str,
+    reason: Reason,
+    scopes: &[String],
+) -> Denial {
+    if reason.is_forbidden() {
+        let mut c = format!("{scheme} realm=\"{realm}\", error=\"insufficient_scope\"");
+        if !scopes.is_empty() {
+            c.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
+        }
+        Denial::forbidden(reason, Some(c))
+    } else if reason == Reason::Missing {
+        Denial::unauthorized(reason, format!("{scheme} realm=\"{realm}\""))
+    } else {
+        Denial::unauthorized(
+            reason,
+            format!(
+                "{scheme} realm=\"{realm}\", error=\"{invalid_error}\", error_description=\"{}\"",
+                reason.description()
+            ),
+        )
+    }
+}
+
+/// A value an upstream reads byte for byte as edgeguard sent it: non-empty, at most 4096 bytes, no
+/// control characters, and no leading or trailing whitespace (HTTP trims it).
+pub fn is_header_exact(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 4096
+        && !v.chars().any(char::is_control)
+        && !v.starts_with([' ', '\t'])
+        && !v.ends_with([' ', '\t'])
+}

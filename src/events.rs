@@ -1,0 +1,22 @@
+//! Side facts of one request's check, for the host to act on: metrics, refetches, logs. Filled by
+//! the credential kinds and the engine; never part of the decision.
+
+use crate::reason::Reason;
+
+/// Side facts of a check, for the host to act on (metrics, refetches, logs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Events {
+    /// Id of the valid API key presented (usage counts).
+    pub key_id: Option<String>,
+    /// Providers that saw a token with an unknown `kid` (the host may refetch, rate-limited).
+    pub unknown_kid: Vec<String>,
+    /// Providers that verified a token.
+    pub verified: Vec<String>,
+    /// Signature checks answered by the verified-token cache, and those that were not.
+    pub cache_hits: u32,
+    pub cache_misses: u32,
+    /// The denial reason (also set in report mode, where the request is let through).
+    pub denied: Option<Reason>,
+    /// `sub`/`jti` of the token for logs (never the token).
+    pub subject: Option<String>,
+}
