@@ -13,8 +13,9 @@
 
 use base64::Engine as _;
 use edgeguard::config::Config;
-use edgeguard::engine::{Engine, KeyAvailability, KeyStore, Outcome};
+use edgeguard::engine::{Engine, Outcome};
 use edgeguard::request::Request;
+use edgeguard::resources::{KeyAvailability, Resources};
 use jwt_simple::prelude::*;
 use serde_json::json;
 
@@ -31,11 +32,11 @@ fn b64(b: &[u8]) -> String {
 }
 
 struct NoRemote;
-impl KeyStore for NoRemote {
-    fn keys(&self, _: &str) -> KeyAvailability {
+impl Resources for NoRemote {
+    fn key_set(&self, _: &str) -> KeyAvailability {
         KeyAvailability::Unavailable
     }
-    fn refetch_unknown_kid(&self, _: &str) -> bool {
+    fn refetch_key_set(&self, _: &str) -> bool {
         false
     }
 }

@@ -16,32 +16,14 @@ use crate::credential::{
 use crate::decision::{Decision, Denial, Edits};
 use crate::events::Events;
 use crate::extractor::Source;
-use crate::jwk::KeySet;
 use crate::matcher::Action;
 use crate::need::Need;
 use crate::policy::{self, Evaluation, Requirement};
 use crate::reading::{self, Reading};
 use crate::reason::Reason;
 use crate::request::Request;
+use crate::resources::Resources;
 use crate::spelling::header_key;
-
-/// The state of a remote provider's key set, as the host side knows it.
-#[derive(Debug, Clone)]
-pub enum KeyAvailability {
-    Ready(KeySet),
-    /// Not loaded yet; a fetch is under way.
-    Loading,
-    /// Not loaded (or stale beyond `max_stale_seconds`) and the last fetch failed.
-    Unavailable,
-}
-
-/// Gives the engine the key sets of remote providers.
-pub trait KeyStore {
-    fn keys(&self, provider: &str) -> KeyAvailability;
-    /// A token named a `kid` the key set lacks: the store may refetch (rate-limited). True when it
-    /// will, and the request should wait for the new key set instead of failing now.
-    fn refetch_unknown_kid(&self, provider: &str) -> bool;
-}
 
 /// What the core decided, or that it must wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +101,7 @@ impl Engine {
         &self,
         req: &Request,
         now: u64,
-        keys: &dyn KeyStore,
+        keys: &dyn Resources,
         rule_set: Option<&str>,
     ) -> Check {
         let mut edits = Edits::removing(&self.owned_headers);
@@ -300,15 +282,7 @@ mod tests {
     use crate::credential::api_key::sha256_hex;
     use crate::decision::HeaderOp;
 
-    pub(super) struct NoKeys;
-    impl KeyStore for NoKeys {
-        fn keys(&self, _: &str) -> KeyAvailability {
-            KeyAvailability::Unavailable
-        }
-        fn refetch_unknown_kid(&self, _: &str) -> bool {
-            false
-        }
-    }
+    use crate::testing::FixedResources;
 
     fn engine(extra: &str) -> Engine {
         let json = format!(
@@ -335,7 +309,10 @@ mod tests {
     }
 
     pub(super) fn decide(e: &Engine, r: &Request) -> Decision {
-        match e.check(r, 1_700_000_000, &NoKeys, None).outcome {
+        match e
+            .check(r, 1_700_000_000, &FixedResources::none(), None)
+            .outcome
+        {
             Outcome::Decided(d) => d,
             Outcome::Wait(p) => unreachable!("unexpected wait for {p:?}"),
         }
@@ -613,19 +590,10 @@ mod jwt_tests {
 
     const NOW: u64 = 1_700_000_000;
 
-    /// A remote key store whose state the test controls.
-    struct Store {
-        state: KeyAvailability,
-        refetch: Cell<bool>,
-    }
-    impl KeyStore for Store {
-        fn keys(&self, _: &str) -> KeyAvailability {
-            self.state.clone()
-        }
-        fn refetch_unknown_kid(&self, _: &str) -> bool {
-            self.refetch.replace(false)
-        }
-    }
+    use crate::jwk::KeySet;
+    use crate::resources::KeyAvailability;
+    /// Remote key sets in a state the test controls.
+    type Store = crate::testing::FixedResources;
 
     fn b64(b: &[u8]) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
@@ -869,7 +837,12 @@ mod check_stage {
     }
 
     fn check(e: &Engine, r: &Request) -> Check {
-        e.check(r, 1_700_000_000, &super::tests::NoKeys, None)
+        e.check(
+            r,
+            1_700_000_000,
+            &crate::testing::FixedResources::none(),
+            None,
+        )
     }
 
     #[test]

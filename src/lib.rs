@@ -40,6 +40,7 @@ pub mod reading;
 pub mod reason;
 pub mod remote;
 pub mod request;
+pub mod resources;
 pub mod rsa_fast;
 pub mod rule_match;
 pub mod slots;

@@ -7,21 +7,22 @@ mod common;
 use common::{config_json, NOW};
 use edgeguard::config::Config;
 use edgeguard::decision::{Decision, HeaderOp};
-use edgeguard::engine::{Engine, KeyAvailability, KeyStore, Outcome};
+use edgeguard::engine::{Engine, Outcome};
+use edgeguard::resources::{KeyAvailability, Resources};
 use edgeguard::request::Request;
 use libfuzzer_sys::fuzz_target;
 
 struct Store(u8);
 
-impl KeyStore for Store {
-    fn keys(&self, _provider: &str) -> KeyAvailability {
+impl Resources for Store {
+    fn key_set(&self, _provider: &str) -> KeyAvailability {
         match self.0 % 3 {
             0 => KeyAvailability::Loading,
             1 => KeyAvailability::Unavailable,
             _ => KeyAvailability::Ready(edgeguard::jwk::KeySet::default()),
         }
     }
-    fn refetch_unknown_kid(&self, _provider: &str) -> bool {
+    fn refetch_key_set(&self, _provider: &str) -> bool {
         self.0 & 4 != 0
     }
 }

@@ -22,7 +22,6 @@ use crate::claim_path::ClaimPath;
 use crate::config_error::ConfigError;
 use crate::config_json::{At, FromJson, Obj};
 use crate::decision::{Denial, Edits};
-use crate::engine::KeyAvailability;
 use crate::extractor::Source;
 use crate::jwk::KeySet;
 use crate::jwt::{self, Claims, JwtError};
@@ -30,6 +29,7 @@ use crate::jwt_cache::{Cached, JwtCache};
 use crate::need::Need;
 use crate::provider::{JwksSource, Provider};
 use crate::reason::Reason;
+use crate::resources::KeyAvailability;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -178,7 +178,7 @@ impl Authenticator for JwtAuth {
         let need = || Need::KeySet(provider.name.clone());
         let keys = match &provider.jwks {
             JwksSource::Inline(k) => k.clone(),
-            JwksSource::Remote(_) => match cx.keys.keys(&provider.name) {
+            JwksSource::Remote(_) => match cx.resources.key_set(&provider.name) {
                 KeyAvailability::Ready(k) => k,
                 KeyAvailability::Loading => return CredentialState::Pending(need()),
                 KeyAvailability::Unavailable => return CredentialState::Unavailable(need()),
@@ -208,7 +208,7 @@ impl Authenticator for JwtAuth {
                 if e == JwtError::UnknownKid {
                     cx.events.unknown_kid.push(provider.name.clone());
                     if matches!(provider.jwks, JwksSource::Remote(_))
-                        && cx.keys.refetch_unknown_kid(&provider.name)
+                        && cx.resources.refetch_key_set(&provider.name)
                     {
                         return CredentialState::Pending(need());
                     }

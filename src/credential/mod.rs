@@ -20,13 +20,13 @@ pub mod jwt;
 pub mod requirement;
 
 use crate::decision::{Denial, Edits};
-use crate::engine::KeyStore;
 use crate::events::Events;
 use crate::extractor::{extract, Extraction, Found, Source};
 use crate::need::Need;
 use crate::provider::Provider;
 use crate::reason::Reason;
 use crate::request::Request;
+use crate::resources::Resources;
 use api_key::{ApiKeyAuth, ApiKeys};
 use jwt::{JwtAuth, TokenCacheConfig};
 use requirement::CredentialRequirement;
@@ -167,8 +167,8 @@ pub struct Context<'a> {
     pub req: &'a Request,
     /// Seconds since the epoch, from the host.
     pub now: u64,
-    /// The key sets of remote JWT providers.
-    pub keys: &'a dyn KeyStore,
+    /// Remote resources (key sets of remote JWT providers).
+    pub resources: &'a dyn Resources,
     /// Side facts for the host (key ids, verified providers, cache use).
     pub events: Events,
     /// Places of verified credentials whose forwarding is configured.
@@ -180,13 +180,13 @@ impl<'a> Context<'a> {
         configured: Configured<'a>,
         req: &'a Request,
         now: u64,
-        keys: &'a dyn KeyStore,
+        resources: &'a dyn Resources,
     ) -> Self {
         Context {
             configured,
             req,
             now,
-            keys,
+            resources,
             events: Events::default(),
             forwarded: Vec::new(),
         }

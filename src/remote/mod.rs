@@ -21,10 +21,10 @@ pub mod lifecycle;
 
 use crate::config::Config;
 use crate::counters::Counters;
-use crate::engine::{KeyAvailability, KeyStore};
 use crate::host::{Callout, CalloutResponse, Callouts, Metrics, SharedData};
 use crate::need::Need;
 use crate::provider::JwksSource;
+use crate::resources::{KeyAvailability, Resources};
 use lease::Acquire;
 use lifecycle::{Availability, FetchReason, Lifecycle, Timing};
 use std::collections::{BTreeMap, HashMap};
@@ -405,8 +405,8 @@ pub struct View<'a> {
     last: bool,
 }
 
-impl KeyStore for View<'_> {
-    fn keys(&self, provider: &str) -> KeyAvailability {
+impl Resources for View<'_> {
+    fn key_set(&self, provider: &str) -> KeyAvailability {
         let Some(remote) = self.remotes.jwks.get(provider) else {
             return KeyAvailability::Unavailable;
         };
@@ -419,7 +419,7 @@ impl KeyStore for View<'_> {
         }
     }
 
-    fn refetch_unknown_kid(&self, provider: &str) -> bool {
+    fn refetch_key_set(&self, provider: &str) -> bool {
         !self.last
             && self
                 .remotes

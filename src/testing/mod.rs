@@ -1,5 +1,7 @@
 //! Test doubles shared by the unit tests, the fuzz targets and the examples (feature `testing`).
 
 mod mock_host;
+mod resources;
 
 pub use mock_host::{MockHost, Reply};
+pub use resources::FixedResources;
