@@ -15,6 +15,8 @@ pub struct Jwks(pub RemoteJwks);
 impl Document for Jwks {
     type Value = KeySet;
     const KIND: &'static str = "jwks";
+    const LABEL: &'static str = "JWKS";
+    const OWNER: &'static str = "provider";
 
     fn request(&self) -> Callout {
         let r = &self.0;

@@ -33,8 +33,11 @@ use std::collections::{BTreeMap, HashMap};
 pub trait Document {
     /// What the parsed body becomes.
     type Value;
-    /// Kind name in shared-data keys and logs (`jwks`).
+    /// Kind name in shared-data keys (`jwks`).
     const KIND: &'static str;
+    /// What the document is and whose, in log lines: "provider idp: JWKS loaded".
+    const LABEL: &'static str;
+    const OWNER: &'static str;
     /// The callout that fetches the document.
     fn request(&self) -> Callout;
     fn timing(&self) -> Timing;
@@ -149,9 +152,10 @@ impl<D: Document> Remote<D> {
                                 changed = true;
                             }
                             Err(e) => log::warn!(
-                                "edgeguard: {} {}: shared copy unreadable: {e}",
-                                D::KIND,
-                                self.name
+                                "edgeguard: {} {}: shared {} unreadable: {e}",
+                                D::OWNER,
+                                self.name,
+                                D::LABEL
                             ),
                         }
                     }
@@ -197,9 +201,10 @@ impl<D: Document> Remote<D> {
                 match host.dispatch(&call) {
                     Ok(token) => {
                         log::debug!(
-                            "edgeguard: {} {}: fetching ({})",
-                            D::KIND,
+                            "edgeguard: {} {}: fetching {} ({})",
+                            D::OWNER,
                             self.name,
+                            D::LABEL,
                             reason.as_str()
                         );
                         Fetch::Started(token)
@@ -262,18 +267,20 @@ impl<D: Document> Remote<D> {
         match result {
             Ok((_, value)) => {
                 log::info!(
-                    "edgeguard: {} {}: loaded, {}",
-                    D::KIND,
+                    "edgeguard: {} {}: {} loaded, {}",
+                    D::OWNER,
                     self.name,
+                    D::LABEL,
                     D::describe(&value)
                 );
                 let version = host.get(&self.record_key).map(|(_, v)| v);
                 self.life.install(value, now, version);
             }
             Err(why) => log::warn!(
-                "edgeguard: {} {}: fetch failed: {why}; keeping the last good value if any",
-                D::KIND,
-                self.name
+                "edgeguard: {} {}: {} fetch failed: {why}; keeping the last good one if any",
+                D::OWNER,
+                self.name,
+                D::LABEL
             ),
         }
     }
