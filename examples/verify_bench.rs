@@ -1,6 +1,6 @@
-//! Micro-benchmark of signature checks: `edgeguard::rsa_fast` vs jwt-simple's RS256/PS256, and
-//! `edgeguard::es256` (precomputed tables) vs the `p256` crate alone for ES256, and ed25519-dalek
-//! (`edgeguard::eddsa`) vs jwt-simple's ed25519-compact for EdDSA.
+//! Micro-benchmark of signature checks: `edgeguard::jwt::crypto::rsa` vs jwt-simple's RS256/PS256, and
+//! `edgeguard::jwt::crypto::es256` (precomputed tables) vs the `p256` crate alone for ES256, and ed25519-dalek
+//! (`edgeguard::jwt::crypto::eddsa`) vs jwt-simple's ed25519-compact for EdDSA.
 //!
 //! Meant to be run as a wasm32-wasip1 program under V8 (the engine Envoy embeds); figures are
 //! thread CPU time:
@@ -18,9 +18,9 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // a benchmark, not an input path
 
 use base64::Engine as _;
-use edgeguard::eddsa::Ed25519Key;
-use edgeguard::es256::P256Key;
-use edgeguard::rsa_fast::{Hash, RsaPublicKey};
+use edgeguard::jwt::crypto::eddsa::Ed25519Key;
+use edgeguard::jwt::crypto::es256::P256Key;
+use edgeguard::jwt::crypto::rsa::{Hash, RsaPublicKey};
 use jwt_simple::prelude::*;
 
 const KEY_2048: &str = include_str!("../tests/rsa_keys/rsa2048_1.pem");
@@ -74,8 +74,8 @@ fn run(bits: usize, pem: &str, iters: u32) {
             .is_ok()
     });
     println!("RSA-{bits}: key setup (once) {setup:.0} µs");
-    println!("RSA-{bits}: RS256 rsa_fast {ours_rs:.1} µs/verify, jwt-simple {js_rs:.1} µs/verify ({:.1}x)", js_rs / ours_rs);
-    println!("RSA-{bits}: PS256 rsa_fast {ours_ps:.1} µs/verify, jwt-simple {js_ps:.1} µs/verify ({:.1}x)", js_ps / ours_ps);
+    println!("RSA-{bits}: RS256 crypto::rsa {ours_rs:.1} µs/verify, jwt-simple {js_rs:.1} µs/verify ({:.1}x)", js_rs / ours_rs);
+    println!("RSA-{bits}: PS256 crypto::rsa {ours_ps:.1} µs/verify, jwt-simple {js_ps:.1} µs/verify ({:.1}x)", js_ps / ours_ps);
 }
 
 fn run_es256(iters: u32) {

@@ -590,7 +590,7 @@ mod jwt_tests {
 
     const NOW: u64 = 1_700_000_000;
 
-    use crate::jwk::KeySet;
+    use crate::jwt::jwk::KeySet;
     use crate::resources::KeyAvailability;
     /// Remote key sets in a state the test controls.
     type Store = crate::testing::FixedResources;

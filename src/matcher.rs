@@ -337,7 +337,7 @@ mod tests {
     use crate::credential::api_key::{ApiKeys, ApiKeysConfig};
     use crate::credential::requirement::CredentialRequirement;
     use crate::credential::Kind;
-    use crate::jwk::KeySet;
+    use crate::jwt::jwk::KeySet;
     use crate::path;
     use crate::provider::{JwksSource, Provider};
     use serde_json::{json, Value};

@@ -81,10 +81,10 @@ impl Plugin {
         if config
             .providers
             .values()
-            .any(|p| p.algorithms.contains(&crate::jwk::Alg::ES256))
+            .any(|p| p.algorithms.contains(&crate::jwt::jwk::Alg::ES256))
         {
             // Once per VM, at start-up rather than in the first ES256 request.
-            crate::es256::prepare();
+            crate::jwt::crypto::es256::prepare();
         }
         let remotes = Remotes::new(&config, vm);
         remotes.create_records(host);

@@ -313,7 +313,7 @@ fn evaluate_leaf(leaf: &CredentialRequirement, creds: &mut dyn Credentials) -> E
 mod tests {
     use super::*;
     use crate::credential::api_key::{ApiKeys, ApiKeysConfig};
-    use crate::jwk::KeySet;
+    use crate::jwt::jwk::KeySet;
     use crate::provider::{JwksSource, Provider};
     use serde_json::json;
     use std::rc::Rc;

@@ -21,7 +21,7 @@
 use crate::claim_path::ClaimPath;
 use crate::config_error::ConfigError;
 use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
-use crate::jwk::{Alg, KeySet};
+use crate::jwt::jwk::{Alg, KeySet};
 use crate::spelling::same_header;
 
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;

@@ -3,7 +3,7 @@
 //! [`crate::need::Need`] variant, never a parameter of `Engine::check`. [`crate::remote::View`]
 //! implements it over the VM's remote resources; [`crate::testing`] has doubles.
 
-use crate::jwk::KeySet;
+use crate::jwt::jwk::KeySet;
 
 /// The state of a remote provider's key set, as the host side knows it.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use common::{b64, cluster, validate_plugin, Envoy, HttpServer, Options, Reply, Response};
 use edgeguard::config::Config;
 use edgeguard::credential::api_key::sha256_hex;
-use edgeguard::jwk::KeySet;
+use edgeguard::jwt::jwk::KeySet;
 use edgeguard::jwt::verify;
 use edgeguard::provider::JwksSource;
 use jwt_simple::prelude::*;
@@ -1094,7 +1094,7 @@ fn unknown_kid_refetch_is_rate_limited_and_big_jwks_is_bounded() {
     assert!(jwks.len() > 100_000);
     let started = Instant::now();
     let (set, skipped) = KeySet::from_json(jwks.as_bytes()).unwrap();
-    assert_eq!(set.len(), edgeguard::jwk::MAX_KEYS);
+    assert_eq!(set.len(), edgeguard::jwt::jwk::MAX_KEYS);
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert!(skipped[0].why.contains("744 keys beyond"), "{skipped:?}");
     assert!(started.elapsed() < StdDuration::from_secs(20));

@@ -19,7 +19,7 @@ impl Resources for Store {
         match self.0 % 3 {
             0 => KeyAvailability::Loading,
             1 => KeyAvailability::Unavailable,
-            _ => KeyAvailability::Ready(edgeguard::jwk::KeySet::default()),
+            _ => KeyAvailability::Ready(edgeguard::jwt::jwk::KeySet::default()),
         }
     }
     fn refetch_key_set(&self, _provider: &str) -> bool {

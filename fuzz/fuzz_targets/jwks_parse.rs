@@ -4,11 +4,11 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((set, _skipped)) = edgeguard::jwk::KeySet::from_json(data) {
+    if let Ok((set, _skipped)) = edgeguard::jwt::jwk::KeySet::from_json(data) {
         assert!(!set.is_empty());
-        assert!(set.len() <= edgeguard::jwk::MAX_KEYS);
+        assert!(set.len() <= edgeguard::jwt::jwk::MAX_KEYS);
         // Equal documents give equal fingerprints.
-        let (again, _) = edgeguard::jwk::KeySet::from_json(data).expect("parsed once");
+        let (again, _) = edgeguard::jwt::jwk::KeySet::from_json(data).expect("parsed once");
         assert_eq!(set.fingerprint(), again.fingerprint());
     }
 });

@@ -1,5 +1,5 @@
 //! Token parse + verify: raw strings; fuzz-chosen header/payload bytes with a valid MAC; and
-//! fuzz-chosen signature bytes under RS256, PS512 (rsa_fast), ES256 and ES512.
+//! fuzz-chosen signature bytes under RS256, PS512 (jwt::crypto::rsa), ES256 and ES512.
 #![no_main]
 
 mod common;

@@ -5,7 +5,7 @@
 //! - the token is read through [`presented`] from the provider's sources, and its key set is the
 //!   inline one or the remote one the host holds: a remote set still loading makes the check wait
 //!   ([`Need::KeySet`]), one that could not be loaded is a 503;
-//! - the signature part is answered from the verified-token cache when it can ([`crate::jwt_cache`]);
+//! - the signature part is answered from the verified-token cache when it can ([`crate::jwt::cache`]);
 //!   size, time, issuer and audience are checked on every request;
 //! - a token naming a `kid` the remote key set lacks may wait for one (rate-limited) refetch;
 //! - the identity is the provider's name (`headers.provider`), the token's `sub` (`headers.subject`),
@@ -23,9 +23,9 @@ use crate::config_error::ConfigError;
 use crate::config_json::{At, FromJson, Obj};
 use crate::decision::{Denial, Edits};
 use crate::extractor::Source;
-use crate::jwk::KeySet;
+use crate::jwt::cache::{Cached, JwtCache};
+use crate::jwt::jwk::KeySet;
 use crate::jwt::{self, Claims, JwtError};
-use crate::jwt_cache::{Cached, JwtCache};
 use crate::need::Need;
 use crate::provider::{JwksSource, Provider};
 use crate::reason::Reason;
@@ -103,7 +103,7 @@ pub fn requirement(
 /// The JWT credential kind, with its verified-token cache.
 #[derive(Debug)]
 pub struct JwtAuth {
-    /// Signature outcomes of recent tokens (see `jwt_cache`).
+    /// Signature outcomes of recent tokens (see `jwt::cache`).
     token_cache: RefCell<JwtCache<Claims>>,
 }
 

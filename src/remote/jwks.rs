@@ -4,7 +4,7 @@
 use super::lifecycle::Timing;
 use super::Document;
 use crate::host::Callout;
-use crate::jwk::{parse_jwks, KeySet};
+use crate::jwt::jwk::{parse_jwks, KeySet};
 use crate::provider::RemoteJwks;
 use crate::stats;
 

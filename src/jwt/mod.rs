@@ -30,13 +30,13 @@
 //!    checked against an RSA key's public bytes. At most [`MAX_CANDIDATE_KEYS`] candidates are tried,
 //!    in key-set order.
 //! 6. **Signature** → `BadSignature` if no candidate verifies. RSA (RS*/PS*) goes through
-//!    [`crate::rsa_fast`] (encode-and-compare, differential-tested against jwt-simple and Wycheproof);
-//!    ES256 through [`crate::es256`], ES512 through [`crate::es512`] (the `p521` crate; jwt-simple
-//!    has no ES512), EdDSA through [`crate::eddsa`]; ES384 and HMAC through the primitives
+//!    [`crypto::rsa`] (encode-and-compare, differential-tested against jwt-simple and Wycheproof);
+//!    ES256 through [`crypto::es256`], ES512 through [`crypto::es512`] (the `p521` crate; jwt-simple
+//!    has no ES512), EdDSA through [`crypto::eddsa`]; ES384 and HMAC through the primitives
 //!    jwt-simple uses (see below).
 //!
 //! Signatures are checked on the signing input and signature bytes directly (p256, p384, p521,
-//! ed25519-dalek, hmac-sha256/512; RSA through `rsa_fast`), so a token is parsed once, by the strict
+//! ed25519-dalek, hmac-sha256/512; RSA through [`crypto::rsa`]), so a token is parsed once, by the strict
 //! parser above; `signature_layer_agrees_with_jwt_simple` checks the verdicts against jwt-simple's own
 //! on random keys and mutations (for every algorithm jwt-simple has, that is all but ES512, which is
 //! run against Wycheproof's P-521 vectors instead). Header members whose shape jwt-simple
@@ -46,10 +46,14 @@
 //!
 //! Errors carry a short static description for logs, never the token.
 
-use crate::jwk::{b64url_decode, Alg, KeySet, Verifier};
+pub mod cache;
+pub mod crypto;
+pub mod jwk;
+
 use crate::provider::Provider;
 use crate::reason::Reason;
-use crate::rsa_fast::Hash;
+use crypto::rsa::Hash;
+use jwk::{b64url_decode, Alg, KeySet, Verifier};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -475,7 +479,7 @@ mod tests {
     const ISS: &str = "https://idp.example";
     const SECRET: [u8; 64] = [7u8; 64];
     /// A test-only key (generated with `openssl genpkey`); never use it anywhere else.
-    const RSA_PEM: &str = include_str!("../tests/fixtures/test-rsa-2048.pem");
+    const RSA_PEM: &str = include_str!("../../tests/fixtures/test-rsa-2048.pem");
 
     fn b64(b: &[u8]) -> String {
         use base64::Engine as _;

@@ -7,7 +7,7 @@
 //! 132-byte `r || s` (never DER). High-`s` signatures are accepted, as ECDSA and JWS allow (and as
 //! for ES256/ES384).
 //!
-//! No precomputed tables (unlike `es256`): each check is `p521`'s own. As for every algorithm, the
+//! No precomputed tables (unlike [`super::es256`]): each check is `p521`'s own. As for every algorithm, the
 //! checks per token are bounded by the number of candidate keys (`jwt::MAX_CANDIDATE_KEYS`), and a
 //! provider that does not expect ES512 tokens can leave it out of its `algorithms`.
 
@@ -178,10 +178,10 @@ mod tests {
     /// the group has one) must also parse through edgeguard's JWKS reader into an ES512-only key.
     #[test]
     fn wycheproof_vectors() {
-        use crate::jwk::{Alg, KeySet};
+        use crate::jwt::jwk::{Alg, KeySet};
         use serde_json::json;
         let doc: serde_json::Value = serde_json::from_str(include_str!(
-            "../tests/wycheproof/ecdsa_secp521r1_sha512_p1363_test.json"
+            "../../../tests/wycheproof/ecdsa_secp521r1_sha512_p1363_test.json"
         ))
         .unwrap();
         let (mut valid, mut invalid, mut jwks) = (0, 0, 0);

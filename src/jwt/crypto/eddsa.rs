@@ -111,7 +111,8 @@ mod tests {
     #[test]
     fn wycheproof_vectors() {
         let doc: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/wycheproof/ed25519_test.json")).unwrap();
+            serde_json::from_str(include_str!("../../../tests/wycheproof/ed25519_test.json"))
+                .unwrap();
         let mut run = 0;
         for group in doc["testGroups"].as_array().unwrap() {
             let pk = hex(group["publicKey"]["pk"].as_str().unwrap());

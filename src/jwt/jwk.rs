@@ -1,7 +1,7 @@
 //! JSON Web Keys (RFC 7517): parsing a JWKS into keys we can verify with. Unusable keys are skipped and
 //! reported (never with key material); a document without a single usable key is rejected.
 //!
-//! Keys are parsed into verification key objects (`rsa_fast`, p256, p384, p521, ed25519-dalek, HMAC
+//! Keys are parsed into verification key objects ([`super::crypto::rsa`], p256, p384, p521, ed25519-dalek, HMAC
 //! secrets) **once**, here, and shared (`Rc`) by every request.
 //!
 //! What is accepted:
@@ -19,10 +19,10 @@
 //! asymmetric key carries private material (`d`: a published private key is a compromised key).
 //! Only the first [`MAX_KEYS`] entries of `keys` are considered.
 
-use crate::eddsa::Ed25519Key;
-use crate::es256::P256Key;
-use crate::es512::P521Key;
-use crate::rsa_fast::RsaPublicKey;
+use super::crypto::eddsa::Ed25519Key;
+use super::crypto::es256::P256Key;
+use super::crypto::es512::P521Key;
+use super::crypto::rsa::RsaPublicKey;
 use p384::ecdsa::VerifyingKey as P384Key;
 use serde_json::Value;
 use std::fmt;
@@ -144,15 +144,15 @@ impl KeyType {
 /// A key object ready to verify one algorithm.
 #[derive(Clone)]
 pub(crate) enum Verifier {
-    /// RS256/384/512 and PS256/384/512 through `rsa_fast` (32-bit Montgomery arithmetic: about 9×
+    /// RS256/384/512 and PS256/384/512 through `crypto::rsa` (32-bit Montgomery arithmetic: about 9×
     /// faster than jwt-simple's RSA under V8); the key is shared by the algorithms it serves.
     Rsa(Alg, Rc<RsaPublicKey>),
-    /// ES256 through `es256` (precomputed tables on `p256`'s arithmetic).
+    /// ES256 through `crypto::es256` (precomputed tables on `p256`'s arithmetic).
     Es256(Rc<P256Key>),
-    /// ES384 through `p384` (as jwt-simple), ES512 through `p521` (`es512`).
+    /// ES384 through `p384` (as jwt-simple), ES512 through `p521` (`crypto::es512`).
     Es384(Rc<P384Key>),
     Es512(Rc<P521Key>),
-    /// EdDSA through `ed25519-dalek` (`eddsa`).
+    /// EdDSA through `ed25519-dalek` (`crypto::eddsa`).
     EdDsa(Rc<Ed25519Key>),
     /// HMAC (hmac-sha256 / hmac-sha512): the alg and the shared secret.
     Hmac(Alg, Rc<Vec<u8>>),
@@ -464,7 +464,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
             let len = match kty {
                 KeyType::P256 => 32,
                 KeyType::P384 => 48,
-                _ => crate::es512::COORDINATE_BYTES,
+                _ => super::crypto::es512::COORDINATE_BYTES,
             };
             let x = b64_member(o, "x")?;
             let y = b64_member(o, "y")?;

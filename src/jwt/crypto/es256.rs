@@ -296,7 +296,7 @@ mod tests {
     #[test]
     fn wycheproof_vectors() {
         let doc: serde_json::Value = serde_json::from_str(include_str!(
-            "../tests/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json"
+            "../../../tests/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json"
         ))
         .unwrap();
         let mut run = 0;

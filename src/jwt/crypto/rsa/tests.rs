@@ -2,7 +2,7 @@
 //! - key validation errors;
 //! - differential tests against jwt-simple (its own signer and verifier) on many keys, messages and
 //!   mutated signatures — the two verifiers must agree on every case. Debug builds run a small
-//!   sample; `cargo test --release --lib rsa_fast` runs the full set;
+//!   sample; `cargo test --release --lib crypto::rsa` runs the full set;
 //! - Wycheproof vectors (C2SP/wycheproof, Apache-2.0) from `tests/wycheproof/`.
 
 use super::*;
