@@ -81,7 +81,7 @@ impl Plugin {
         if config
             .providers
             .values()
-            .any(|p| p.algorithms.contains(&crate::jwt::jwk::Alg::ES256))
+            .any(|p| p.rules.algorithms.contains(&crate::jwt::jwk::Alg::ES256))
         {
             // Once per VM, at start-up rather than in the first ES256 request.
             crate::jwt::crypto::es256::prepare();

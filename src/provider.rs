@@ -22,12 +22,11 @@ use crate::claim_path::ClaimPath;
 use crate::config_error::ConfigError;
 use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
 use crate::jwt::jwk::{Alg, KeySet};
+use crate::jwt::{Rules, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_BYTES};
 use crate::spelling::same_header;
 
-pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 pub const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 pub const MAX_LIFETIME_SECONDS_LIMIT: u64 = 10 * 366 * 86400;
-pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
 pub const MIN_MAX_TOKEN_BYTES: usize = 64;
 pub const MAX_MAX_TOKEN_BYTES: usize = 65536;
 pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
@@ -150,18 +149,11 @@ pub struct RemoteJwks {
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub name: String,
-    pub issuer: String,
-    /// Accepted `aud` values (any-of). Empty: `aud` is not checked.
-    pub audiences: Vec<String>,
+    /// What its tokens must satisfy (issuer, audiences, time, algorithms, size): what
+    /// [`crate::jwt::verify`] checks.
+    pub rules: Rules,
     pub sources: Vec<Source>,
     pub jwks: JwksSource,
-    pub clock_skew_seconds: u64,
-    pub require_exp: bool,
-    pub max_lifetime_seconds: Option<u64>,
-    /// Algorithms a token may use (never `none`).
-    pub algorithms: Vec<Alg>,
-    /// Tokens longer than this are refused before any parsing.
-    pub max_token_bytes: usize,
     pub forward_token: bool,
     /// `(claim path, header name)` pairs.
     pub claims_to_headers: Vec<(ClaimPath, String)>,
@@ -174,15 +166,9 @@ impl Provider {
     pub fn new(name: &str, issuer: &str, jwks: JwksSource) -> Provider {
         Provider {
             name: name.to_string(),
-            issuer: issuer.to_string(),
-            audiences: Vec::new(),
+            rules: Rules::new(issuer),
             sources: default_sources(),
             jwks,
-            clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
-            require_exp: true,
-            max_lifetime_seconds: None,
-            algorithms: Alg::ALL.to_vec(),
-            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             forward_token: false,
             claims_to_headers: Vec::new(),
             scope_claims: default_scope_claims(),
@@ -389,15 +375,17 @@ impl ProviderConfig {
         };
         Ok(Provider {
             name: name.to_string(),
-            issuer: self.issuer,
-            audiences,
+            rules: Rules {
+                issuer: self.issuer,
+                audiences,
+                clock_skew_seconds,
+                require_exp: self.require_exp.unwrap_or(true),
+                max_lifetime_seconds,
+                algorithms,
+                max_token_bytes,
+            },
             sources,
             jwks,
-            clock_skew_seconds,
-            require_exp: self.require_exp.unwrap_or(true),
-            max_lifetime_seconds,
-            algorithms,
-            max_token_bytes,
             forward_token: self.forward_token.unwrap_or(false),
             claims_to_headers,
             scope_claims,
@@ -508,13 +496,13 @@ mod tests {
     #[test]
     fn defaults() {
         let p = validate(base()).unwrap();
-        assert_eq!(p.clock_skew_seconds, 60);
-        assert!(p.require_exp);
-        assert_eq!(p.max_lifetime_seconds, None);
-        assert_eq!(p.algorithms, Alg::ALL.to_vec());
-        assert_eq!(p.max_token_bytes, 8192);
+        assert_eq!(p.rules.clock_skew_seconds, 60);
+        assert!(p.rules.require_exp);
+        assert_eq!(p.rules.max_lifetime_seconds, None);
+        assert_eq!(p.rules.algorithms, Alg::ALL.to_vec());
+        assert_eq!(p.rules.max_token_bytes, 8192);
         assert!(!p.forward_token);
-        assert!(p.audiences.is_empty());
+        assert!(p.rules.audiences.is_empty());
         assert_eq!(p.scope_claims, vec!["scope", "scp"]);
         assert_eq!(p.sources.len(), 1);
         assert!(matches!(p.jwks, JwksSource::Inline(ref k) if k.len() == 1));
@@ -532,8 +520,8 @@ mod tests {
                 {"claim": "org.id", "header": "x-org"}],
             "scope_claims": ["scope"]});
         let p = validate(v).unwrap();
-        assert_eq!(p.algorithms, vec![Alg::RS256, Alg::ES256]);
-        assert_eq!(p.audiences, vec!["orders-api"]);
+        assert_eq!(p.rules.algorithms, vec![Alg::RS256, Alg::ES256]);
+        assert_eq!(p.rules.audiences, vec!["orders-api"]);
         assert_eq!(p.sources.len(), 3);
         assert_eq!(p.claims_to_headers[1].0.as_str(), "org.id");
         assert_eq!(p.claims_to_headers[1].1, "x-org");

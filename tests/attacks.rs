@@ -1,6 +1,6 @@
 //! Attack suite (issue #6): every case is refused with the expected reason code — by the core verifier
-//! (`edgeguard::jwt::verify` with the providers of the plugin configuration) AND end to end, through a
-//! real Envoy running `target/edgeguard.wasm`. Wycheproof's JWS vectors run as a unit test
+//! (`edgeguard::jwt::verify` with the rules of the plugin configuration's providers) AND end to end,
+//! through a real Envoy running `target/edgeguard.wasm`. Wycheproof's JWS vectors run as a unit test
 //! (`src/jwt/wycheproof.rs`).
 
 // A test harness fails by panicking.
@@ -779,7 +779,7 @@ fn attack_table_is_refused_by_the_core_verifier() {
     let mut wrong = Vec::new();
     for c in &cases {
         let p = provider_for(&cfg, c.path);
-        let got = match verify(&c.token, p, &inline_keys(p), now) {
+        let got = match verify(&c.token, &p.rules, &inline_keys(p), now) {
             Ok(_) => "ACCEPTED".to_string(),
             Err(e) => e.reason().code().to_string(),
         };
@@ -794,7 +794,7 @@ fn attack_table_is_refused_by_the_core_verifier() {
         k.ed.sign(jwt_claims(&[])).unwrap(),
     ] {
         let p = &cfg.providers["asym"];
-        verify(&t, p, &inline_keys(p), now).unwrap();
+        verify(&t, &p.rules, &inline_keys(p), now).unwrap();
     }
     let p = &cfg.providers["idp"];
     verify(
@@ -803,7 +803,7 @@ fn attack_table_is_refused_by_the_core_verifier() {
             &claims_json(now),
             &SECRET,
         ),
-        p,
+        &p.rules,
         &inline_keys(p),
         now,
     )

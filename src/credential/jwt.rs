@@ -123,7 +123,7 @@ impl JwtAuth {
         keys: &KeySet,
         cx: &mut Context<'_>,
     ) -> Result<Rc<Claims>, JwtError> {
-        if token.len() > provider.max_token_bytes {
+        if token.len() > provider.rules.max_token_bytes {
             return Err(JwtError::TokenTooLarge);
         }
         let slot = cx
@@ -140,7 +140,7 @@ impl JwtAuth {
         match cached {
             Some(Cached::Verified(claims)) => {
                 cx.events.cache_hits += 1;
-                jwt::check_claims(&claims, provider, cx.now).map(|()| claims)
+                jwt::check_claims(&claims, &provider.rules, cx.now).map(|()| claims)
             }
             Some(Cached::BadSignature) => {
                 cx.events.cache_hits += 1;
@@ -148,7 +148,7 @@ impl JwtAuth {
             }
             None => {
                 cx.events.cache_misses += 1;
-                let result = jwt::verify(token, provider, keys, cx.now).map(Rc::new);
+                let result = jwt::verify(token, &provider.rules, keys, cx.now).map(Rc::new);
                 let entry = match &result {
                     Ok(claims) => Some(Cached::Verified(claims.clone())),
                     Err(JwtError::BadSignature) => Some(Cached::BadSignature),

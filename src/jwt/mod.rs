@@ -4,12 +4,12 @@
 //! Cheap, key-independent checks come first (as Envoy's `jwt_authn` does); the signature is checked
 //! last. The first failure is reported:
 //!
-//! 1. **Size**: longer than the provider's `max_token_bytes` → `TokenTooLarge`, before any parsing.
+//! 1. **Size**: longer than the rules' `max_token_bytes` → `TokenTooLarge`, before any parsing.
 //! 2. **Compact form**: exactly three `.`-separated, non-empty segments of strict base64url without
 //!    padding (no `=`, `+`, `/`, whitespace; canonical trailing bits). Header and payload must be JSON
 //!    objects in UTF-8, without duplicate member names at any depth → else `Malformed`.
 //! 3. **Header**: `alg` must be a string (`Malformed`), never `none` in any case, a supported name and
-//!    in the provider's `algorithms` (`AlgNotAllowed`); `crit` naming anything, or `b64` other than
+//!    in the rules' `algorithms` (`AlgNotAllowed`); `crit` naming anything, or `b64` other than
 //!    `true` → `UnsupportedCrit` (we implement no extensions); `kid` must be a string; `typ`, if present,
 //!    `JWT` or `…+jwt`; `jwk`, `jku`, `x5u`, `x5c` are never used to find a key (see note below).
 //! 4. **Claims** (before key selection, so an expired token signed by a rotated-out key does not trigger
@@ -20,7 +20,7 @@
 //!    `exp − now > max_lifetime + skew`, or (with `iat`) `exp − iat > max_lifetime + skew` →
 //!    `LifetimeTooLong`; `iss` absent → `MissingClaim`, different (exact, case-sensitive) →
 //!    `WrongIssuer`; when audiences are configured, `aud` absent or matching none → `WrongAudience`.
-//! 5. **Key selection**: only keys from the provider's key set, never from the token. With a `kid`: the
+//! 5. **Key selection**: only keys from the key set passed in, never from the token. With a `kid`: the
 //!    keys with that kid that can verify `alg` (none → `AlgNotAllowed`); if no key has that kid, the
 //!    keys *without* a kid that can verify `alg` (as Envoy's `jwt_authn`; none → `UnknownKid`) — a
 //!    key with another kid is never tried. Without a `kid`: every key that can verify `alg` (none →
@@ -50,12 +50,54 @@ pub mod cache;
 pub mod crypto;
 pub mod jwk;
 
-use crate::provider::Provider;
 use crate::reason::Reason;
 use crypto::rsa::Hash;
 use jwk::{b64url_decode, Alg, KeySet, Verifier};
 use serde_json::{Map, Value};
 use std::fmt;
+
+/// What a token must satisfy besides its signature: one provider's verification policy, everything
+/// [`verify`] and [`check_claims`] read. `provider::ProviderConfig::validate` builds it from the
+/// configuration (with these defaults); this module knows nothing of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// The expected `iss` (exact, case-sensitive).
+    pub issuer: String,
+    /// Accepted `aud` values (any-of). Empty: `aud` is not checked.
+    pub audiences: Vec<String>,
+    /// Tolerance, in seconds, for `exp`, `nbf` and the maximum lifetime.
+    pub clock_skew_seconds: u64,
+    /// A token without `exp` is refused (`MissingClaim`).
+    pub require_exp: bool,
+    /// At most this many seconds from `now` (and from `iat`) to `exp`, plus the skew; makes `exp`
+    /// required.
+    pub max_lifetime_seconds: Option<u64>,
+    /// Algorithms a token may use (never `none`).
+    pub algorithms: Vec<Alg>,
+    /// Tokens longer than this are refused before any parsing.
+    pub max_token_bytes: usize,
+}
+
+/// Default [`Rules::clock_skew_seconds`].
+pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
+/// Default [`Rules::max_token_bytes`].
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
+
+impl Rules {
+    /// The defaults for `issuer`: no audience check, 60 s of clock skew, `exp` required, no maximum
+    /// lifetime, every supported algorithm, tokens up to 8192 bytes.
+    pub fn new(issuer: &str) -> Rules {
+        Rules {
+            issuer: issuer.to_string(),
+            audiences: Vec::new(),
+            clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
+            require_exp: true,
+            max_lifetime_seconds: None,
+            algorithms: Alg::ALL.to_vec(),
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+        }
+    }
+}
 
 /// Verified claims (the JWT payload object).
 pub type Claims = serde_json::Map<String, serde_json::Value>;
@@ -122,15 +164,10 @@ impl fmt::Display for JwtError {
 
 impl std::error::Error for JwtError {}
 
-/// Verifies `token` for `provider` with `keys` at `now` (seconds since the epoch, from the host).
-pub fn verify(
-    token: &str,
-    provider: &Provider,
-    keys: &KeySet,
-    now: u64,
-) -> Result<Claims, JwtError> {
+/// Verifies `token` against `rules` with `keys` at `now` (seconds since the epoch, from the host).
+pub fn verify(token: &str, rules: &Rules, keys: &KeySet, now: u64) -> Result<Claims, JwtError> {
     // 1. size
-    if token.len() > provider.max_token_bytes {
+    if token.len() > rules.max_token_bytes {
         return Err(JwtError::TokenTooLarge);
     }
     // 2. compact form
@@ -155,9 +192,9 @@ pub fn verify(
     let header = parse_object(&header_bytes).map_err(JwtError::Malformed)?;
     let claims = parse_object(&payload_bytes).map_err(JwtError::Malformed)?;
     // 3. header
-    let (alg, kid) = check_header(&header, provider)?;
+    let (alg, kid) = check_header(&header, rules)?;
     // 4. claims
-    check_claims(&claims, provider, now)?;
+    check_claims(&claims, rules, now)?;
     // 5. keys
     let candidates = select_keys(keys, alg, kid)?;
     // 6. signature
@@ -228,7 +265,7 @@ fn check_signature(key: &Verifier, token: &str) -> bool {
 
 fn check_header<'a>(
     header: &'a Map<String, Value>,
-    provider: &Provider,
+    rules: &Rules,
 ) -> Result<(Alg, Option<&'a str>), JwtError> {
     let alg_name = match header.get("alg") {
         Some(Value::String(s)) => s,
@@ -239,7 +276,7 @@ fn check_header<'a>(
         return Err(JwtError::AlgNotAllowed("alg none is never accepted"));
     }
     let alg = Alg::from_name(alg_name)
-        .filter(|a| provider.algorithms.contains(a))
+        .filter(|a| rules.algorithms.contains(a))
         .ok_or(JwtError::AlgNotAllowed(
             "alg is not allowed for this provider",
         ))?;
@@ -322,11 +359,7 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
 
 /// The claim checks of step 4 alone: for a token whose signature was verified earlier (cached), time,
 /// issuer and audience are still evaluated on every request.
-pub fn check_claims(
-    claims: &Map<String, Value>,
-    provider: &Provider,
-    now: u64,
-) -> Result<(), JwtError> {
+pub fn check_claims(claims: &Map<String, Value>, rules: &Rules, now: u64) -> Result<(), JwtError> {
     let exp = numeric_date(claims, "exp")?;
     let nbf = numeric_date(claims, "nbf")?;
     let iat = numeric_date(claims, "iat")?;
@@ -349,8 +382,8 @@ pub fn check_claims(
     };
     // u128 arithmetic: no overflow for any u64 inputs.
     let now = u128::from(now);
-    let skew = u128::from(provider.clock_skew_seconds);
-    if exp.is_none() && (provider.require_exp || provider.max_lifetime_seconds.is_some()) {
+    let skew = u128::from(rules.clock_skew_seconds);
+    if exp.is_none() && (rules.require_exp || rules.max_lifetime_seconds.is_some()) {
         return Err(JwtError::MissingClaim("exp"));
     }
     if let Some(exp) = exp.map(u128::from) {
@@ -363,7 +396,7 @@ pub fn check_claims(
             return Err(JwtError::NotYetValid);
         }
     }
-    if let (Some(max), Some(exp)) = (provider.max_lifetime_seconds, exp) {
+    if let (Some(max), Some(exp)) = (rules.max_lifetime_seconds, exp) {
         let (max, exp) = (u128::from(max), u128::from(exp));
         if exp > now + max + skew {
             return Err(JwtError::LifetimeTooLong);
@@ -376,14 +409,12 @@ pub fn check_claims(
     }
     match claims.get("iss").and_then(Value::as_str) {
         None => return Err(JwtError::MissingClaim("iss")),
-        Some(iss) if iss != provider.issuer => return Err(JwtError::WrongIssuer),
+        Some(iss) if iss != rules.issuer => return Err(JwtError::WrongIssuer),
         Some(_) => {}
     }
-    if !provider.audiences.is_empty() {
-        let ok = aud.is_some_and(|list| {
-            list.iter()
-                .any(|a| provider.audiences.iter().any(|p| p == a))
-        });
+    if !rules.audiences.is_empty() {
+        let ok =
+            aud.is_some_and(|list| list.iter().any(|a| rules.audiences.iter().any(|p| p == a)));
         if !ok {
             return Err(JwtError::WrongAudience);
         }
@@ -471,7 +502,6 @@ mod wycheproof;
 mod tests {
     use super::Claims;
     use super::*;
-    use crate::provider::JwksSource;
     use jwt_simple::prelude::*;
     use serde_json::json;
 
@@ -525,15 +555,15 @@ mod tests {
         KeySet::from_value(&doc).unwrap().0
     }
 
-    fn provider(keys: &KeySet) -> Provider {
-        let mut p = Provider::new("idp", ISS, JwksSource::Inline(keys.clone()));
-        p.audiences = vec!["api".into(), "other".into()];
-        p
+    fn rules() -> Rules {
+        let mut r = Rules::new(ISS);
+        r.audiences = vec!["api".into(), "other".into()];
+        r
     }
 
     fn check(token: &str) -> Result<Claims, JwtError> {
         let keys = hs_keys();
-        verify(token, &provider(&keys), &keys, NOW)
+        verify(token, &rules(), &keys, NOW)
     }
 
     fn hs_header() -> Value {
@@ -570,7 +600,7 @@ mod tests {
     fn verify_with(jwks: Value, token: &str) -> Result<Claims, JwtError> {
         let (keys, skipped) = KeySet::from_value(&json!({ "keys": jwks })).unwrap();
         assert!(skipped.is_empty(), "{skipped:?}");
-        verify(token, &provider(&keys), &keys, NOW)
+        verify(token, &rules(), &keys, NOW)
     }
 
     #[test]
@@ -760,7 +790,7 @@ mod tests {
         }
         // ES512 left out of the provider's algorithms, then the only one allowed
         let (keys, _) = KeySet::from_value(&json!({ "keys": p521 })).unwrap();
-        let mut p = provider(&keys);
+        let mut p = rules();
         p.algorithms = vec![Alg::ES256, Alg::ES384];
         assert_eq!(
             verify(&t, &p, &keys, NOW).unwrap_err().reason(),
@@ -876,7 +906,7 @@ mod tests {
         let t = hs(json!({"alg": "HS999"}), good_claims());
         assert_eq!(check(&t).unwrap_err().reason(), Reason::AlgNotAllowed);
         let keys = hs_keys();
-        let mut p = provider(&keys);
+        let mut p = rules();
         p.algorithms = vec![Alg::RS256];
         let e = verify(&hs(hs_header(), good_claims()), &p, &keys, NOW).unwrap_err();
         assert_eq!(e.reason(), Reason::AlgNotAllowed);
@@ -890,7 +920,7 @@ mod tests {
         let pk = rsa_pair().public_key();
         let doc = json!({"keys": [rsa_jwk("r", None)]});
         let (keys, _) = KeySet::from_value(&doc).unwrap();
-        let p = provider(&keys);
+        let p = rules();
         for secret in [pk.to_pem().unwrap().into_bytes(), pk.to_der().unwrap()] {
             for header in [json!({"alg": "HS256", "kid": "r"}), json!({"alg": "HS256"})] {
                 let t = hs_raw(&header.to_string(), &good_claims().to_string(), &secret);
@@ -965,10 +995,7 @@ mod tests {
         // an empty key set
         let keys = KeySet::default();
         let t = hs(json!({"alg": "HS256"}), good_claims());
-        assert_eq!(
-            verify(&t, &provider(&keys), &keys, NOW),
-            Err(JwtError::UnknownKid)
-        );
+        assert_eq!(verify(&t, &rules(), &keys, NOW), Err(JwtError::UnknownKid));
     }
 
     #[test]
@@ -979,10 +1006,10 @@ mod tests {
             {"kty": "oct", "kid": "b", "k": b64(&SECRET)}]});
         let (keys, _) = KeySet::from_value(&doc).unwrap();
         let t = hs(json!({"alg": "HS256"}), good_claims());
-        verify(&t, &provider(&keys), &keys, NOW).unwrap();
+        verify(&t, &rules(), &keys, NOW).unwrap();
         let t = hs(json!({"alg": "HS256", "kid": "a"}), good_claims());
         assert_eq!(
-            verify(&t, &provider(&keys), &keys, NOW),
+            verify(&t, &rules(), &keys, NOW),
             Err(JwtError::BadSignature)
         );
     }
@@ -1140,7 +1167,7 @@ mod tests {
             b"x",
         );
         assert_eq!(
-            verify(&t, &provider(&keys), &keys, NOW),
+            verify(&t, &rules(), &keys, NOW),
             Err(JwtError::BadSignature)
         );
     }
@@ -1169,7 +1196,7 @@ mod tests {
     #[test]
     fn reason_lifetime_too_long() {
         let keys = hs_keys();
-        let mut p = provider(&keys);
+        let mut p = rules();
         p.max_lifetime_seconds = Some(3600);
         let c = with(good_claims(), "exp", json!(NOW + 3661));
         let e = verify(&hs(hs_header(), c), &p, &keys, NOW).unwrap_err();
@@ -1202,7 +1229,7 @@ mod tests {
         assert_eq!(e, JwtError::MissingClaim("iss"));
         // exp optional when configured so
         let keys = hs_keys();
-        let mut p = provider(&keys);
+        let mut p = rules();
         p.require_exp = false;
         verify(
             &hs(hs_header(), without(good_claims(), "exp")),
@@ -1244,7 +1271,7 @@ mod tests {
         }
         // aud as a number is refused even when the provider checks no audience
         let keys = hs_keys();
-        let mut p = provider(&keys);
+        let mut p = rules();
         p.audiences.clear();
         let c = with(good_claims(), "aud", json!(5));
         assert_eq!(
@@ -1283,7 +1310,7 @@ mod tests {
         .unwrap();
         // no audiences configured: aud not checked
         let keys = hs_keys();
-        let mut p = provider(&keys);
+        let mut p = rules();
         p.audiences.clear();
         verify(
             &hs(hs_header(), without(good_claims(), "aud")),
@@ -1317,7 +1344,7 @@ mod tests {
     fn huge_now_does_not_panic() {
         let t = hs(hs_header(), without(good_claims(), "exp"));
         let keys = hs_keys();
-        let mut p = provider(&keys);
+        let mut p = rules();
         p.require_exp = false;
         let _ = verify(&t, &p, &keys, u64::MAX);
         let c = with(good_claims(), "exp", json!(i64::MAX));
@@ -1417,7 +1444,7 @@ mod tests {
             ));
             for (token, jwk, theirs) in &subjects {
                 let (keys, _) = KeySet::from_value(&json!({ "keys": [jwk] })).unwrap();
-                let ours = |t: &str| verify(t, &provider(&keys), &keys, NOW).is_ok();
+                let ours = |t: &str| verify(t, &rules(), &keys, NOW).is_ok();
                 assert!(ours(token) && theirs(token), "valid token refused: {jwk}");
                 let (input, sig64) = token.rsplit_once('.').unwrap();
                 let sig = b64url_decode(sig64).unwrap();

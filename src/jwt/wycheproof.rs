@@ -1,7 +1,7 @@
 //! Wycheproof JWS vectors (`tests/wycheproof/json_web_signature_test.json`, from C2SP/wycheproof,
 //! Apache-2.0, see `tests/wycheproof/LICENSE`) run as a table against edgeguard's verifier.
 //!
-//! Each test group's JWK becomes a provider key set through our own JWKS parser (`public`, or
+//! Each test group's JWK becomes a key set through our own JWKS parser (`public`, or
 //! `private` for the `oct` groups, which have no public form). Two layers are checked per vector:
 //!
 //! 1. **Full verification** ([`verify`]): every `invalid` vector must be refused. Wycheproof payloads
@@ -23,7 +23,6 @@
 )]
 
 use super::*;
-use crate::provider::JwksSource;
 use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256KeyPair};
 use serde_json::json;
 
@@ -135,8 +134,8 @@ fn wycheproof_json_web_signature() {
         let keys = KeySet::from_value(&json!({ "keys": [jwk] }))
             .map(|(k, _)| k)
             .unwrap_or_default();
-        let mut provider = Provider::new("w", "https://issuer", JwksSource::Inline(keys.clone()));
-        provider.require_exp = false;
+        let mut rules = Rules::new("https://issuer");
+        rules.require_exp = false;
         for t in group["tests"].as_array().unwrap() {
             let tc = t["tcId"].as_u64().unwrap();
             let valid = t["result"] == "valid";
@@ -146,7 +145,7 @@ fn wycheproof_json_web_signature() {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let full = verify(&token, &provider, &keys, NOW);
+            let full = verify(&token, &rules, &keys, NOW);
             let sig = match &full {
                 Err(e) if payload_not_a_claims_set(e) => Some(signature_layer(&token, &keys)),
                 _ => None,
