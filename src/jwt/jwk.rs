@@ -1,8 +1,9 @@
 //! JSON Web Keys (RFC 7517): parsing a JWKS into keys we can verify with. Unusable keys are skipped and
 //! reported (never with key material); a document without a single usable key is rejected.
 //!
-//! Keys are parsed into verification key objects ([`super::crypto::rsa`], p256, p384, p521, ed25519-dalek, HMAC
-//! secrets) **once**, here, and shared (`Rc`) by every request.
+//! Keys are parsed into verification key objects ([`super::crypto`]'s RSA, ES256, ES512 and EdDSA
+//! keys, p384 keys, HMAC secrets) **once**, here (each key family's parameters in `jwk/params.rs`),
+//! and shared (`Rc`) by every request.
 //!
 //! What is accepted:
 //! - `kty: "RSA"` (`n`, `e`): RS256/384/512 and PS256/384/512. The modulus must be 2048..=4096 bits and
@@ -18,6 +19,8 @@
 //! does not fit the key type; a parameter is not strict base64url (no padding) or is invalid; an
 //! asymmetric key carries private material (`d`: a published private key is a compromised key).
 //! Only the first [`MAX_KEYS`] entries of `keys` are considered.
+
+mod params;
 
 use super::crypto::eddsa::Ed25519Key;
 use super::crypto::es256::P256Key;
@@ -432,95 +435,7 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
         Some(a) => vec![a],
         None => kty.algorithms().to_vec(),
     };
-    let invalid = |what: &str| format!("invalid {what} key parameters");
-    let mut verifiers = Vec::new();
-    let params = match kty {
-        KeyType::Rsa => {
-            let n = b64_member(o, "n")?;
-            let e = b64_member(o, "e")?;
-            let bits = bit_length(&n);
-            if bits < MIN_RSA_BITS {
-                return Err(format!("RSA modulus shorter than {MIN_RSA_BITS} bits"));
-            }
-            if bits > MAX_RSA_BITS {
-                return Err(format!("RSA modulus longer than {MAX_RSA_BITS} bits"));
-            }
-            let exponent: Vec<u8> = e.iter().copied().skip_while(|b| *b == 0).collect();
-            if exponent != [1, 0, 1] {
-                return Err("RSA public exponent other than 65537".into());
-            }
-            let key = Rc::new(RsaPublicKey::from_components(&n, &e).map_err(|_| invalid("RSA"))?);
-            for a in &wanted {
-                if matches!(
-                    a,
-                    Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512
-                ) {
-                    verifiers.push(Verifier::Rsa(*a, key.clone()));
-                }
-            }
-            vec![n, e]
-        }
-        KeyType::P256 | KeyType::P384 | KeyType::P521 => {
-            let len = match kty {
-                KeyType::P256 => 32,
-                KeyType::P384 => 48,
-                _ => super::crypto::es512::COORDINATE_BYTES,
-            };
-            let x = b64_member(o, "x")?;
-            let y = b64_member(o, "y")?;
-            if x.len() != len || y.len() != len {
-                return Err("EC coordinates have the wrong length".into());
-            }
-            let mut point = Vec::with_capacity(1 + 2 * len);
-            point.push(4u8);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            verifiers.push(match kty {
-                KeyType::P256 => Verifier::Es256(Rc::new(
-                    P256Key::from_sec1_bytes(&point).ok_or_else(|| invalid("EC"))?,
-                )),
-                KeyType::P384 => Verifier::Es384(Rc::new(
-                    P384Key::from_sec1_bytes(&point).map_err(|_| invalid("EC"))?,
-                )),
-                _ => Verifier::Es512(Rc::new(
-                    P521Key::from_sec1_bytes(&point).ok_or_else(|| invalid("EC"))?,
-                )),
-            });
-            vec![x, y]
-        }
-        KeyType::Ed25519 => {
-            let x = b64_member(o, "x")?;
-            if x.len() != 32 {
-                return Err("Ed25519 key has the wrong length".into());
-            }
-            verifiers.push(Verifier::EdDsa(Rc::new(
-                Ed25519Key::from_bytes(&x).map_err(|why| why.to_string())?,
-            )));
-            vec![x]
-        }
-        KeyType::Oct => {
-            let k = b64_member(o, "k")?;
-            if k.len() < MIN_HMAC_BYTES {
-                return Err(format!("oct key shorter than {} bits", MIN_HMAC_BYTES * 8));
-            }
-            let secret = Rc::new(k.clone());
-            for a in &wanted {
-                let long_enough = match a {
-                    Alg::HS256 => true,
-                    Alg::HS384 => k.len() >= 48,
-                    Alg::HS512 => k.len() >= 64,
-                    _ => false,
-                };
-                if long_enough {
-                    verifiers.push(Verifier::Hmac(*a, secret.clone()));
-                }
-            }
-            if verifiers.is_empty() {
-                return Err("oct key shorter than the hash output of its \"alg\"".into());
-            }
-            vec![k]
-        }
-    };
+    let (verifiers, params) = params::parse(kty, o, &wanted)?;
     Ok((
         Jwk {
             kid,
@@ -530,14 +445,6 @@ fn parse_jwk(entry: &Value) -> Result<(Jwk, Vec<Vec<u8>>), String> {
         },
         params,
     ))
-}
-
-fn bit_length(x: &[u8]) -> usize {
-    let mut bytes = x.iter().skip_while(|b| **b == 0);
-    match bytes.next() {
-        None => 0,
-        Some(top) => bytes.count() * 8 + (8 - top.leading_zeros() as usize),
-    }
 }
 
 #[cfg(test)]

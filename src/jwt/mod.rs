@@ -47,11 +47,16 @@
 //! Errors carry a short static description for logs, never the token.
 
 pub mod cache;
+mod claims;
 pub mod crypto;
+mod header;
 pub mod jwk;
+
+pub use claims::{check_claims, Claims};
 
 use crate::reason::Reason;
 use crypto::rsa::Hash;
+use header::check_header;
 use jwk::{b64url_decode, Alg, KeySet, Verifier};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -98,9 +103,6 @@ impl Rules {
         }
     }
 }
-
-/// Verified claims (the JWT payload object).
-pub type Claims = serde_json::Map<String, serde_json::Value>;
 
 /// Signature checks tried per token at most (several keys may share a kid, or a token may have none).
 pub const MAX_CANDIDATE_KEYS: usize = 4;
@@ -206,9 +208,10 @@ pub fn verify(token: &str, rules: &Rules, keys: &KeySet, now: u64) -> Result<Cla
     Err(JwtError::BadSignature)
 }
 
-/// Checks the JWS signature of `token` (whose form was checked already) with one candidate key.
-/// The same primitives jwt-simple calls, on the signing input and signature bytes directly, so the
-/// token is not parsed a second time.
+/// Checks the JWS signature of `token` (whose form was checked already) with one candidate key:
+/// [`crypto`] for RSA, ES256, ES512 and EdDSA, the crates jwt-simple uses (p384, hmac-sha256/512)
+/// for ES384 and HMAC; on the signing input and signature bytes directly, so the token is not parsed
+/// a second time.
 fn check_signature(key: &Verifier, token: &str) -> bool {
     // The JWS signing input is everything before the last '.', the signature what follows.
     let Some((input, sig64)) = token.rsplit_once('.') else {
@@ -261,165 +264,6 @@ fn check_signature(key: &Verifier, token: &str) -> bool {
                 ))
         }
     }
-}
-
-fn check_header<'a>(
-    header: &'a Map<String, Value>,
-    rules: &Rules,
-) -> Result<(Alg, Option<&'a str>), JwtError> {
-    let alg_name = match header.get("alg") {
-        Some(Value::String(s)) => s,
-        Some(_) => return Err(JwtError::Malformed("alg is not a string")),
-        None => return Err(JwtError::Malformed("alg is missing")),
-    };
-    if alg_name.eq_ignore_ascii_case("none") {
-        return Err(JwtError::AlgNotAllowed("alg none is never accepted"));
-    }
-    let alg = Alg::from_name(alg_name)
-        .filter(|a| rules.algorithms.contains(a))
-        .ok_or(JwtError::AlgNotAllowed(
-            "alg is not allowed for this provider",
-        ))?;
-    match header.get("crit") {
-        None => {}
-        Some(Value::Array(names)) if !names.is_empty() && names.iter().all(Value::is_string) => {
-            return Err(JwtError::UnsupportedCrit)
-        }
-        Some(_) => {
-            return Err(JwtError::Malformed(
-                "crit is not a non-empty array of names",
-            ))
-        }
-    }
-    match header.get("b64") {
-        None | Some(Value::Bool(true)) => {}
-        Some(_) => return Err(JwtError::UnsupportedCrit),
-    }
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(k)) => Some(k.as_str()),
-        Some(_) => return Err(JwtError::Malformed("kid is not a string")),
-    };
-    match header.get("typ") {
-        None => {}
-        Some(Value::String(t))
-            if t.eq_ignore_ascii_case("JWT")
-                || t.len() > 4
-                    && t.get(t.len() - 4..)
-                        .is_some_and(|s| s.eq_ignore_ascii_case("+jwt")) => {}
-        Some(_) => return Err(JwtError::Malformed("typ is not a JWT type")),
-    }
-    if header.contains_key("salt") {
-        return Err(JwtError::Malformed("salt header is not supported"));
-    }
-    for name in ["cty", "jku", "jwk", "x5u", "x5t", "x5t#S256"] {
-        if header.get(name).is_some_and(|v| !v.is_string()) {
-            return Err(JwtError::Malformed(
-                "header member has an unsupported type (e.g. an embedded jwk object)",
-            ));
-        }
-    }
-    if let Some(x5c) = header.get("x5c") {
-        if !x5c
-            .as_array()
-            .is_some_and(|a| a.iter().all(Value::is_string))
-        {
-            return Err(JwtError::Malformed("x5c is not an array of strings"));
-        }
-    }
-    Ok((alg, kid))
-}
-
-/// A NumericDate claim: absent, or a non-negative finite number within the i64 range (truncated).
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, JwtError> {
-    let invalid = JwtError::InvalidClaim(name);
-    let Some(v) = claims.get(name) else {
-        return Ok(None);
-    };
-    let Value::Number(n) = v else {
-        return Err(invalid);
-    };
-    if let Some(u) = n.as_u64() {
-        return if i64::try_from(u).is_ok() {
-            Ok(Some(u))
-        } else {
-            Err(invalid)
-        };
-    }
-    if n.is_i64() {
-        return Err(invalid); // negative integer
-    }
-    match n.as_f64() {
-        // i64::MAX as f64 rounds up to 2^63, hence the strict comparison.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Some(f) if (0.0..9_223_372_036_854_775_807.0).contains(&f) => Ok(Some(f as u64)),
-        _ => Err(invalid),
-    }
-}
-
-/// The claim checks of step 4 alone: for a token whose signature was verified earlier (cached), time,
-/// issuer and audience are still evaluated on every request.
-pub fn check_claims(claims: &Map<String, Value>, rules: &Rules, now: u64) -> Result<(), JwtError> {
-    let exp = numeric_date(claims, "exp")?;
-    let nbf = numeric_date(claims, "nbf")?;
-    let iat = numeric_date(claims, "iat")?;
-    for name in ["iss", "sub", "jti", "nonce"] {
-        if claims.get(name).is_some_and(|v| !v.is_string()) {
-            return Err(JwtError::InvalidClaim(name));
-        }
-    }
-    let aud: Option<Vec<&str>> = match claims.get("aud") {
-        None => None,
-        Some(Value::String(s)) => Some(vec![s.as_str()]),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(Value::as_str)
-                .collect::<Option<Vec<_>>>()
-                .ok_or(JwtError::InvalidClaim("aud"))?,
-        ),
-        Some(_) => return Err(JwtError::InvalidClaim("aud")),
-    };
-    // u128 arithmetic: no overflow for any u64 inputs.
-    let now = u128::from(now);
-    let skew = u128::from(rules.clock_skew_seconds);
-    if exp.is_none() && (rules.require_exp || rules.max_lifetime_seconds.is_some()) {
-        return Err(JwtError::MissingClaim("exp"));
-    }
-    if let Some(exp) = exp.map(u128::from) {
-        if now > exp + skew {
-            return Err(JwtError::Expired);
-        }
-    }
-    if let Some(nbf) = nbf.map(u128::from) {
-        if nbf > now + skew {
-            return Err(JwtError::NotYetValid);
-        }
-    }
-    if let (Some(max), Some(exp)) = (rules.max_lifetime_seconds, exp) {
-        let (max, exp) = (u128::from(max), u128::from(exp));
-        if exp > now + max + skew {
-            return Err(JwtError::LifetimeTooLong);
-        }
-        if let Some(iat) = iat.map(u128::from) {
-            if exp > iat + max + skew {
-                return Err(JwtError::LifetimeTooLong);
-            }
-        }
-    }
-    match claims.get("iss").and_then(Value::as_str) {
-        None => return Err(JwtError::MissingClaim("iss")),
-        Some(iss) if iss != rules.issuer => return Err(JwtError::WrongIssuer),
-        Some(_) => {}
-    }
-    if !rules.audiences.is_empty() {
-        let ok =
-            aud.is_some_and(|list| list.iter().any(|a| rules.audiences.iter().any(|p| p == a)));
-        if !ok {
-            return Err(JwtError::WrongAudience);
-        }
-    }
-    Ok(())
 }
 
 /// Step 5: the keys a token may be checked against, in key-set order (the caller tries at most
