@@ -6,7 +6,8 @@
 //!   inline one or the remote one the host holds: a remote set still loading makes the check wait
 //!   ([`Need::KeySet`]), one that could not be loaded is a 503;
 //! - the signature part is answered from the verified-token cache when it can ([`crate::jwt::cache`]);
-//!   size, time, issuer and audience are checked on every request;
+//!   time, issuer and audience are checked on every request, the size by [`crate::jwt::verify`] on a
+//!   miss (a cached token passed it when it was stored);
 //! - a token naming a `kid` the remote key set lacks may wait for one (rate-limited) refetch;
 //! - the identity is the provider's name (`headers.provider`), the token's `sub` (`headers.subject`),
 //!   the scopes from the provider's scope claims and the claims; the provider's `claims_to_headers`
@@ -115,7 +116,8 @@ impl JwtAuth {
     }
 
     /// Verifies a token, answering the signature part from the verified-token cache when it can.
-    /// Size, time, issuer and audience are checked on every request.
+    /// Time, issuer and audience are checked on every request; the size by `jwt::verify`, first, on
+    /// a miss (a cached token passed it when it was stored).
     fn verify(
         &self,
         token: &str,
@@ -123,9 +125,6 @@ impl JwtAuth {
         keys: &KeySet,
         cx: &mut Context<'_>,
     ) -> Result<Rc<Claims>, JwtError> {
-        if token.len() > provider.rules.max_token_bytes {
-            return Err(JwtError::TokenTooLarge);
-        }
         let slot = cx
             .configured
             .providers
