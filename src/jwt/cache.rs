@@ -56,8 +56,6 @@ pub struct JwtCache<T> {
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
-    pub hits: u64,
-    pub misses: u64,
 }
 
 impl<T> JwtCache<T> {
@@ -69,8 +67,6 @@ impl<T> JwtCache<T> {
             bytes: 0,
             max_entries,
             max_bytes,
-            hits: 0,
-            misses: 0,
         }
     }
 
@@ -78,10 +74,10 @@ impl<T> JwtCache<T> {
         self.hasher.hash_one(token.as_bytes())
     }
 
-    /// The remembered outcome for this token, provider and key-set version.
-    pub fn get(&mut self, token: &str, provider: u32, keys_version: u64) -> Option<Cached<T>> {
-        let hit = self
-            .map
+    /// The remembered outcome for this token, provider and key-set version. Hits and misses are
+    /// counted by the caller (the engine's `Events`), not here.
+    pub fn get(&self, token: &str, provider: u32, keys_version: u64) -> Option<Cached<T>> {
+        self.map
             .get(&self.slot(token))
             .filter(|e| {
                 e.provider == provider
@@ -91,13 +87,7 @@ impl<T> JwtCache<T> {
             .map(|e| match &e.value {
                 Cached::Verified(c) => Cached::Verified(c.clone()),
                 Cached::BadSignature => Cached::BadSignature,
-            });
-        if hit.is_some() {
-            self.hits += 1;
-        } else {
-            self.misses += 1;
-        }
-        hit
+            })
     }
 
     /// Remembers the outcome for a token.
@@ -160,7 +150,6 @@ mod tests {
             None,
             "another provider never shares entries"
         );
-        assert_eq!((c.hits, c.misses), (1, 3));
     }
 
     #[test]
