@@ -9,7 +9,7 @@
 //!    too, at the payload step — that is our stricter rule (we verify JWTs, not arbitrary JWS).
 //! 2. **Signature layer**, for every vector that got through compact-form, base64url, header and key
 //!    selection and was refused only because its payload is not a JSON object: our key selection
-//!    plus the same jwt-simple signature check the verifier uses. `valid` vectors must verify there;
+//!    plus the same signature check the verifier uses. `valid` vectors must verify there;
 //!    `invalid` ones must not.
 //!
 //! A `valid` vector that our stricter rules refuse before the signature layer is listed in
