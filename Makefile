@@ -123,15 +123,16 @@ run: envoy build
 ## not the release CLI (the tests build what they use).
 test: envoy wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
+	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference
 	@# crates) are too slow unoptimized: they run here, optimized (without LTO, to build faster).
 	CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 $(CARGO) test --release --lib
 
 ## check: formatting and lints, native and for the wasm target
 check: wasm-target rust-components
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --target $(WASM_TARGET) --lib -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --target $(WASM_TARGET) --lib -- -D warnings
 
 ## bench: native api_key_auth / jwt_authn vs edgeguard on the same Envoy, edgeguard's own work measured
 ## above a raw-ABI no-op wasm filter (see bench/README.md). The plugin only, not the native CLI;

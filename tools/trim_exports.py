@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Drop proxy-wasm callbacks edgeguard does not use from a built .wasm module.
+"""Keep only the exports edgeguard means to have in a built .wasm module.
 
-The proxy-wasm Rust SDK exports every ABI callback. Envoy (proxy-wasm-cpp-host) calls into the VM
-for each exported callback on every request, and skips the call when the export is missing; each
-call into V8 costs CPU. edgeguard decides on the request headers alone, so the response, body,
-trailer, log, done and network callbacks are dropped and a request costs three VM calls
-(context_create, request_headers, delete) instead of seven.
+Envoy (proxy-wasm-cpp-host) calls into the VM for each exported callback on every request, and skips
+the call when the export is missing; each call into V8 costs CPU. edgeguard's ABI layer (abi/)
+exports only the callbacks it uses, so a request costs two VM calls (context_create,
+request_headers); this check keeps it so (anything else a build exports, such as allocator or
+runtime symbols, is dropped) and fails when an expected export is missing.
 
 Only the export section is rewritten; the functions stay in the module (wasm-opt may remove them).
 
@@ -13,8 +13,8 @@ Only the export section is rewritten; the functions stay in the module (wasm-opt
 """
 import sys
 
-# Callbacks the plugin needs: VM and root lifecycle, timer, HTTP callouts, request headers, and
-# on_delete (the SDK frees the per-request context there).
+# Callbacks the plugin needs: VM and root lifecycle, timer, HTTP callouts, request headers. No
+# on_done/on_log/on_delete: nothing is kept per request.
 KEEP = {
     "memory",
     "_initialize",
@@ -26,7 +26,6 @@ KEEP = {
     "proxy_on_tick",
     "proxy_on_http_call_response",
     "proxy_on_request_headers",
-    "proxy_on_delete",
 }
 
 
