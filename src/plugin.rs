@@ -7,9 +7,9 @@
 //! now rather than on the next regular tick; it is checked again when one of its needs changes — or,
 //! past the longest wait, a last time, in which anything still loading is unavailable (503).
 //!
-//! Callouts start only from the timer or a callout response, in the root context: the SDK delivers
-//! a callout's answer to the context that started it, and Envoy cancels a stream's callouts when the
-//! stream ends — a fetch started by a request would be lost with that request.
+//! Callouts start only from the timer, in the root context: Envoy delivers a callout's answer to the
+//! context that started it and cancels a stream's callouts when the stream ends — a fetch started by
+//! a request would be lost with that request's client.
 
 use crate::config::{Config, ConfigError};
 use crate::counters::Counters;
