@@ -38,10 +38,17 @@ fn main() {
                   {"match": {"path_prefix": "/"}, "require": {"jwt": "idp"}}]
     });
     let header = b64(br#"{"alg":"HS256","typ":"JWT","kid":"h"}"#);
-    let claims = b64(json!({"iss": "https://idp.bench", "aud": "api", "sub": "bench",
-                            "iat": now, "exp": now + 3600}).to_string().as_bytes());
+    let claims = b64(
+        json!({"iss": "https://idp.bench", "aud": "api", "sub": "bench",
+                            "iat": now, "exp": now + 3600})
+        .to_string()
+        .as_bytes(),
+    );
     let input = format!("{header}.{claims}");
-    let token = format!("{input}.{}", b64(&hmac_sha256::HMAC::mac(input.as_bytes(), SECRET)));
+    let token = format!(
+        "{input}.{}",
+        b64(&hmac_sha256::HMAC::mac(input.as_bytes(), SECRET))
+    );
     let bearer = format!("Bearer {token}");
     let host = MockHost::new(now * 1000);
     let plugin = Plugin::configure(&host, config.to_string().as_bytes(), 0, 1).unwrap();
@@ -54,8 +61,18 @@ fn main() {
     ];
     for (name, path, extra, status) in [
         ("anonymous allow", "/public/1", None, None),
-        ("API key allow", "/keyed/1", Some(("x-api-key", API_KEY)), None),
-        ("cached token allow", "/orders/1", Some(("authorization", bearer.as_str())), None),
+        (
+            "API key allow",
+            "/keyed/1",
+            Some(("x-api-key", API_KEY)),
+            None,
+        ),
+        (
+            "cached token allow",
+            "/orders/1",
+            Some(("authorization", bearer.as_str())),
+            None,
+        ),
         ("denied (no credential)", "/orders/1", None, Some(401)),
     ] {
         let mut headers: Vec<(&str, &str)> = base.to_vec();
