@@ -75,6 +75,16 @@ fn status(host: &MockHost, id: u32) -> Option<u16> {
     host.reply(id).map(|r| r.status)
 }
 
+/// Answers the first callout in flight (the test expects one: `what`) with `status` and `body`.
+fn answer_first(host: &MockHost, p: &Plugin, status: Option<u16>, body: &[u8], what: &str) {
+    let Some((tok, _)) = host.pending_calls().first().cloned() else {
+        unreachable!("{what}")
+    };
+    host.answer(tok, body);
+    let body_size = body.len();
+    p.on_response(host, tok, &CalloutResponse { status, body_size });
+}
+
 #[test]
 fn a_request_starts_the_first_fetch_and_is_resumed_by_its_answer() {
     let host = MockHost::new(T0);
@@ -210,33 +220,11 @@ fn failures_back_off_stale_keys_serve_then_fail_closed_with_503() {
     let p = plugin(&host, 1);
     let k = Ed25519KeyPair::generate();
     p.on_tick(&host);
-    let Some((tok, _)) = host.pending_calls().first().cloned() else {
-        unreachable!()
-    };
-    host.answer(tok, &jwks(&k, "a"));
-    p.on_response(
-        &host,
-        tok,
-        &CalloutResponse {
-            status: Some(200),
-            body_size: 4096,
-        },
-    );
+    answer_first(&host, &p, Some(200), &jwks(&k, "a"), "a callout in flight");
     // Past refresh (60 s) the refresh fails: the stale keys keep serving.
     host.advance(60_000);
     p.on_tick(&host);
-    let Some((tok, _)) = host.pending_calls().first().cloned() else {
-        unreachable!("refresh due")
-    };
-    host.answer(tok, b"");
-    p.on_response(
-        &host,
-        tok,
-        &CalloutResponse {
-            status: Some(500),
-            body_size: 0,
-        },
-    );
+    answer_first(&host, &p, Some(500), b"", "refresh due");
     // Back-off: no new fetch within a second of the failure.
     host.advance(500);
     p.on_tick(&host);
@@ -271,18 +259,7 @@ fn failures_back_off_stale_keys_serve_then_fail_closed_with_503() {
     assert_eq!(p.on_request(&host, 2, true), Flow::Pause);
     assert_eq!(status(&host, 2), None);
     p.on_tick(&host);
-    let Some((tok, _)) = host.pending_calls().first().cloned() else {
-        unreachable!("retry")
-    };
-    host.answer(tok, b"");
-    p.on_response(
-        &host,
-        tok,
-        &CalloutResponse {
-            status: None,
-            body_size: 0,
-        },
-    );
+    answer_first(&host, &p, None, b"", "retry");
     assert_eq!(status(&host, 2), Some(503));
 }
 
@@ -329,17 +306,12 @@ fn an_unknown_kid_refetches_at_once_and_the_rotated_key_passes() {
     let old = Ed25519KeyPair::generate();
     let new = Ed25519KeyPair::generate();
     p.on_tick(&host);
-    let Some((tok, _)) = host.pending_calls().first().cloned() else {
-        unreachable!()
-    };
-    host.answer(tok, &jwks(&old, "old"));
-    p.on_response(
+    answer_first(
         &host,
-        tok,
-        &CalloutResponse {
-            status: Some(200),
-            body_size: 4096,
-        },
+        &p,
+        Some(200),
+        &jwks(&old, "old"),
+        "a callout in flight",
     );
     host.advance(1000);
     let t = bearer(&token(&new, "new", host.now_ms()));
@@ -348,17 +320,12 @@ fn an_unknown_kid_refetches_at_once_and_the_rotated_key_passes() {
     assert_eq!(host.tick_ms(), KICK_MS);
     host.advance(1);
     p.on_tick(&host);
-    let Some((tok, _)) = host.pending_calls().first().cloned() else {
-        unreachable!("the kicked tick started the refetch")
-    };
-    host.answer(tok, &jwks(&new, "new"));
-    p.on_response(
+    answer_first(
         &host,
-        tok,
-        &CalloutResponse {
-            status: Some(200),
-            body_size: 4096,
-        },
+        &p,
+        Some(200),
+        &jwks(&new, "new"),
+        "the kicked tick started the refetch",
     );
     assert!(host.resumed(1));
     // Rate limit: another unknown kid soon after is refused without a fetch.
@@ -376,18 +343,7 @@ fn host_calls_per_request_path() {
     let p = plugin(&host, 1);
     let k = Ed25519KeyPair::generate();
     p.on_tick(&host);
-    let Some((tok, _)) = host.pending_calls().first().cloned() else {
-        unreachable!()
-    };
-    host.answer(tok, &jwks(&k, "a"));
-    p.on_response(
-        &host,
-        tok,
-        &CalloutResponse {
-            status: Some(200),
-            body_size: 4096,
-        },
-    );
+    answer_first(&host, &p, Some(200), &jwks(&k, "a"), "a callout in flight");
     let t = bearer(&token(&k, "a", T0));
     let mut costs = Vec::new();
     for (name, path, headers) in [
