@@ -117,13 +117,6 @@ impl Plugin {
         self.process(host, context_id, end_of_stream, Attempt::First)
     }
 
-    /// The request's stream is gone: never resume it.
-    pub fn on_done(&self, context_id: u32) {
-        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-            waiters.forget(context_id);
-        }
-    }
-
     /// The timer: share and fetch remote resources, re-check the requests they concern and those
     /// that waited too long.
     pub fn on_tick<H: Host>(&self, host: &H) {

@@ -3,6 +3,10 @@
 //! A waiter records its [`Need`]s: when a resource changes, only the requests that need it are
 //! re-checked; a request that waited longer than the plugin allows gets its last attempt, in which
 //! anything still loading counts as unavailable (503).
+//!
+//! A request whose client left is not tracked here (the ABI layer exports no end-of-stream
+//! callback): when it is due, the host refuses to enter its stream and it is dropped; it stays at
+//! most the longest wait.
 
 use crate::need::Need;
 
@@ -60,11 +64,6 @@ impl Waiters {
 
     pub fn park(&mut self, waiter: Waiter) {
         self.list.push(waiter);
-    }
-
-    /// The request is gone (its stream ended): it must never be resumed.
-    pub fn forget(&mut self, context_id: u32) {
-        self.list.retain(|w| w.context_id != context_id);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -138,13 +137,5 @@ mod tests {
             Some(Attempt::Last { since_ms: 0 })
         );
         assert!(ws.is_empty());
-    }
-
-    #[test]
-    fn a_forgotten_request_is_never_resumed() {
-        let mut ws = Waiters::new(1000);
-        ws.park(w(1, 0, "a"));
-        ws.forget(1);
-        assert!(ws.take_due(5000, &[Need::KeySet("a".into())]).is_empty());
     }
 }

@@ -134,7 +134,7 @@ impl JwtAuth {
         let slot = u32::try_from(slot).unwrap_or(u32::MAX);
         let cached = self
             .token_cache
-            .borrow_mut()
+            .borrow()
             .get(token, slot, keys.fingerprint());
         match cached {
             Some(Cached::Verified(claims)) => {

@@ -291,8 +291,8 @@ fn a_request_that_waits_too_long_gets_503_and_a_gone_one_nothing() {
     p.on_request(&host, 1, true);
     get(&host, 2, "/orders", &[("authorization", &t)]);
     p.on_request(&host, 2, true);
+    // The client of request 2 left: its stream cannot be entered any more, so it is never resumed.
     host.close(2);
-    p.on_done(2);
     host.advance(3001); // timeout 1000 ms + 2 s
     p.on_tick(&host);
     assert_eq!(status(&host, 1), Some(503));

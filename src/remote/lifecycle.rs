@@ -58,16 +58,6 @@ pub enum Availability<'a, T> {
     Failed,
 }
 
-impl<'a, T> Availability<'a, T> {
-    /// The value, fresh or stale.
-    pub fn value(&self) -> Option<&'a T> {
-        match self {
-            Availability::Fresh(v) | Availability::Stale(v) => Some(v),
-            Availability::Loading | Availability::Failed => None,
-        }
-    }
-}
-
 /// One VM's view of one remote document.
 #[derive(Debug)]
 pub struct Lifecycle<T> {

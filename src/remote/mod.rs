@@ -315,11 +315,6 @@ impl Remotes {
         }
     }
 
-    /// True when there is nothing remote (no timer needed).
-    pub fn is_empty(&self) -> bool {
-        self.jwks.is_empty()
-    }
-
     /// Longest a request may wait for a remote resource before it gets 503.
     pub fn max_wait_ms(&self) -> u64 {
         self.jwks
@@ -344,31 +339,16 @@ impl Remotes {
         counters: &Counters,
         now: u64,
     ) -> Vec<Need> {
-        let names: Vec<Need> = self.jwks.keys().map(|n| Need::KeySet(n.clone())).collect();
-        self.drive(host, counters, &names, now)
-    }
-
-    fn drive<H: SharedData + Callouts + Metrics>(
-        &mut self,
-        host: &H,
-        counters: &Counters,
-        needs: &[Need],
-        now: u64,
-    ) -> Vec<Need> {
         let mut changed = Vec::new();
-        for need in needs {
-            let Need::KeySet(name) = need;
-            let Some(remote) = self.jwks.get_mut(name) else {
-                continue;
-            };
+        for (name, remote) in &mut self.jwks {
             // Both run: a sync and a fetch decision are each worth a re-check.
             let synced = remote.sync(host, counters, now);
             let fetched = remote.maybe_fetch(host, counters, self.vm, now);
             if let Fetch::Started(token) = fetched {
-                self.calls.insert(token, need.clone());
+                self.calls.insert(token, Need::KeySet(name.clone()));
             }
             if synced || fetched == Fetch::Changed {
-                changed.push(need.clone());
+                changed.push(Need::KeySet(name.clone()));
             }
         }
         changed
