@@ -34,7 +34,7 @@ fn b64(b: &[u8]) -> String {
 struct NoRemote;
 impl Resources for NoRemote {
     fn key_set(&self, _: &str) -> KeyAvailability {
-        KeyAvailability::Unavailable
+        KeyAvailability::Unavailable(edgeguard::resources::KeyDocument::KeySet)
     }
     fn refetch_key_set(&self, _: &str) -> bool {
         false

@@ -645,7 +645,7 @@ mod jwt_tests {
 
     fn ready() -> Store {
         Store {
-            state: KeyAvailability::Unavailable,
+            state: KeyAvailability::Unavailable(crate::resources::KeyDocument::KeySet),
             refetch: Cell::new(false),
         }
     }
@@ -752,7 +752,7 @@ mod jwt_tests {
         );
         let t = token(&k, "new", "", NOW + 60);
         let loading = Store {
-            state: KeyAvailability::Loading,
+            state: KeyAvailability::Loading(crate::resources::KeyDocument::KeySet),
             refetch: Cell::new(false),
         };
         assert_eq!(
@@ -760,7 +760,7 @@ mod jwt_tests {
             Outcome::Wait(vec![Need::KeySet("idp".into())])
         );
         let down = Store {
-            state: KeyAvailability::Unavailable,
+            state: KeyAvailability::Unavailable(crate::resources::KeyDocument::KeySet),
             refetch: Cell::new(false),
         };
         let Outcome::Decided(Decision::Deny(d)) = check(&e, &bearer(&t), NOW, &down).outcome else {

@@ -8,6 +8,8 @@ use crate::reason::Reason;
 pub enum Need {
     /// The key set of the remote JWT provider of that name.
     KeySet(String),
+    /// The OpenID Connect discovery document of the provider of that name (its key set's location).
+    Discovery(String),
 }
 
 impl Need {
@@ -15,13 +17,14 @@ impl Need {
     pub fn unavailable_reason(&self) -> Reason {
         match self {
             Need::KeySet(_) => Reason::JwksUnavailable,
+            Need::Discovery(_) => Reason::DiscoveryUnavailable,
         }
     }
 
-    /// The provider a key-set need is about.
+    /// The provider the need is about.
     pub fn provider(&self) -> &str {
         match self {
-            Need::KeySet(p) => p,
+            Need::KeySet(p) | Need::Discovery(p) => p,
         }
     }
 }

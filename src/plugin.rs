@@ -258,4 +258,6 @@ fn send<H: Host>(host: &H, denial: &Denial) {
 }
 
 #[cfg(test)]
+mod discovery_tests;
+#[cfg(test)]
 mod tests;

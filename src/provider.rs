@@ -25,6 +25,9 @@ use crate::jwt::jwk::{Alg, KeySet};
 use crate::jwt::{Rules, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_BYTES};
 use crate::spelling::same_header;
 
+pub mod discovery;
+use discovery::{Discovery, DiscoveryConfig};
+
 pub const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 pub const MAX_LIFETIME_SECONDS_LIMIT: u64 = 10 * 366 * 86400;
 pub const MIN_MAX_TOKEN_BYTES: usize = 64;
@@ -78,6 +81,7 @@ pub struct ProviderConfig {
 struct JwksConfig {
     inline: Option<serde_json::Value>,
     remote: Option<RemoteConfig>,
+    discovery: Option<DiscoveryConfig>,
 }
 
 #[derive(Debug)]
@@ -111,7 +115,11 @@ from_json_struct!(ProviderConfig {
     claims_to_headers,
     scope_claims,
 });
-from_json_struct!(JwksConfig { inline, remote });
+from_json_struct!(JwksConfig {
+    inline,
+    remote,
+    discovery
+});
 from_json_struct!(RemoteConfig {
     cluster,
     authority,
@@ -130,6 +138,15 @@ pub enum JwksSource {
     Inline(KeySet),
     /// Keys fetched over HTTP through an Envoy cluster.
     Remote(RemoteJwks),
+    /// Keys found through the issuer's OpenID Connect discovery document.
+    Discovered(Discovery),
+}
+
+impl JwksSource {
+    /// The keys are fetched (directly or through discovery), not given.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, JwksSource::Inline(_))
+    }
 }
 
 /// A remote JWKS endpoint and its refresh policy.
@@ -187,11 +204,11 @@ fn default_scope_claims() -> Vec<String> {
     vec!["scope".into(), "scp".into()]
 }
 
-fn is_plain_text(s: &str) -> bool {
+pub(crate) fn is_plain_text(s: &str) -> bool {
     !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
+pub(crate) fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
     v: Option<T>,
     default: T,
     min: T,
@@ -237,18 +254,21 @@ impl ProviderConfig {
                 list
             }
         };
-        let jwks = match (self.jwks.inline, self.jwks.remote) {
-            (Some(doc), None) => {
+        let jwks = match (self.jwks.inline, self.jwks.remote, self.jwks.discovery) {
+            (Some(doc), None, None) => {
                 let (keys, _skipped) = KeySet::from_value(&doc).map_err(|e| {
                     ConfigError::new(&f("jwks.inline"), format!("unusable key set: {e}"))
                 })?;
                 JwksSource::Inline(keys)
             }
-            (None, Some(r)) => JwksSource::Remote(r.validate(&f("jwks.remote"))?),
+            (None, Some(r), None) => JwksSource::Remote(r.validate(&f("jwks.remote"))?),
+            (None, None, Some(d)) => {
+                JwksSource::Discovered(d.validate(&self.issuer, &f("jwks.discovery"))?)
+            }
             _ => {
                 return Err(ConfigError::new(
                     &f("jwks"),
-                    "must have exactly one of \"inline\" or \"remote\"",
+                    "must have exactly one of \"inline\", \"remote\" or \"discovery\"",
                 ))
             }
         };

@@ -67,6 +67,10 @@ pub enum Reason {
     // --- availability ---
     /// The provider's key set has not been loaded (or went stale) and the fetch failed: 503.
     JwksUnavailable,
+    /// The provider's OpenID Connect discovery document has not been loaded (or went stale) and
+    /// the fetch failed, or the document was refused (issuer mismatch, `jwks_uri` on an unlisted
+    /// host): 503.
+    DiscoveryUnavailable,
 }
 
 impl Reason {
@@ -99,11 +103,12 @@ impl Reason {
             Reason::BadMethod => "bad_method",
             Reason::MethodOverride => "method_override",
             Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::DiscoveryUnavailable => "discovery_unavailable",
         }
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 27] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -130,6 +135,7 @@ impl Reason {
         Reason::BadMethod,
         Reason::MethodOverride,
         Reason::JwksUnavailable,
+        Reason::DiscoveryUnavailable,
     ];
 
     /// A short human sentence for `error_description` and the JSON body.
@@ -161,6 +167,7 @@ impl Reason {
             Reason::BadMethod => "the request method is not acceptable",
             Reason::MethodOverride => "method override headers and parameters are not accepted",
             Reason::JwksUnavailable => "the token cannot be checked right now; retry later",
+            Reason::DiscoveryUnavailable => "the token cannot be checked right now; retry later",
         }
     }
 

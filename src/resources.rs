@@ -4,15 +4,34 @@
 //! implements it over the VM's remote resources; [`crate::testing`] has doubles.
 
 use crate::jwt::jwk::KeySet;
+use crate::need::Need;
 
 /// The state of a remote provider's key set, as the host side knows it.
 #[derive(Debug, Clone)]
 pub enum KeyAvailability {
     Ready(KeySet),
-    /// Not loaded yet; a fetch is under way.
-    Loading,
-    /// Not loaded (or stale beyond `max_stale_seconds`) and the last fetch failed.
-    Unavailable,
+    /// Not loaded yet; a fetch of that document is under way.
+    Loading(KeyDocument),
+    /// Not loaded (or stale beyond `max_stale_seconds`) and the last fetch of that document failed.
+    Unavailable(KeyDocument),
+}
+
+/// Which document a provider's key set is missing for: the key set itself, or the discovery
+/// document that says where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyDocument {
+    KeySet,
+    Discovery,
+}
+
+impl KeyDocument {
+    /// What a request of `provider` waits for (or names in its 503).
+    pub fn need(self, provider: &str) -> Need {
+        match self {
+            KeyDocument::KeySet => Need::KeySet(provider.to_string()),
+            KeyDocument::Discovery => Need::Discovery(provider.to_string()),
+        }
+    }
 }
 
 /// Remote resources as a check sees them.

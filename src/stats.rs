@@ -11,6 +11,8 @@
 //! | `edgeguard.provider.<name>.verified` | counter | tokens verified by provider `<name>` |
 //! | `edgeguard.jwks.<name>.fetch_ok` / `fetch_failed` | counter | JWKS fetches by outcome |
 //! | `edgeguard.jwks.<name>.age_seconds` | gauge | age of the key set in use |
+//! | `edgeguard.discovery.<name>.fetch_ok` / `fetch_failed` | counter | discovery-document fetches by outcome (an issuer mismatch or a refused `jwks_uri` is a failed fetch) |
+//! | `edgeguard.discovery.<name>.age_seconds` | gauge | age of the discovery document in use |
 //! | `edgeguard.token_cache.hit` / `miss` | counter | signature checks answered by the verified-token cache, or not |
 
 use crate::reason::Reason;
@@ -40,6 +42,17 @@ pub fn jwks_fetch(name: &str, ok: bool) -> String {
 
 pub fn jwks_age(name: &str) -> String {
     format!("edgeguard.jwks.{name}.age_seconds")
+}
+
+pub fn discovery_fetch(name: &str, ok: bool) -> String {
+    format!(
+        "edgeguard.discovery.{name}.{}",
+        if ok { "fetch_ok" } else { "fetch_failed" }
+    )
+}
+
+pub fn discovery_age(name: &str) -> String {
+    format!("edgeguard.discovery.{name}.age_seconds")
 }
 
 pub const CACHE_HIT: &str = "edgeguard.token_cache.hit";

@@ -8,7 +8,7 @@ use common::{config_json, NOW};
 use edgeguard::config::Config;
 use edgeguard::decision::{Decision, HeaderOp};
 use edgeguard::engine::{Engine, Outcome};
-use edgeguard::resources::{KeyAvailability, Resources};
+use edgeguard::resources::{KeyAvailability, KeyDocument, Resources};
 use edgeguard::request::Request;
 use libfuzzer_sys::fuzz_target;
 
@@ -16,9 +16,14 @@ struct Store(u8);
 
 impl Resources for Store {
     fn key_set(&self, _provider: &str) -> KeyAvailability {
+        let doc = if self.0 & 8 != 0 {
+            KeyDocument::Discovery
+        } else {
+            KeyDocument::KeySet
+        };
         match self.0 % 3 {
-            0 => KeyAvailability::Loading,
-            1 => KeyAvailability::Unavailable,
+            0 => KeyAvailability::Loading(doc),
+            1 => KeyAvailability::Unavailable(doc),
             _ => KeyAvailability::Ready(edgeguard::jwt::jwk::KeySet::default()),
         }
     }

@@ -177,11 +177,17 @@ impl Authenticator for JwtAuth {
         let need = || Need::KeySet(provider.name.clone());
         let keys = match &provider.jwks {
             JwksSource::Inline(k) => k.clone(),
-            JwksSource::Remote(_) => match cx.resources.key_set(&provider.name) {
-                KeyAvailability::Ready(k) => k,
-                KeyAvailability::Loading => return CredentialState::Pending(need()),
-                KeyAvailability::Unavailable => return CredentialState::Unavailable(need()),
-            },
+            JwksSource::Remote(_) | JwksSource::Discovered(_) => {
+                match cx.resources.key_set(&provider.name) {
+                    KeyAvailability::Ready(k) => k,
+                    KeyAvailability::Loading(doc) => {
+                        return CredentialState::Pending(doc.need(&provider.name))
+                    }
+                    KeyAvailability::Unavailable(doc) => {
+                        return CredentialState::Unavailable(doc.need(&provider.name))
+                    }
+                }
+            }
         };
         match self.verify(&token, provider, &keys, cx) {
             Ok(claims) => {
@@ -206,9 +212,7 @@ impl Authenticator for JwtAuth {
             Err(e) => {
                 if e == JwtError::UnknownKid {
                     cx.events.unknown_kid.push(provider.name.clone());
-                    if matches!(provider.jwks, JwksSource::Remote(_))
-                        && cx.resources.refetch_key_set(&provider.name)
-                    {
+                    if provider.jwks.is_remote() && cx.resources.refetch_key_set(&provider.name) {
                         return CredentialState::Pending(need());
                     }
                 }

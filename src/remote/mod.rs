@@ -15,6 +15,7 @@
 //! re-parsed by each VM when its version changes; `edgeguard.<kind>.<name>.<id>.lease` holds the
 //! [`lease::LeaseRecord`].
 
+pub mod discovery;
 pub mod jwks;
 pub mod lease;
 pub mod lifecycle;
@@ -24,7 +25,7 @@ use crate::counters::Counters;
 use crate::host::{Callout, CalloutResponse, Callouts, Metrics, SharedData};
 use crate::need::Need;
 use crate::provider::JwksSource;
-use crate::resources::{KeyAvailability, Resources};
+use crate::resources::{KeyAvailability, KeyDocument, Resources};
 use lease::Acquire;
 use lifecycle::{Availability, FetchReason, Lifecycle, Timing};
 use std::collections::{BTreeMap, HashMap};
@@ -292,6 +293,8 @@ pub struct Remotes {
     /// Random nonzero id of this VM in leases.
     vm: u64,
     jwks: BTreeMap<String, Remote<jwks::Jwks>>,
+    /// Providers whose key set is found through OIDC discovery.
+    discovered: BTreeMap<String, discovery::DiscoveredKeys>,
     /// Callouts in flight: token → the need they serve.
     calls: HashMap<u32, Need>,
 }
@@ -305,12 +308,24 @@ impl Remotes {
                 JwksSource::Remote(r) => {
                     Some((name.clone(), Remote::new(name, jwks::Jwks(r.clone()))))
                 }
-                JwksSource::Inline(_) => None,
+                JwksSource::Inline(_) | JwksSource::Discovered(_) => None,
+            })
+            .collect();
+        let discovered = config
+            .providers
+            .iter()
+            .filter_map(|(name, p)| match &p.jwks {
+                JwksSource::Discovered(d) => Some((
+                    name.clone(),
+                    discovery::DiscoveredKeys::new(name, d.clone(), vm),
+                )),
+                JwksSource::Inline(_) | JwksSource::Remote(_) => None,
             })
             .collect();
         Remotes {
             vm,
             jwks,
+            discovered,
             calls: HashMap::new(),
         }
     }
@@ -320,6 +335,7 @@ impl Remotes {
         self.jwks
             .values()
             .map(|r| r.life.timing.timeout_ms.saturating_add(2000))
+            .chain(self.discovered.values().map(|d| d.max_wait_ms()))
             .max()
             .unwrap_or(0)
     }
@@ -328,6 +344,9 @@ impl Remotes {
     pub fn create_records(&self, shared: &dyn SharedData) {
         for r in self.jwks.values() {
             r.create_records(shared);
+        }
+        for d in self.discovered.values() {
+            d.create_records(shared);
         }
     }
 
@@ -351,6 +370,9 @@ impl Remotes {
                 changed.push(Need::KeySet(name.clone()));
             }
         }
+        for d in self.discovered.values_mut() {
+            d.tick(host, counters, now, &mut self.calls, &mut changed);
+        }
         changed
     }
 
@@ -366,10 +388,14 @@ impl Remotes {
         let Some(need) = self.calls.remove(&token) else {
             return Vec::new();
         };
-        let Need::KeySet(name) = &need;
-        if let Some(remote) = self.jwks.get_mut(name) {
-            remote.response(host, counters, self.vm, now, response);
-            remote.sync(host, counters, now);
+        if let Some(d) = self.discovered.get_mut(need.provider()) {
+            return d.response(host, counters, now, &need, response, &mut self.calls);
+        }
+        if let Need::KeySet(name) = &need {
+            if let Some(remote) = self.jwks.get_mut(name) {
+                remote.response(host, counters, self.vm, now, response);
+                remote.sync(host, counters, now);
+            }
         }
         vec![need]
     }
@@ -394,24 +420,33 @@ pub struct View<'a> {
 
 impl Resources for View<'_> {
     fn key_set(&self, provider: &str) -> KeyAvailability {
+        if let Some(d) = self.remotes.discovered.get(provider) {
+            return d.key_set(self.now_ms, self.last);
+        }
         let Some(remote) = self.remotes.jwks.get(provider) else {
-            return KeyAvailability::Unavailable;
+            return KeyAvailability::Unavailable(KeyDocument::KeySet);
         };
         match remote.life.availability(self.now_ms) {
             Availability::Fresh(set) | Availability::Stale(set) => {
                 KeyAvailability::Ready(set.clone())
             }
-            Availability::Loading if !self.last => KeyAvailability::Loading,
-            Availability::Loading | Availability::Failed => KeyAvailability::Unavailable,
+            Availability::Loading if !self.last => KeyAvailability::Loading(KeyDocument::KeySet),
+            Availability::Loading | Availability::Failed => {
+                KeyAvailability::Unavailable(KeyDocument::KeySet)
+            }
         }
     }
 
     fn refetch_key_set(&self, provider: &str) -> bool {
-        !self.last
-            && self
-                .remotes
-                .jwks
-                .get(provider)
-                .is_some_and(|r| r.life.want_refetch(self.now_ms))
+        if self.last {
+            return false;
+        }
+        if let Some(d) = self.remotes.discovered.get(provider) {
+            return d.want_refetch(self.now_ms);
+        }
+        self.remotes
+            .jwks
+            .get(provider)
+            .is_some_and(|r| r.life.want_refetch(self.now_ms))
     }
 }

@@ -1,6 +1,6 @@
 //! Doubles of the engine's resource port ([`crate::resources::Resources`]).
 
-use crate::resources::{KeyAvailability, Resources};
+use crate::resources::{KeyAvailability, KeyDocument, Resources};
 use std::cell::Cell;
 
 /// Remote resources in a state the test sets: every provider's key set is `state`; the first
@@ -15,7 +15,7 @@ impl FixedResources {
     /// No remote resource is available (every configuration without remote key sets).
     pub fn none() -> Self {
         FixedResources {
-            state: KeyAvailability::Unavailable,
+            state: KeyAvailability::Unavailable(KeyDocument::KeySet),
             refetch: Cell::new(false),
         }
     }

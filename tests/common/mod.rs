@@ -312,6 +312,9 @@ impl Envoy {
             .arg(log_level)
             .arg("--log-path")
             .arg(&log_path)
+            // Log lines reach the file within a fifth of a second (tests read it).
+            .arg("--file-flush-interval-msec")
+            .arg("200")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -1148,6 +1151,8 @@ pub struct HttpServer {
     port: u16,
     path: String,
     reply: Arc<Mutex<Reply>>,
+    /// Further paths and their replies ([`HttpServer::route`]).
+    routes: Arc<Mutex<BTreeMap<String, Reply>>>,
     hits: Arc<AtomicU64>,
     server: Option<Server>,
 }
@@ -1156,26 +1161,35 @@ impl HttpServer {
     /// Serves `reply` at `path` on a fresh port.
     pub fn start(path: &str, reply: Reply) -> HttpServer {
         let reply = Arc::new(Mutex::new(reply));
+        let routes = Arc::new(Mutex::new(BTreeMap::new()));
         let hits = Arc::new(AtomicU64::new(0));
-        let server = Server::bind(0, hits.clone(), Self::handler(path, &reply));
+        let server = Server::bind(0, hits.clone(), Self::handler(path, &reply, &routes));
         HttpServer {
             port: server.port,
             path: path.to_string(),
             reply,
+            routes,
             hits,
             server: Some(server),
         }
     }
 
-    fn handler(path: &str, reply: &Arc<Mutex<Reply>>) -> Handler {
-        let (path, reply) = (path.to_string(), reply.clone());
+    fn handler(
+        path: &str,
+        reply: &Arc<Mutex<Reply>>,
+        routes: &Arc<Mutex<BTreeMap<String, Reply>>>,
+    ) -> Handler {
+        let (path, reply, routes) = (path.to_string(), reply.clone(), routes.clone());
         Arc::new(move |req: &Received| {
-            let r = reply
-                .lock()
-                .map(|r| r.clone())
-                .unwrap_or_else(|_| Reply::status(500, ""));
             let req_path = req.path.split('?').next().unwrap_or_default();
-            if req_path == path {
+            let routed = routes.lock().ok().and_then(|r| r.get(req_path).cloned());
+            let r = routed.clone().unwrap_or_else(|| {
+                reply
+                    .lock()
+                    .map(|r| r.clone())
+                    .unwrap_or_else(|_| Reply::status(500, ""))
+            });
+            if req_path == path || routed.is_some() {
                 (
                     r.status,
                     vec![("content-type".to_string(), r.content_type)],
@@ -1199,6 +1213,13 @@ impl HttpServer {
     /// The served path.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Also answers `path` (exactly, query ignored) with `reply`, from the next request on.
+    pub fn route(&self, path: &str, reply: Reply) {
+        if let Ok(mut r) = self.routes.lock() {
+            r.insert(path.to_string(), reply);
+        }
     }
 
     /// Replaces what the server answers from the next request on.
@@ -1227,7 +1248,7 @@ impl HttpServer {
     /// Listens again on the same port.
     pub fn restart(&mut self) {
         if self.server.is_none() {
-            let handler = Self::handler(&self.path, &self.reply);
+            let handler = Self::handler(&self.path, &self.reply, &self.routes);
             self.server = Some(Server::bind(self.port, self.hits.clone(), handler));
         }
     }
