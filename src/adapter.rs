@@ -93,6 +93,12 @@ impl Stream for Proxy {
         }
     }
 
+    fn publish(&self, name: &str, value: &[u8]) {
+        if let Err(s) = abi::set_property(name, value) {
+            log::warn!("edgeguard: cannot set property {name}: {s:?}");
+        }
+    }
+
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
         let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
         if let Err(s) = abi::send_local_response(status, &headers, body) {

@@ -12,6 +12,7 @@ use crate::credential::Configured;
 use crate::extractor::{is_lowercase_header_name, Source};
 use crate::matcher::{DefaultAction, RuleConfig, RuleTable};
 use crate::path::NonCanonical;
+use crate::plan::{Plans, PlansConfig};
 use crate::provider::{Provider, ProviderConfig};
 use crate::reading::{
     ForwardedHeaders, MethodOverride, PathPolicy, ReadingPolicy, FORWARDED_HEADERS,
@@ -53,6 +54,8 @@ pub struct HeaderNames {
     pub subject: String,
     /// In report mode: what would have happened (`deny; reason=...`).
     pub decision: String,
+    /// The caller's plan (see [`crate::plan`]).
+    pub plan: String,
 }
 
 impl Default for HeaderNames {
@@ -62,6 +65,7 @@ impl Default for HeaderNames {
             provider: "x-edgeguard-provider".into(),
             subject: "x-edgeguard-subject".into(),
             decision: "x-edgeguard-decision".into(),
+            plan: "x-edgeguard-plan".into(),
         }
     }
 }
@@ -69,13 +73,18 @@ impl Default for HeaderNames {
 // Every member of `headers` is optional (the default when absent).
 impl FromJson for HeaderNames {
     fn from_json(v: &Value, at: &At<'_>) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, at, &["key_id", "provider", "subject", "decision"])?;
+        let o = Obj::new(
+            v,
+            at,
+            &["key_id", "provider", "subject", "decision", "plan"],
+        )?;
         let d = HeaderNames::default();
         Ok(HeaderNames {
             key_id: o.get_or("key_id", d.key_id)?,
             provider: o.get_or("provider", d.provider)?,
             subject: o.get_or("subject", d.subject)?,
             decision: o.get_or("decision", d.decision)?,
+            plan: o.get_or("plan", d.plan)?,
         })
     }
 }
@@ -95,6 +104,7 @@ struct RawConfig {
     rules: Option<Vec<RuleConfig>>,
     rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
     default: Option<DefaultAction>,
+    plans: Option<PlansConfig>,
 }
 
 from_json_struct!(RawConfig {
@@ -111,6 +121,7 @@ from_json_struct!(RawConfig {
     rules,
     rule_sets,
     default,
+    plans,
 });
 
 /// The validated configuration.
@@ -130,6 +141,9 @@ pub struct Config {
     pub reading: ReadingPolicy,
     pub token_cache: TokenCacheConfig,
     pub rules: RuleTable,
+    /// Throttling plans; without a `plans` section every caller is on plan `default` and no plan
+    /// header is sent upstream.
+    pub plans: Option<Plans>,
 }
 
 impl Config {
@@ -171,6 +185,7 @@ impl Config {
             ("provider", &headers.provider),
             ("subject", &headers.subject),
             ("decision", &headers.decision),
+            ("plan", &headers.plan),
         ] {
             if !is_lowercase_header_name(v) {
                 return Err(ConfigError::new(
@@ -214,6 +229,7 @@ impl Config {
                 "\"rewrite\" cannot be combined with \"rule_sets\": the rule set is read from the route of the path as sent, and a rewritten path may take another route; use \"reject\"",
             ));
         }
+        let plans = raw.plans.map(|p| p.validate("plans")).transpose()?;
         Ok(Config {
             mode: raw.mode.unwrap_or_default(),
             realm,
@@ -224,6 +240,7 @@ impl Config {
             reading,
             token_cache,
             rules,
+            plans,
         })
     }
 
@@ -260,6 +277,7 @@ fn check_header_names(
         ("provider", &headers.provider),
         ("subject", &headers.subject),
         ("decision", &headers.decision),
+        ("plan", &headers.plan),
     ] {
         claim(format!("headers.{f}"), v)?;
     }

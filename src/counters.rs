@@ -18,6 +18,8 @@ pub struct Counters {
     pub allowed: Option<u32>,
     pub denied: Option<u32>,
     pub would_deny: Option<u32>,
+    /// A credential named a plan not in `plans.names` (it fell back).
+    pub unknown_plan: Option<u32>,
     pub cache_hit: Option<u32>,
     pub cache_miss: Option<u32>,
     /// Indexed like `Reason::ALL`.
@@ -44,6 +46,7 @@ impl Counters {
             allowed: counter(stats::ALLOWED),
             denied: counter(stats::DENIED),
             would_deny: counter(stats::WOULD_DENY),
+            unknown_plan: counter(stats::UNKNOWN_PLAN),
             cache_hit: counter(stats::CACHE_HIT),
             cache_miss: counter(stats::CACHE_MISS),
             by_reason: Reason::ALL

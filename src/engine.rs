@@ -18,7 +18,9 @@ use crate::events::Events;
 use crate::extractor::Source;
 use crate::matcher::Action;
 use crate::need::Need;
+use crate::plan::Plans;
 use crate::policy::{self, Evaluation, Requirement};
+use crate::publish::Published;
 use crate::reading::{self, Reading};
 use crate::reason::Reason;
 use crate::request::Request;
@@ -61,7 +63,7 @@ impl Engine {
         let configured = config.credentials();
         let kinds = Kind::ALL.map(|k| authenticators.of(k));
         // Every header edgeguard sets, and those no request may carry upstream, folded once here.
-        let mut owned: Vec<String> = [&h.key_id, &h.provider, &h.subject, &h.decision]
+        let mut owned: Vec<String> = [&h.key_id, &h.provider, &h.subject, &h.decision, &h.plan]
             .into_iter()
             .map(String::as_str)
             .chain(kinds.iter().flat_map(|a| a.owned_headers(configured)))
@@ -110,9 +112,10 @@ impl Engine {
             &self.authenticators,
             Context::new(configured, req, now, keys),
         );
+        let mut rule = None;
         let verdict = match reading::read(req, &self.config.reading, &mut edits) {
             Err(reason) => Verdict::Deny(Denial::bad_request(reason)),
-            Ok(reading) => self.evaluate(req, now, &reading, rule_set, &mut creds),
+            Ok(reading) => self.evaluate(req, now, &reading, rule_set, &mut creds, &mut rule),
         };
         let (mut events, forwarded) = creds.finish();
         let verdict = match verdict {
@@ -133,6 +136,7 @@ impl Engine {
         let outcome = match verdict {
             Ok(identities) => {
                 self.forward_identities(&identities, configured, &mut edits);
+                self.publish(&identities, rule, &mut edits, &mut events);
                 Decision::Allow {
                     ops: edits.finish(req),
                 }
@@ -148,6 +152,7 @@ impl Engine {
                             &self.config.headers.decision,
                             format!("deny; reason={}", denial.reason.code()),
                         );
+                        self.publish(&[], rule, &mut edits, &mut events);
                         Decision::Allow {
                             ops: edits.finish(req),
                         }
@@ -162,13 +167,14 @@ impl Engine {
     }
 
     /// The rule, its requirement, then its checks.
-    fn evaluate(
-        &self,
+    fn evaluate<'s>(
+        &'s self,
         req: &Request,
         now: u64,
         reading: &Reading<'_>,
         rule_set: Option<&str>,
         creds: &mut RequestCredentials<'_>,
+        rule: &mut Option<&'s str>,
     ) -> Verdict {
         let rules = &self.config.rules;
         if self.config.bypass_cors_preflight
@@ -178,6 +184,7 @@ impl Engine {
             return Verdict::Allow(Vec::new());
         }
         let selection = rules.selection(reading.method, &reading.path, &reading.host, rule_set);
+        *rule = selection.rule;
         let both;
         let requirement = match selection.action {
             Action::Anonymous => None,
@@ -223,6 +230,27 @@ impl Engine {
                 .denial(&self.config.realm, reason, scopes),
             None => Denial::forbidden(reason, None),
         }
+    }
+
+    /// Who the caller is, for the host to publish (see [`crate::publish`]); the plan also goes
+    /// upstream when plans are configured.
+    fn publish(
+        &self,
+        identities: &[Identity],
+        rule: Option<&str>,
+        edits: &mut Edits<'_>,
+        events: &mut Events,
+    ) {
+        let default = Plans::default();
+        let plans = self.config.plans.as_ref().unwrap_or(&default);
+        let published = Published::of(identities, plans, rule);
+        events.unknown_plan = identities
+            .iter()
+            .any(|i| i.plan.as_deref().is_some_and(|p| !plans.contains(p)));
+        if self.config.plans.is_some() {
+            edits.set(&self.config.headers.plan, published.plan.clone());
+        }
+        events.published = Some(published);
     }
 
     /// The common identity headers of each identity, then the headers its kind adds.

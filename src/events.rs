@@ -1,6 +1,7 @@
 //! Side facts of one request's check, for the host to act on: metrics, refetches, logs. Filled by
 //! the credential kinds and the engine; never part of the decision.
 
+use crate::publish::Published;
 use crate::reason::Reason;
 
 /// Side facts of a check, for the host to act on (metrics, refetches, logs).
@@ -19,4 +20,8 @@ pub struct Events {
     pub denied: Option<Reason>,
     /// `sub`/`jti` of the token for logs (never the token).
     pub subject: Option<String>,
+    /// Who the caller is, for the host to publish as filter state (every allow, report mode too).
+    pub published: Option<Published>,
+    /// A credential named a plan that is not in `plans.names` (it fell back).
+    pub unknown_plan: bool,
 }

@@ -91,6 +91,9 @@ pub trait Stream {
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
     /// Sets a request header (`None` removes it).
     fn set_header(&self, name: &str, value: Option<&[u8]>);
+    /// Sets the stream's one-segment property `name` (Envoy: the filter state `wasm.<name>`, which
+    /// rate-limit descriptors and access logs read).
+    fn publish(&self, name: &str, value: &[u8]);
     /// Answers the request locally.
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]);
     /// Lets a paused request continue.

@@ -66,12 +66,14 @@ impl FromJson for DefaultAction {
 /// JSON form of a rule.
 #[derive(Debug)]
 pub struct RuleConfig {
+    name: Option<String>,
     matches: MatchConfig,
     require: Option<RequirementConfig>,
     allow: Option<String>,
 }
 
 from_json_struct!(RuleConfig {
+    name,
     matches as "match" = default,
     require,
     allow,
@@ -84,6 +86,8 @@ enum RuleAction {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Rule {
+    /// Published as `edgeguard_rule` (see [`crate::publish`]).
+    name: Option<String>,
     pattern: RuleMatch,
     action: RuleAction,
     /// Run, in order, once the action's requirement is met (see [`crate::check`]).
@@ -121,6 +125,9 @@ pub struct Selection<'a> {
     /// The checks of the rule that chose `action`, in order; of both rules, the case-sensitive
     /// reading's first, when the two readings of the path chose different rules. None for `Deny`.
     pub checks: Vec<&'a dyn RuleCheck>,
+    /// The `name` of the rule that chose `action` (the case-sensitive reading's, when the two
+    /// readings chose different rules).
+    pub rule: Option<&'a str>,
 }
 
 impl RuleTable {
@@ -280,12 +287,18 @@ fn selection<'a>(action: Action<'a>, rules: [Option<&'a Rule>; 2]) -> Selection<
             .flat_map(|r| r.checks.iter())
             .collect(),
     };
-    Selection { action, checks }
+    let rule = rules.into_iter().flatten().find_map(|r| r.name.as_deref());
+    Selection {
+        action,
+        checks,
+        rule,
+    }
 }
 
 /// Without `rules`: any configured credential, on every request.
 fn implicit_rule(known: Configured<'_>) -> Rule {
     Rule {
+        name: None,
         pattern: RuleMatch::any(),
         action: RuleAction::Require(policy::any_configured(known)),
         checks: Checks::default(),
@@ -323,7 +336,16 @@ impl RuleConfig {
                 ))
             }
         };
+        if let Some(n) = &self.name {
+            if !crate::plan::is_plan_name(n) {
+                return Err(ConfigError::new(
+                    &format!("{field}.name"),
+                    "rule names use 1-64 letters, digits, '.', '_', ':' and '-'",
+                ));
+            }
+        }
         Ok(Rule {
+            name: self.name,
             pattern: self.matches.validate(&format!("{field}.match"))?,
             action,
             checks: Checks::default(),

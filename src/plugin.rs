@@ -218,6 +218,14 @@ impl Plugin {
                 if let Some(id) = &events.key_id {
                     c.count(c.key(id), 1);
                 }
+                if let Some(p) = &events.published {
+                    for (name, value) in p.properties() {
+                        host.publish(name, value.as_bytes());
+                    }
+                }
+                if events.unknown_plan {
+                    c.count(c.unknown_plan, 1);
+                }
                 for op in &ops {
                     match op {
                         HeaderOp::Remove(n) => host.set_header(n, None),

@@ -365,6 +365,7 @@ mod tests {
 
     fn key_ident(id: &str, scopes: &[&str]) -> Identity {
         Identity {
+            plan: None,
             kind: Kind::ApiKey,
             source: None,
             subject: None,
@@ -380,6 +381,7 @@ mod tests {
 
     fn ident(provider: &str, scopes: &[&str], claims: Value) -> Identity {
         Identity {
+            plan: None,
             kind: Kind::Jwt,
             source: Some(provider.into()),
             subject: claims

@@ -75,6 +75,7 @@ pub struct ProviderConfig {
     forward_token: Option<bool>,
     claims_to_headers: Option<Vec<ClaimHeaderConfig>>,
     scope_claims: Option<Vec<String>>,
+    plan_claim: Option<String>,
 }
 
 #[derive(Debug)]
@@ -114,6 +115,7 @@ from_json_struct!(ProviderConfig {
     forward_token,
     claims_to_headers,
     scope_claims,
+    plan_claim,
 });
 from_json_struct!(JwksConfig {
     inline,
@@ -176,6 +178,8 @@ pub struct Provider {
     pub claims_to_headers: Vec<(ClaimPath, String)>,
     /// Claims that carry scopes (default `scope`, `scp`).
     pub scope_claims: Vec<String>,
+    /// The claim that names the caller's plan (see [`crate::plan`]).
+    pub plan_claim: Option<ClaimPath>,
 }
 
 impl Provider {
@@ -189,6 +193,7 @@ impl Provider {
             forward_token: false,
             claims_to_headers: Vec::new(),
             scope_claims: default_scope_claims(),
+            plan_claim: None,
         }
     }
 }
@@ -409,6 +414,10 @@ impl ProviderConfig {
             forward_token: self.forward_token.unwrap_or(false),
             claims_to_headers,
             scope_claims,
+            plan_claim: self
+                .plan_claim
+                .map(|c| ClaimPath::parse(&c).map_err(|e| ConfigError::new(&f("plan_claim"), e)))
+                .transpose()?,
         })
     }
 }

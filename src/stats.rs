@@ -6,6 +6,7 @@
 //! | `edgeguard.requests.allowed` | counter | requests let through (report mode included) |
 //! | `edgeguard.requests.denied` | counter | requests answered with a denial |
 //! | `edgeguard.requests.would_deny` | counter | report mode: requests that would have been denied |
+//! | `edgeguard.plan.unknown` | counter | allowed requests whose credential named a plan not in `plans.names` (they got the fallback plan) |
 //! | `edgeguard.denied.<reason>` | counter | denials (or would-be denials) by reason code |
 //! | `edgeguard.api_key.<id>.allowed` | counter | requests allowed with API key `<id>` (usage) |
 //! | `edgeguard.provider.<name>.verified` | counter | tokens verified by provider `<name>` |
@@ -20,6 +21,7 @@ use crate::reason::Reason;
 pub const ALLOWED: &str = "edgeguard.requests.allowed";
 pub const DENIED: &str = "edgeguard.requests.denied";
 pub const WOULD_DENY: &str = "edgeguard.requests.would_deny";
+pub const UNKNOWN_PLAN: &str = "edgeguard.plan.unknown";
 
 pub fn denied_by(reason: Reason) -> String {
     format!("edgeguard.denied.{}", reason.code())

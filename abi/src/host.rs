@@ -93,6 +93,12 @@ extern "C" {
         return_data: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_get_shared_data(
         key_data: *const u8,
         key_size: usize,
@@ -238,6 +244,15 @@ pub fn get_property(path: &[&str]) -> Option<Vec<u8>> {
     buffer(|d, s| unsafe { proxy_get_property(joined.as_ptr(), joined.len(), d, s) })
         .ok()
         .flatten()
+}
+
+/// Sets the one-segment property `name` of the current stream (Envoy: the filter state
+/// `wasm.<name>`).
+pub fn set_property(name: &str, value: &[u8]) -> Result<(), Status> {
+    // SAFETY: pointers/lengths of a live `str` and a live slice.
+    let code =
+        unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
+    Status::result(code)
 }
 
 /// A shared-data value and its compare-and-swap version (`None` when the key has no value).

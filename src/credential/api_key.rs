@@ -241,6 +241,7 @@ impl Authenticator for ApiKeyAuth {
                     key_id: Some(k.id.clone()),
                     scopes: k.scopes.clone(),
                     claims: None,
+                    plan: None,
                 })
             }
             KeyCheck::Disabled(_) => CredentialState::Invalid(Reason::DisabledKey),

@@ -206,6 +206,12 @@ impl Authenticator for JwtAuth {
                     subject,
                     key_id: None,
                     scopes: token_scopes(&claims, &provider.scope_claims),
+                    plan: provider
+                        .plan_claim
+                        .as_ref()
+                        .and_then(|c| c.lookup(&claims))
+                        .and_then(|v| v.as_str())
+                        .map(Box::from),
                     claims: Some(claims),
                 })
             }

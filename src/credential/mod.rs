@@ -75,6 +75,10 @@ pub struct Identity {
     pub scopes: Vec<String>,
     /// The verified claims (a token), what a requirement's `claims` are matched against.
     pub claims: Option<Rc<crate::jwt::Claims>>,
+    /// The credential's own plan (an API key's `plan`, a provider's `plan_claim`), one of
+    /// `plans.names`; see [`crate::plan`].
+    /// (A boxed `str`: the identity travels in `CredentialState`, kept small.)
+    pub plan: Option<Box<str>>,
 }
 
 /// What a request's credential of one kind (and source) turned out to be.
@@ -204,6 +208,9 @@ impl<'a> Context<'a> {
 /// The one credential value a request presents in `sources` (with every place it was found), or
 /// the state that ends the check of that kind: none is `Missing`, two different values are
 /// `Invalid(ambiguous_credential)` (never pick one). Shared by every credential kind.
+// The `Err` is only ever `Missing` or `Invalid`; boxing `CredentialState` (large for its `Valid`
+// identity) would cost an allocation on every credential check.
+#[allow(clippy::result_large_err)]
 pub fn presented(
     sources: &[Source],
     req: &Request,

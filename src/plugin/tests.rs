@@ -370,13 +370,80 @@ fn host_calls_per_request_path() {
         eprintln!("{name}: {total} {calls:?}");
     }
     let total = |n: &str| costs.iter().find(|c| c.0 == n).map(|c| c.1);
-    // headers + clock (counters are flushed by the timer, not per request)
-    assert_eq!(total("anonymous"), Some(2));
-    // headers + clock + key removed + key id set
-    assert_eq!(total("api_key"), Some(4));
-    // headers + clock + token removed + provider and subject set
-    assert_eq!(total("token (cached)"), Some(5));
+    // headers + clock + the 4 published properties (counters are flushed by the timer, not per
+    // request)
+    assert_eq!(total("anonymous"), Some(6));
+    // headers + clock + 4 properties + key removed + key id set
+    assert_eq!(total("api_key"), Some(8));
+    // headers + clock + 4 properties + token removed + provider and subject set
+    assert_eq!(total("token (cached)"), Some(9));
     // headers + clock + local reply
     assert_eq!(total("denied"), Some(3));
     assert_eq!(total("token (cached)"), total("token (first)"));
+}
+
+#[test]
+fn allowed_requests_publish_who_the_caller_is_and_report_mode_too() {
+    let host = MockHost::new(T0);
+    let cfg = config(
+        r#", "plans": {"default": "standard", "by_method": {"api_key": "partner"},
+                       "names": ["standard", "partner"]}"#,
+    );
+    let p = match Plugin::configure(&host, cfg.as_bytes(), 0, 1) {
+        Ok(p) => p,
+        Err(e) => unreachable!("{e}"),
+    };
+    get(&host, 9, "/keyed", &[("x-api-key", "the-key")]);
+    assert_eq!(p.on_request(&host, 9, true), Flow::Continue);
+    let published = host.published(9);
+    let get = |k: &str| published.get(k).map(String::as_str);
+    assert_eq!(get("edgeguard_auth_method"), Some("api_key"));
+    assert_eq!(get("edgeguard_principal"), Some("api_key:app"));
+    assert_eq!(get("edgeguard_plan"), Some("partner"));
+    assert_eq!(get("edgeguard_rule"), Some(""));
+    let plan_header = host
+        .headers(9)
+        .into_iter()
+        .find(|(k, _)| k == "x-edgeguard-plan")
+        .map(|(_, v)| v);
+    assert_eq!(plan_header.as_deref(), Some(&b"partner"[..]));
+    // anonymous
+    get_req(&host, 10, "/public", &[("x-edgeguard-plan", "gold")]);
+    assert_eq!(p.on_request(&host, 10, true), Flow::Continue);
+    assert_eq!(
+        host.published(10)
+            .get("edgeguard_principal")
+            .map(String::as_str),
+        Some("anonymous")
+    );
+    let sent: Vec<_> = host
+        .headers(10)
+        .into_iter()
+        .filter(|(k, _)| k == "x-edgeguard-plan")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        sent,
+        vec![b"standard".to_vec()],
+        "the client's copy is replaced"
+    );
+    // a denial publishes nothing; in report mode the would-be denial goes upstream as anonymous
+    get_req(&host, 11, "/keyed", &[]);
+    p.on_request(&host, 11, true);
+    assert!(host.published(11).is_empty());
+    let report = config(r#", "mode": "report""#);
+    let r = match Plugin::configure(&host, report.as_bytes(), 0, 1) {
+        Ok(p) => p,
+        Err(e) => unreachable!("{e}"),
+    };
+    get_req(&host, 12, "/keyed", &[]);
+    assert_eq!(r.on_request(&host, 12, true), Flow::Continue);
+    assert_eq!(
+        host.published(12).get("edgeguard_plan").map(String::as_str),
+        Some("default")
+    );
+}
+
+fn get_req(host: &MockHost, id: u32, path: &str, extra: &[(&str, &str)]) {
+    get(host, id, path, extra);
 }

@@ -26,6 +26,8 @@ pub struct Reply {
 struct MockStream {
     headers: Vec<(String, Vec<u8>)>,
     properties: HashMap<Vec<String>, Vec<u8>>,
+    /// What the plugin published ([`Stream::publish`]), in order.
+    published: Vec<(String, Vec<u8>)>,
     reply: Option<Reply>,
     resumed: bool,
 }
@@ -205,6 +207,20 @@ impl MockHost {
     }
 
     /// The request headers of stream `context_id` as they are now (after the plugin's edits).
+    /// The properties the plugin published on a stream, as text, by name.
+    pub fn published(&self, context_id: u32) -> BTreeMap<String, String> {
+        self.streams
+            .borrow()
+            .get(&context_id)
+            .map(|s| {
+                s.published
+                    .iter()
+                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn headers(&self, context_id: u32) -> Vec<(String, Vec<u8>)> {
         self.streams
             .borrow()
@@ -322,6 +338,11 @@ impl Stream for MockHost {
         let key: Vec<String> = path.iter().map(|p| p.to_string()).collect();
         self.with_current(|s| s.properties.get(&key).cloned())
             .flatten()
+    }
+
+    fn publish(&self, name: &str, value: &[u8]) {
+        self.count("set_property");
+        self.with_current(|s| s.published.push((name.to_string(), value.to_vec())));
     }
 
     fn set_header(&self, name: &str, value: Option<&[u8]>) {
