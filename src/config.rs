@@ -51,6 +51,8 @@ pub struct HeaderNames {
     pub provider: String,
     /// The token's `sub`.
     pub subject: String,
+    /// The OAuth2 client of an introspected token (`client_id`).
+    pub client_id: String,
     /// In report mode: what would have happened (`deny; reason=...`).
     pub decision: String,
 }
@@ -61,6 +63,7 @@ impl Default for HeaderNames {
             key_id: "x-edgeguard-key-id".into(),
             provider: "x-edgeguard-provider".into(),
             subject: "x-edgeguard-subject".into(),
+            client_id: "x-edgeguard-client-id".into(),
             decision: "x-edgeguard-decision".into(),
         }
     }
@@ -69,12 +72,17 @@ impl Default for HeaderNames {
 // Every member of `headers` is optional (the default when absent).
 impl FromJson for HeaderNames {
     fn from_json(v: &Value, at: &At<'_>) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, at, &["key_id", "provider", "subject", "decision"])?;
+        let o = Obj::new(
+            v,
+            at,
+            &["key_id", "provider", "subject", "client_id", "decision"],
+        )?;
         let d = HeaderNames::default();
         Ok(HeaderNames {
             key_id: o.get_or("key_id", d.key_id)?,
             provider: o.get_or("provider", d.provider)?,
             subject: o.get_or("subject", d.subject)?,
+            client_id: o.get_or("client_id", d.client_id)?,
             decision: o.get_or("decision", d.decision)?,
         })
     }
@@ -170,6 +178,7 @@ impl Config {
             ("key_id", &headers.key_id),
             ("provider", &headers.provider),
             ("subject", &headers.subject),
+            ("client_id", &headers.client_id),
             ("decision", &headers.decision),
         ] {
             if !is_lowercase_header_name(v) {
@@ -259,6 +268,7 @@ fn check_header_names(
         ("key_id", &headers.key_id),
         ("provider", &headers.provider),
         ("subject", &headers.subject),
+        ("client_id", &headers.client_id),
         ("decision", &headers.decision),
     ] {
         claim(format!("headers.{f}"), v)?;

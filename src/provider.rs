@@ -21,6 +21,7 @@
 use crate::claim_path::ClaimPath;
 use crate::config_error::ConfigError;
 use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
+use crate::introspection::{Introspection, IntrospectionConfig};
 use crate::jwt::jwk::{Alg, KeySet};
 use crate::jwt::{Rules, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_BYTES};
 use crate::spelling::same_header;
@@ -62,7 +63,8 @@ const RESERVED_HEADERS: [&str; 14] = [
 pub struct ProviderConfig {
     issuer: String,
     audiences: Option<Vec<String>>,
-    jwks: JwksConfig,
+    jwks: Option<JwksConfig>,
+    introspection: Option<IntrospectionConfig>,
     from: Option<Vec<SourceConfig>>,
     clock_skew_seconds: Option<u64>,
     require_exp: Option<bool>,
@@ -101,6 +103,7 @@ from_json_struct!(ProviderConfig {
     issuer,
     audiences,
     jwks,
+    introspection,
     from,
     clock_skew_seconds,
     require_exp,
@@ -130,6 +133,8 @@ pub enum JwksSource {
     Inline(KeySet),
     /// Keys fetched over HTTP through an Envoy cluster.
     Remote(RemoteJwks),
+    /// No key set: the provider introspects every token (it has `introspection`).
+    Absent,
 }
 
 /// A remote JWKS endpoint and its refresh policy.
@@ -154,6 +159,8 @@ pub struct Provider {
     pub rules: Rules,
     pub sources: Vec<Source>,
     pub jwks: JwksSource,
+    /// Token introspection (RFC 7662): every token when `jwks` is absent, else every non-JWT.
+    pub introspection: Option<Introspection>,
     pub forward_token: bool,
     /// `(claim path, header name)` pairs.
     pub claims_to_headers: Vec<(ClaimPath, String)>,
@@ -169,6 +176,7 @@ impl Provider {
             rules: Rules::new(issuer),
             sources: default_sources(),
             jwks,
+            introspection: None,
             forward_token: false,
             claims_to_headers: Vec::new(),
             scope_claims: default_scope_claims(),
@@ -237,20 +245,19 @@ impl ProviderConfig {
                 list
             }
         };
-        let jwks = match (self.jwks.inline, self.jwks.remote) {
-            (Some(doc), None) => {
-                let (keys, _skipped) = KeySet::from_value(&doc).map_err(|e| {
-                    ConfigError::new(&f("jwks.inline"), format!("unusable key set: {e}"))
-                })?;
-                JwksSource::Inline(keys)
-            }
-            (None, Some(r)) => JwksSource::Remote(r.validate(&f("jwks.remote"))?),
-            _ => {
+        let introspection = self
+            .introspection
+            .map(|i| i.validate(&f("introspection"), &|name| std::env::var(name).ok()))
+            .transpose()?;
+        let jwks = match self.jwks {
+            None if introspection.is_some() => JwksSource::Absent,
+            None => {
                 return Err(ConfigError::new(
                     &f("jwks"),
-                    "must have exactly one of \"inline\" or \"remote\"",
+                    "is required unless the provider has \"introspection\"",
                 ))
             }
+            Some(jwks) => jwks.validate(&f("jwks"))?,
         };
         let sources = validate_sources(self.from, &f("from"), default_sources())?;
         let clock_skew_seconds = in_range(
@@ -386,9 +393,30 @@ impl ProviderConfig {
             },
             sources,
             jwks,
+            introspection,
             forward_token: self.forward_token.unwrap_or(false),
             claims_to_headers,
             scope_claims,
+        })
+    }
+}
+
+impl JwksConfig {
+    fn validate(self, field: &str) -> Result<JwksSource, ConfigError> {
+        Ok(match (self.inline, self.remote) {
+            (Some(doc), None) => {
+                let (keys, _skipped) = KeySet::from_value(&doc).map_err(|e| {
+                    ConfigError::new(&format!("{field}.inline"), format!("unusable key set: {e}"))
+                })?;
+                JwksSource::Inline(keys)
+            }
+            (None, Some(r)) => JwksSource::Remote(r.validate(&format!("{field}.remote"))?),
+            _ => {
+                return Err(ConfigError::new(
+                    field,
+                    "must have exactly one of \"inline\" or \"remote\"",
+                ))
+            }
         })
     }
 }

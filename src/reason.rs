@@ -38,6 +38,9 @@ pub enum Reason {
     WrongIssuer,
     /// `aud` matches none of the provider's audiences.
     WrongAudience,
+    // --- introspection (RFC 7662) ---
+    /// The authorization server says the token is not active (`active: false`).
+    InactiveToken,
     // --- API keys ---
     /// The presented API key matches no configured key.
     UnknownKey,
@@ -67,6 +70,9 @@ pub enum Reason {
     // --- availability ---
     /// The provider's key set has not been loaded (or went stale) and the fetch failed: 503.
     JwksUnavailable,
+    /// The provider's introspection endpoint could not answer (down, slow beyond `timeout_ms`,
+    /// non-200, not JSON, over 16 KiB) or this VM has too many introspections in flight: 503.
+    IntrospectionUnavailable,
 }
 
 impl Reason {
@@ -99,11 +105,13 @@ impl Reason {
             Reason::BadMethod => "bad_method",
             Reason::MethodOverride => "method_override",
             Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::InactiveToken => "inactive_token",
+            Reason::IntrospectionUnavailable => "introspection_unavailable",
         }
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 28] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -130,6 +138,8 @@ impl Reason {
         Reason::BadMethod,
         Reason::MethodOverride,
         Reason::JwksUnavailable,
+        Reason::InactiveToken,
+        Reason::IntrospectionUnavailable,
     ];
 
     /// A short human sentence for `error_description` and the JSON body.
@@ -161,6 +171,10 @@ impl Reason {
             Reason::BadMethod => "the request method is not acceptable",
             Reason::MethodOverride => "method override headers and parameters are not accepted",
             Reason::JwksUnavailable => "the token cannot be checked right now; retry later",
+            Reason::InactiveToken => "the token is not active",
+            Reason::IntrospectionUnavailable => {
+                "the token cannot be checked right now; retry later"
+            }
         }
     }
 

@@ -12,6 +12,8 @@
 //! | `edgeguard.jwks.<name>.fetch_ok` / `fetch_failed` | counter | JWKS fetches by outcome |
 //! | `edgeguard.jwks.<name>.age_seconds` | gauge | age of the key set in use |
 //! | `edgeguard.token_cache.hit` / `miss` | counter | signature checks answered by the verified-token cache, or not |
+//! | `edgeguard.introspection.<name>.active` / `inactive` / `error` | counter | introspection calls by outcome |
+//! | `edgeguard.introspection.<name>.cache_hit` / `coalesced` / `overloaded` | counter | tokens answered from the cache, requests that waited for another request's call, new tokens refused (503) beyond `max_in_flight` |
 
 use crate::reason::Reason;
 
@@ -44,3 +46,9 @@ pub fn jwks_age(name: &str) -> String {
 
 pub const CACHE_HIT: &str = "edgeguard.token_cache.hit";
 pub const CACHE_MISS: &str = "edgeguard.token_cache.miss";
+
+/// `edgeguard.introspection.<name>.<what>` (`active`, `inactive`, `error`, `cache_hit`, `coalesced`,
+/// `overloaded`).
+pub fn introspection(name: &str, what: &str) -> String {
+    format!("edgeguard.introspection.{name}.{what}")
+}

@@ -305,7 +305,7 @@ impl Remotes {
                 JwksSource::Remote(r) => {
                     Some((name.clone(), Remote::new(name, jwks::Jwks(r.clone()))))
                 }
-                JwksSource::Inline(_) => None,
+                JwksSource::Inline(_) | JwksSource::Absent => None,
             })
             .collect();
         Remotes {
@@ -366,7 +366,9 @@ impl Remotes {
         let Some(need) = self.calls.remove(&token) else {
             return Vec::new();
         };
-        let Need::KeySet(name) = &need;
+        let Need::KeySet(name) = &need else {
+            return Vec::new();
+        };
         if let Some(remote) = self.jwks.get_mut(name) {
             remote.response(host, counters, self.vm, now, response);
             remote.sync(host, counters, now);
