@@ -281,4 +281,6 @@ fn send<H: Host>(host: &H, denial: &Denial) {
 }
 
 #[cfg(test)]
+mod introspection_tests;
+#[cfg(test)]
 mod tests;
