@@ -8,6 +8,14 @@
 //!   oversized answers (503 `introspection_unavailable`, never 401), and a burst of concurrent
 //!   requests with a new token making one call for the whole proxy (two workers).
 
+// A test harness fails by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::oauth_server::{Client, OAuthServer};

@@ -208,6 +208,9 @@ impl<'a> Context<'a> {
 /// The one credential value a request presents in `sources` (with every place it was found), or
 /// the state that ends the check of that kind: none is `Missing`, two different values are
 /// `Invalid(ambiguous_credential)` (never pick one). Shared by every credential kind.
+// The `Err` is only ever `Missing` or `Invalid`; boxing `CredentialState` (large for its `Valid`
+// identity) would cost an allocation on every credential check.
+#[allow(clippy::result_large_err)]
 pub fn presented(
     sources: &[Source],
     req: &Request,
