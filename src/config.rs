@@ -52,6 +52,8 @@ pub struct HeaderNames {
     pub provider: String,
     /// The token's `sub`.
     pub subject: String,
+    /// The OAuth2 client of an introspected token (`client_id`).
+    pub client_id: String,
     /// In report mode: what would have happened (`deny; reason=...`).
     pub decision: String,
     /// The caller's plan (see [`crate::plan`]).
@@ -64,6 +66,7 @@ impl Default for HeaderNames {
             key_id: "x-edgeguard-key-id".into(),
             provider: "x-edgeguard-provider".into(),
             subject: "x-edgeguard-subject".into(),
+            client_id: "x-edgeguard-client-id".into(),
             decision: "x-edgeguard-decision".into(),
             plan: "x-edgeguard-plan".into(),
         }
@@ -76,13 +79,21 @@ impl FromJson for HeaderNames {
         let o = Obj::new(
             v,
             at,
-            &["key_id", "provider", "subject", "decision", "plan"],
+            &[
+                "key_id",
+                "provider",
+                "subject",
+                "client_id",
+                "decision",
+                "plan",
+            ],
         )?;
         let d = HeaderNames::default();
         Ok(HeaderNames {
             key_id: o.get_or("key_id", d.key_id)?,
             provider: o.get_or("provider", d.provider)?,
             subject: o.get_or("subject", d.subject)?,
+            client_id: o.get_or("client_id", d.client_id)?,
             decision: o.get_or("decision", d.decision)?,
             plan: o.get_or("plan", d.plan)?,
         })
@@ -184,6 +195,7 @@ impl Config {
             ("key_id", &headers.key_id),
             ("provider", &headers.provider),
             ("subject", &headers.subject),
+            ("client_id", &headers.client_id),
             ("decision", &headers.decision),
             ("plan", &headers.plan),
         ] {
@@ -276,6 +288,7 @@ fn check_header_names(
         ("key_id", &headers.key_id),
         ("provider", &headers.provider),
         ("subject", &headers.subject),
+        ("client_id", &headers.client_id),
         ("decision", &headers.decision),
         ("plan", &headers.plan),
     ] {

@@ -63,17 +63,24 @@ impl Engine {
         let configured = config.credentials();
         let kinds = Kind::ALL.map(|k| authenticators.of(k));
         // Every header edgeguard sets, and those no request may carry upstream, folded once here.
-        let mut owned: Vec<String> = [&h.key_id, &h.provider, &h.subject, &h.decision, &h.plan]
-            .into_iter()
-            .map(String::as_str)
-            .chain(kinds.iter().flat_map(|a| a.owned_headers(configured)))
-            .map(header_key)
-            .chain(
-                reading::always_removed(&config.reading)
-                    .iter()
-                    .map(|n| header_key(n)),
-            )
-            .collect();
+        let mut owned: Vec<String> = [
+            &h.key_id,
+            &h.provider,
+            &h.subject,
+            &h.client_id,
+            &h.decision,
+            &h.plan,
+        ]
+        .into_iter()
+        .map(String::as_str)
+        .chain(kinds.iter().flat_map(|a| a.owned_headers(configured)))
+        .map(header_key)
+        .chain(
+            reading::always_removed(&config.reading)
+                .iter()
+                .map(|n| header_key(n)),
+        )
+        .collect();
         owned.sort();
         owned.dedup();
         let credential_sources = kinds
@@ -270,6 +277,9 @@ impl Engine {
             }
             if let Some(sub) = id.subject.as_deref().filter(|s| is_header_exact(s)) {
                 edits.set(&h.subject, sub.to_string());
+            }
+            if let Some(client) = id.client_id.as_deref().filter(|c| is_header_exact(c)) {
+                edits.set(&h.client_id, client.to_string());
             }
             self.authenticators
                 .of(id.kind)

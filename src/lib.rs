@@ -23,6 +23,7 @@ pub mod engine;
 pub mod events;
 pub mod extractor;
 pub mod host;
+pub mod introspection;
 pub mod json;
 pub mod jwt;
 pub mod matcher;

@@ -2,6 +2,7 @@
 //! need what changed. A need that cannot be met is a 503 whose reason names it.
 
 use crate::reason::Reason;
+use std::fmt;
 
 /// One thing a check may wait for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -10,6 +11,11 @@ pub enum Need {
     KeySet(String),
     /// The OpenID Connect discovery document of the provider of that name (its key set's location).
     Discovery(String),
+    /// The introspection answer for one token of a provider (the token named by its digest only).
+    Introspection {
+        provider: String,
+        token: TokenDigest,
+    },
 }
 
 impl Need {
@@ -18,13 +24,35 @@ impl Need {
         match self {
             Need::KeySet(_) => Reason::JwksUnavailable,
             Need::Discovery(_) => Reason::DiscoveryUnavailable,
+            Need::Introspection { .. } => Reason::IntrospectionUnavailable,
         }
     }
 
     /// The provider the need is about.
     pub fn provider(&self) -> &str {
         match self {
-            Need::KeySet(p) | Need::Discovery(p) => p,
+            Need::KeySet(p) | Need::Discovery(p) | Need::Introspection { provider: p, .. } => p,
         }
+    }
+}
+
+/// SHA-256 of a token: how a token is named in needs, cache keys and logs (never the token).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl TokenDigest {
+    pub fn of(token: &str) -> Self {
+        TokenDigest(hmac_sha256::Hash::hash(token.as_bytes()))
+    }
+
+    /// The first 4 bytes in hex, for log lines.
+    pub fn short(&self) -> String {
+        self.0.iter().take(4).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}…", self.short())
     }
 }

@@ -16,6 +16,7 @@ use crate::counters::Counters;
 use crate::decision::{Decision, Denial, HeaderOp};
 use crate::engine::{Check, Engine, Outcome};
 use crate::host::{CalloutResponse, Host};
+use crate::introspection::{self, Introspections};
 use crate::need::Need;
 use crate::remote::Remotes;
 use crate::request::Request;
@@ -52,6 +53,8 @@ pub enum Flow {
 pub struct Plugin {
     engine: Engine,
     remotes: RefCell<Remotes>,
+    /// Token introspection: cache lookups, queued tokens, calls in flight.
+    introspections: Introspections,
     waiters: RefCell<Waiters>,
     counters: Counters,
     /// Whether route metadata must be read (only when rule sets are configured).
@@ -88,13 +91,17 @@ impl Plugin {
         }
         let remotes = Remotes::new(&config, vm);
         remotes.create_records(host);
+        let introspections = Introspections::new(&config, host, vm);
+        introspections.create_records(host);
+        let max_wait_ms = remotes.max_wait_ms().max(introspections.max_wait_ms());
         // The timer flushes the counters, and drives remote resources.
         host.set_tick_ms(TICK_MS);
         Ok(Plugin {
             counters: Counters::define(&config, host),
             reads_route_metadata: config.rules.uses_rule_sets(),
-            waiters: RefCell::new(Waiters::new(remotes.max_wait_ms())),
+            waiters: RefCell::new(Waiters::new(max_wait_ms)),
             remotes: RefCell::new(remotes),
+            introspections,
             engine: Engine::new(config),
             root_context,
             kicked: Cell::new(false),
@@ -124,7 +131,8 @@ impl Plugin {
         if self.kicked.replace(false) {
             host.set_tick_ms(TICK_MS);
         }
-        let changed = self.remotes.borrow_mut().tick(host, &self.counters, now);
+        let mut changed = self.remotes.borrow_mut().tick(host, &self.counters, now);
+        changed.extend(self.introspections.tick(host, &self.counters, now));
         let due = {
             let w = self.waiters.borrow();
             !w.is_empty() && (!changed.is_empty() || w.any_overdue(now))
@@ -138,10 +146,16 @@ impl Plugin {
     /// A callout answered (or failed: `status` is `None`).
     pub fn on_response<H: Host>(&self, host: &H, token: u32, response: &CalloutResponse) {
         let now = host.now_ms();
-        let changed =
+        let mut changed =
             self.remotes
                 .borrow_mut()
                 .response(host, &self.counters, token, response, now);
+        if changed.is_empty() {
+            changed = self
+                .introspections
+                .response(host, &self.counters, token, response, now)
+                .unwrap_or_default();
+        }
         if !changed.is_empty() {
             self.resume_waiters(host, now, &changed);
         }
@@ -179,7 +193,16 @@ impl Plugin {
         let now = host.now_ms();
         let Check { outcome, events } = {
             let remotes = self.remotes.borrow();
-            let view = remotes.view(now, attempt.is_last());
+            let keys = remotes.view(now, attempt.is_last());
+            let view = introspection::View {
+                inner: &keys,
+                calls: &self.introspections,
+                shared: host,
+                counters: &self.counters,
+                now_ms: now,
+                resumed: attempt.paused_since().is_some(),
+                last: attempt.is_last(),
+            };
             self.engine
                 .check(&req, now / 1000, &view, rule_set.as_deref())
         };
@@ -267,5 +290,7 @@ fn send<H: Host>(host: &H, denial: &Denial) {
 
 #[cfg(test)]
 mod discovery_tests;
+#[cfg(test)]
+mod introspection_tests;
 #[cfg(test)]
 mod tests;

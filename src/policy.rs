@@ -11,7 +11,8 @@
 //! A requirement is an object with exactly one of:
 //! - `{"jwt": "<provider>", "scopes": [...], "claims": {"<dotted.path>": <value> | [<values>]}}` — a
 //!   token verified by that provider, carrying every listed scope and, for each claim, a value equal
-//!   to the given JSON scalar (or to one of the listed scalars);
+//!   to the given JSON scalar (or to one of the listed scalars); `{"token": "<provider>", ...}` is the
+//!   same leaf under its general name (a provider's token may be a JWT or introspected);
 //! - `{"api_key": {"scopes": [...], "ids": [...]}}` — a valid API key carrying every listed scope and,
 //!   if `ids` is given, being one of those keys; `{"api_key": {}}` accepts any valid key;
 //! - `{"any": [<requirement>, ...]}` — at least one child is satisfied;
@@ -78,6 +79,7 @@ pub fn any_configured(configured: Configured<'_>) -> Requirement {
 #[derive(Debug)]
 pub struct RequirementConfig {
     jwt: Option<String>,
+    token: Option<String>,
     scopes: Option<Vec<String>>,
     claims: Option<BTreeMap<String, Value>>,
     api_key: Option<api_key::RequirementConfig>,
@@ -87,6 +89,7 @@ pub struct RequirementConfig {
 
 from_json_struct!(RequirementConfig {
     jwt,
+    token,
     scopes,
     claims,
     api_key,
@@ -114,6 +117,7 @@ impl RequirementConfig {
         }
         let kinds = [
             self.jwt.is_some(),
+            self.token.is_some(),
             self.api_key.is_some(),
             self.any.is_some(),
             self.all.is_some(),
@@ -121,12 +125,17 @@ impl RequirementConfig {
         if kinds.iter().filter(|k| **k).count() != 1 {
             return Err(ConfigError::new(
                 field,
-                "needs exactly one of \"jwt\", \"api_key\", \"any\", \"all\"",
+                "needs exactly one of \"jwt\", \"token\", \"api_key\", \"any\", \"all\"",
             ));
         }
-        if self.jwt.is_none() {
+        let token = match (self.jwt, self.token) {
+            (Some(p), _) => Some(("jwt", p)),
+            (None, Some(p)) => Some(("token", p)),
+            (None, None) => None,
+        };
+        if token.is_none() {
             let hint =
-                "only applies to \"jwt\" (for API keys use {\"api_key\": {\"scopes\": [...]}})";
+                "only applies to \"jwt\" and \"token\" (for API keys use {\"api_key\": {\"scopes\": [...]}})";
             if self.scopes.is_some() {
                 return Err(ConfigError::new(&format!("{field}.scopes"), hint));
             }
@@ -134,7 +143,7 @@ impl RequirementConfig {
                 return Err(ConfigError::new(&format!("{field}.claims"), hint));
             }
         }
-        if let Some(provider) = self.jwt {
+        if let Some(provider) = token {
             return jwt::requirement(provider, self.scopes, self.claims, field, known)
                 .map(Requirement::Credential);
         }
@@ -370,6 +379,7 @@ mod tests {
             source: None,
             subject: None,
             key_id: Some(id.into()),
+            client_id: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             claims: None,
         }
@@ -389,6 +399,7 @@ mod tests {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             key_id: None,
+            client_id: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             claims: Some(Rc::new(claims.as_object().cloned().unwrap_or_default())),
         }

@@ -21,6 +21,7 @@
 use crate::claim_path::ClaimPath;
 use crate::config_error::ConfigError;
 use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
+use crate::introspection::{Introspection, IntrospectionConfig};
 use crate::jwt::jwk::{Alg, KeySet};
 use crate::jwt::{Rules, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_BYTES};
 use crate::spelling::same_header;
@@ -65,7 +66,8 @@ const RESERVED_HEADERS: [&str; 14] = [
 pub struct ProviderConfig {
     issuer: String,
     audiences: Option<Vec<String>>,
-    jwks: JwksConfig,
+    jwks: Option<JwksConfig>,
+    introspection: Option<IntrospectionConfig>,
     from: Option<Vec<SourceConfig>>,
     clock_skew_seconds: Option<u64>,
     require_exp: Option<bool>,
@@ -106,6 +108,7 @@ from_json_struct!(ProviderConfig {
     issuer,
     audiences,
     jwks,
+    introspection,
     from,
     clock_skew_seconds,
     require_exp,
@@ -142,12 +145,14 @@ pub enum JwksSource {
     Remote(RemoteJwks),
     /// Keys found through the issuer's OpenID Connect discovery document.
     Discovered(Discovery),
+    /// No key set: the provider introspects every token (it has `introspection`).
+    Absent,
 }
 
 impl JwksSource {
-    /// The keys are fetched (directly or through discovery), not given.
+    /// The keys are fetched (directly or through discovery), not given or absent.
     pub fn is_remote(&self) -> bool {
-        !matches!(self, JwksSource::Inline(_))
+        matches!(self, JwksSource::Remote(_) | JwksSource::Discovered(_))
     }
 }
 
@@ -173,6 +178,8 @@ pub struct Provider {
     pub rules: Rules,
     pub sources: Vec<Source>,
     pub jwks: JwksSource,
+    /// Token introspection (RFC 7662): every token when `jwks` is absent, else every non-JWT.
+    pub introspection: Option<Introspection>,
     pub forward_token: bool,
     /// `(claim path, header name)` pairs.
     pub claims_to_headers: Vec<(ClaimPath, String)>,
@@ -190,6 +197,7 @@ impl Provider {
             rules: Rules::new(issuer),
             sources: default_sources(),
             jwks,
+            introspection: None,
             forward_token: false,
             claims_to_headers: Vec::new(),
             scope_claims: default_scope_claims(),
@@ -259,23 +267,19 @@ impl ProviderConfig {
                 list
             }
         };
-        let jwks = match (self.jwks.inline, self.jwks.remote, self.jwks.discovery) {
-            (Some(doc), None, None) => {
-                let (keys, _skipped) = KeySet::from_value(&doc).map_err(|e| {
-                    ConfigError::new(&f("jwks.inline"), format!("unusable key set: {e}"))
-                })?;
-                JwksSource::Inline(keys)
-            }
-            (None, Some(r), None) => JwksSource::Remote(r.validate(&f("jwks.remote"))?),
-            (None, None, Some(d)) => {
-                JwksSource::Discovered(d.validate(&self.issuer, &f("jwks.discovery"))?)
-            }
-            _ => {
+        let introspection = self
+            .introspection
+            .map(|i| i.validate(&f("introspection"), &|name| std::env::var(name).ok()))
+            .transpose()?;
+        let jwks = match self.jwks {
+            None if introspection.is_some() => JwksSource::Absent,
+            None => {
                 return Err(ConfigError::new(
                     &f("jwks"),
-                    "must have exactly one of \"inline\", \"remote\" or \"discovery\"",
+                    "is required unless the provider has \"introspection\"",
                 ))
             }
+            Some(jwks) => jwks.validate(&self.issuer, &f("jwks"))?,
         };
         let sources = validate_sources(self.from, &f("from"), default_sources())?;
         let clock_skew_seconds = in_range(
@@ -411,6 +415,7 @@ impl ProviderConfig {
             },
             sources,
             jwks,
+            introspection,
             forward_token: self.forward_token.unwrap_or(false),
             claims_to_headers,
             scope_claims,
@@ -418,6 +423,30 @@ impl ProviderConfig {
                 .plan_claim
                 .map(|c| ClaimPath::parse(&c).map_err(|e| ConfigError::new(&f("plan_claim"), e)))
                 .transpose()?,
+        })
+    }
+}
+
+impl JwksConfig {
+    /// `issuer` is the provider's (discovery starts from it).
+    fn validate(self, issuer: &str, field: &str) -> Result<JwksSource, ConfigError> {
+        Ok(match (self.inline, self.remote, self.discovery) {
+            (Some(doc), None, None) => {
+                let (keys, _skipped) = KeySet::from_value(&doc).map_err(|e| {
+                    ConfigError::new(&format!("{field}.inline"), format!("unusable key set: {e}"))
+                })?;
+                JwksSource::Inline(keys)
+            }
+            (None, Some(r), None) => JwksSource::Remote(r.validate(&format!("{field}.remote"))?),
+            (None, None, Some(d)) => {
+                JwksSource::Discovered(d.validate(issuer, &format!("{field}.discovery"))?)
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    field,
+                    "must have exactly one of \"inline\", \"remote\" or \"discovery\"",
+                ))
+            }
         })
     }
 }

@@ -38,6 +38,9 @@ pub enum Reason {
     WrongIssuer,
     /// `aud` matches none of the provider's audiences.
     WrongAudience,
+    // --- introspection (RFC 7662) ---
+    /// The authorization server says the token is not active (`active: false`).
+    InactiveToken,
     // --- API keys ---
     /// The presented API key matches no configured key.
     UnknownKey,
@@ -71,6 +74,9 @@ pub enum Reason {
     /// the fetch failed, or the document was refused (issuer mismatch, `jwks_uri` on an unlisted
     /// host): 503.
     DiscoveryUnavailable,
+    /// The provider's introspection endpoint could not answer (down, slow beyond `timeout_ms`,
+    /// non-200, not JSON, over 16 KiB) or this VM has too many introspections in flight: 503.
+    IntrospectionUnavailable,
 }
 
 impl Reason {
@@ -104,11 +110,13 @@ impl Reason {
             Reason::MethodOverride => "method_override",
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::DiscoveryUnavailable => "discovery_unavailable",
+            Reason::InactiveToken => "inactive_token",
+            Reason::IntrospectionUnavailable => "introspection_unavailable",
         }
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 29] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -136,6 +144,8 @@ impl Reason {
         Reason::MethodOverride,
         Reason::JwksUnavailable,
         Reason::DiscoveryUnavailable,
+        Reason::InactiveToken,
+        Reason::IntrospectionUnavailable,
     ];
 
     /// A short human sentence for `error_description` and the JSON body.
@@ -168,6 +178,10 @@ impl Reason {
             Reason::MethodOverride => "method override headers and parameters are not accepted",
             Reason::JwksUnavailable => "the token cannot be checked right now; retry later",
             Reason::DiscoveryUnavailable => "the token cannot be checked right now; retry later",
+            Reason::InactiveToken => "the token is not active",
+            Reason::IntrospectionUnavailable => {
+                "the token cannot be checked right now; retry later"
+            }
         }
     }
 

@@ -1,10 +1,13 @@
 //! The engine's port to remote resources: what one check may read of them at one instant. One method
-//! per resource family (a provider's key set today); a new family adds a method here and a
-//! [`crate::need::Need`] variant, never a parameter of `Engine::check`. [`crate::remote::View`]
-//! implements it over the VM's remote resources; [`crate::testing`] has doubles.
+//! per resource family (a provider's key set, token introspection); a new family adds a method here
+//! and a [`crate::need::Need`] variant, never a parameter of `Engine::check`. [`crate::remote::View`]
+//! implements it over the VM's remote resources, [`crate::introspection::View`] adds introspection;
+//! [`crate::testing`] has doubles.
 
 use crate::jwt::jwk::KeySet;
+use crate::jwt::Claims;
 use crate::need::Need;
+use std::rc::Rc;
 
 /// The state of a remote provider's key set, as the host side knows it.
 #[derive(Debug, Clone)]
@@ -34,6 +37,19 @@ impl KeyDocument {
     }
 }
 
+/// What is known of one token's introspection (RFC 7662).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Introspected {
+    /// `active: true`, with the answer's members (checked by the caller on every use).
+    Active(Rc<Claims>),
+    /// `active: false`.
+    Inactive,
+    /// Asked (or queued to be asked): wait for the answer.
+    Pending,
+    /// The server could not answer, this VM has too many calls in flight, or the wait is over: 503.
+    Unavailable,
+}
+
 /// Remote resources as a check sees them.
 pub trait Resources {
     /// The key set of remote provider `provider`.
@@ -41,4 +57,9 @@ pub trait Resources {
     /// A token named a `kid` the key set lacks: the resources may refetch it (rate-limited). True
     /// when they will, and the request should wait for the new key set instead of failing now.
     fn refetch_key_set(&self, provider: &str) -> bool;
+    /// The introspection of `token` by provider `provider`; an unknown one is asked for (the
+    /// answer is then `Pending`). Without an introspection port: `Unavailable` (fail closed).
+    fn introspect(&self, _provider: &str, _token: &str) -> Introspected {
+        Introspected::Unavailable
+    }
 }

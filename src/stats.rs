@@ -15,6 +15,8 @@
 //! | `edgeguard.discovery.<name>.fetch_ok` / `fetch_failed` | counter | discovery-document fetches by outcome (an issuer mismatch or a refused `jwks_uri` is a failed fetch) |
 //! | `edgeguard.discovery.<name>.age_seconds` | gauge | age of the discovery document in use |
 //! | `edgeguard.token_cache.hit` / `miss` | counter | signature checks answered by the verified-token cache, or not |
+//! | `edgeguard.introspection.<name>.active` / `inactive` / `error` | counter | introspection calls by outcome |
+//! | `edgeguard.introspection.<name>.cache_hit` / `coalesced` / `overloaded` | counter | tokens answered from the cache, requests that waited for another request's call, new tokens refused (503) beyond `max_in_flight` |
 
 use crate::reason::Reason;
 
@@ -59,3 +61,9 @@ pub fn discovery_age(name: &str) -> String {
 
 pub const CACHE_HIT: &str = "edgeguard.token_cache.hit";
 pub const CACHE_MISS: &str = "edgeguard.token_cache.miss";
+
+/// `edgeguard.introspection.<name>.<what>` (`active`, `inactive`, `error`, `cache_hit`, `coalesced`,
+/// `overloaded`).
+pub fn introspection(name: &str, what: &str) -> String {
+    format!("edgeguard.introspection.{name}.{what}")
+}

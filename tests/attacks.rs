@@ -758,7 +758,9 @@ fn provider_for<'c>(cfg: &'c Config, path: &str) -> &'c edgeguard::provider::Pro
 fn inline_keys(p: &edgeguard::provider::Provider) -> KeySet {
     match &p.jwks {
         JwksSource::Inline(k) => k.clone(),
-        JwksSource::Remote(_) | JwksSource::Discovered(_) => panic!("inline expected"),
+        JwksSource::Remote(_) | JwksSource::Discovered(_) | JwksSource::Absent => {
+            panic!("inline expected")
+        }
     }
 }
 

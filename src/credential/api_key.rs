@@ -239,6 +239,7 @@ impl Authenticator for ApiKeyAuth {
                     source: None,
                     subject: None,
                     key_id: Some(k.id.clone()),
+                    client_id: None,
                     scopes: k.scopes.clone(),
                     claims: None,
                     plan: None,

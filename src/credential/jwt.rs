@@ -12,8 +12,11 @@
 //! - the identity is the provider's name (`headers.provider`), the token's `sub` (`headers.subject`),
 //!   the scopes from the provider's scope claims and the claims; the provider's `claims_to_headers`
 //!   go upstream too ([`claim_header_value`]);
+//! - a provider with `introspection` hands every token to [`introspected`] when it has no key set,
+//!   and every token that is not a JWT when it has one;
 //! - a failure is challenged per RFC 6750 (`Bearer`, `invalid_token`).
 
+use super::introspected;
 use super::requirement::{validate_claims, validate_scopes, CredentialRequirement};
 use super::{
     challenge_denial, is_header_exact, presented, Authenticator, Configured, Context,
@@ -24,6 +27,7 @@ use crate::config_error::ConfigError;
 use crate::config_json::{At, FromJson, Obj};
 use crate::decision::{Denial, Edits};
 use crate::extractor::Source;
+use crate::introspection::looks_like_jwt;
 use crate::jwt::cache::{Cached, JwtCache};
 use crate::jwt::jwk::KeySet;
 use crate::jwt::{self, Claims, JwtError};
@@ -64,10 +68,11 @@ impl FromJson for TokenCacheConfig {
     }
 }
 
-/// The requirement leaf `{"jwt": "<provider>", "scopes": [...], "claims": {...}}` found at `field`
-/// (`rules[0].require`): refused for a provider that is not configured.
+/// The requirement leaf `{"jwt": "<provider>", "scopes": [...], "claims": {...}}` (or its general
+/// name, `{"token": "<provider>", ...}`: `member`) found at `field` (`rules[0].require`): refused for
+/// a provider that is not configured.
 pub fn requirement(
-    provider: String,
+    (member, provider): (&str, String),
     scopes: Option<Vec<String>>,
     claims: Option<BTreeMap<String, Value>>,
     field: &str,
@@ -84,7 +89,7 @@ pub fn requirement(
                 names.join(", ")
             )
         };
-        return Err(ConfigError::new(&format!("{field}.jwt"), problem));
+        return Err(ConfigError::new(&format!("{field}.{member}"), problem));
     }
     let scopes = match scopes {
         Some(s) => validate_scopes(s, &format!("{field}.scopes"))?,
@@ -174,9 +179,16 @@ impl Authenticator for JwtAuth {
             Ok(p) => p,
             Err(state) => return state,
         };
+        if provider.introspection.is_some()
+            && (matches!(provider.jwks, JwksSource::Absent) || !looks_like_jwt(&token))
+        {
+            return introspected::check(provider, &token, found, cx);
+        }
         let need = || Need::KeySet(provider.name.clone());
         let keys = match &provider.jwks {
             JwksSource::Inline(k) => k.clone(),
+            // Validation gives every provider without a key set an introspection endpoint.
+            JwksSource::Absent => return CredentialState::Invalid(Reason::Malformed),
             JwksSource::Remote(_) | JwksSource::Discovered(_) => {
                 match cx.resources.key_set(&provider.name) {
                     KeyAvailability::Ready(k) => k,
@@ -205,6 +217,7 @@ impl Authenticator for JwtAuth {
                     source: Some(provider.name.clone()),
                     subject,
                     key_id: None,
+                    client_id: None,
                     scopes: token_scopes(&claims, &provider.scope_claims),
                     plan: provider
                         .plan_claim

@@ -13,9 +13,10 @@
 //! - A credential is checked at most once per request, however many requirement leaves name it
 //!   ([`RequestCredentials`]).
 //! - The identity headers common to every kind (`headers.key_id`, `headers.provider`,
-//!   `headers.subject`) are set by the engine from the [`Identity`] fields of the same meaning.
+//!   `headers.subject`, `headers.client_id`) are set by the engine from the [`Identity`] fields of the same meaning.
 
 pub mod api_key;
+pub mod introspected;
 pub mod jwt;
 pub mod requirement;
 
@@ -38,7 +39,7 @@ use std::rc::Rc;
 pub enum Kind {
     /// A key of the `api_keys` section.
     ApiKey,
-    /// A JWT verified by a named provider.
+    /// A bearer token of a named provider: a JWT verified locally, or a token introspected.
     Jwt,
 }
 
@@ -71,6 +72,9 @@ pub struct Identity {
     /// The configured id of the key presented (an API key), sent as `headers.key_id`; what a
     /// requirement's `ids` restrict.
     pub key_id: Option<String>,
+    /// The OAuth2 client the token was issued to (an introspection answer's `client_id`), sent as
+    /// `headers.client_id` when an upstream would read it byte for byte.
+    pub client_id: Option<String>,
     /// What a requirement's `scopes` are matched against.
     pub scopes: Vec<String>,
     /// The verified claims (a token), what a requirement's `claims` are matched against.

@@ -308,7 +308,7 @@ impl Remotes {
                 JwksSource::Remote(r) => {
                     Some((name.clone(), Remote::new(name, jwks::Jwks(r.clone()))))
                 }
-                JwksSource::Inline(_) | JwksSource::Discovered(_) => None,
+                JwksSource::Inline(_) | JwksSource::Discovered(_) | JwksSource::Absent => None,
             })
             .collect();
         // A loop, not `collect`: a BTreeMap built from an iterator sorts, and the sort's code for

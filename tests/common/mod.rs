@@ -12,6 +12,8 @@
 
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
+pub mod oauth_server;
+
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
