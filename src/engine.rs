@@ -586,7 +586,6 @@ mod jwt_tests {
         Duration as JDuration, Ed25519KeyPair, EdDSAKeyPairLike, UnixTimeStamp,
     };
     use serde_json::json;
-    use std::cell::Cell;
 
     const NOW: u64 = 1_700_000_000;
 
@@ -644,10 +643,7 @@ mod jwt_tests {
     }
 
     fn ready() -> Store {
-        Store {
-            state: KeyAvailability::Unavailable,
-            refetch: Cell::new(false),
-        }
+        Store::new(KeyAvailability::Unavailable, false)
     }
 
     #[test]
@@ -751,18 +747,12 @@ mod jwt_tests {
             "",
         );
         let t = token(&k, "new", "", NOW + 60);
-        let loading = Store {
-            state: KeyAvailability::Loading,
-            refetch: Cell::new(false),
-        };
+        let loading = Store::new(KeyAvailability::Loading, false);
         assert_eq!(
             check(&e, &bearer(&t), NOW, &loading).outcome,
             Outcome::Wait(vec![Need::KeySet("idp".into())])
         );
-        let down = Store {
-            state: KeyAvailability::Unavailable,
-            refetch: Cell::new(false),
-        };
+        let down = Store::new(KeyAvailability::Unavailable, false);
         let Outcome::Decided(Decision::Deny(d)) = check(&e, &bearer(&t), NOW, &down).outcome else {
             unreachable!()
         };
@@ -772,10 +762,7 @@ mod jwt_tests {
             Ok(s) => s,
             Err(e) => unreachable!("{e}"),
         };
-        let store = Store {
-            state: KeyAvailability::Ready(set),
-            refetch: Cell::new(true),
-        };
+        let store = Store::new(KeyAvailability::Ready(set), true);
         let c = check(&e, &bearer(&t), NOW, &store);
         assert_eq!(
             (c.outcome, c.events.unknown_kid),

@@ -8,6 +8,8 @@ use crate::reason::Reason;
 pub enum Need {
     /// The key set of the remote JWT provider of that name.
     KeySet(String),
+    /// The remote API-key set (`api_keys.remote`).
+    ApiKeySet,
 }
 
 impl Need {
@@ -15,13 +17,15 @@ impl Need {
     pub fn unavailable_reason(&self) -> Reason {
         match self {
             Need::KeySet(_) => Reason::JwksUnavailable,
+            Need::ApiKeySet => Reason::KeySetUnavailable,
         }
     }
 
     /// The provider a key-set need is about.
-    pub fn provider(&self) -> &str {
+    pub fn provider(&self) -> Option<&str> {
         match self {
-            Need::KeySet(p) => p,
+            Need::KeySet(p) => Some(p),
+            Need::ApiKeySet => None,
         }
     }
 }

@@ -216,7 +216,7 @@ impl Plugin {
                 }
                 c.count(c.allowed, 1);
                 if let Some(id) = &events.key_id {
-                    c.count(c.key(id), 1);
+                    c.key_allowed(host, id);
                 }
                 for op in &ops {
                     match op {
@@ -259,3 +259,6 @@ fn send<H: Host>(host: &H, denial: &Denial) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod key_set_tests;

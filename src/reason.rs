@@ -43,6 +43,10 @@ pub enum Reason {
     UnknownKey,
     /// The presented API key is configured but switched off.
     DisabledKey,
+    /// The presented API key's `expires_at` has passed.
+    ExpiredKey,
+    /// The presented API key's `not_before` is still ahead.
+    KeyNotYetValid,
     // --- authorization ---
     /// A valid credential lacks a required scope.
     InsufficientScope,
@@ -67,6 +71,9 @@ pub enum Reason {
     // --- availability ---
     /// The provider's key set has not been loaded (or went stale) and the fetch failed: 503.
     JwksUnavailable,
+    /// The remote API-key set has not been loaded (or went stale) and the fetch failed, and the
+    /// key is not an inline one: 503.
+    KeySetUnavailable,
 }
 
 impl Reason {
@@ -90,6 +97,8 @@ impl Reason {
             Reason::WrongAudience => "wrong_audience",
             Reason::UnknownKey => "unknown_key",
             Reason::DisabledKey => "disabled_key",
+            Reason::ExpiredKey => "expired_key",
+            Reason::KeyNotYetValid => "key_not_yet_valid",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::KeyNotAllowed => "key_not_allowed",
@@ -99,11 +108,12 @@ impl Reason {
             Reason::BadMethod => "bad_method",
             Reason::MethodOverride => "method_override",
             Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::KeySetUnavailable => "key_set_unavailable",
         }
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 29] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -121,6 +131,8 @@ impl Reason {
         Reason::WrongAudience,
         Reason::UnknownKey,
         Reason::DisabledKey,
+        Reason::ExpiredKey,
+        Reason::KeyNotYetValid,
         Reason::InsufficientScope,
         Reason::ClaimMismatch,
         Reason::KeyNotAllowed,
@@ -130,6 +142,7 @@ impl Reason {
         Reason::BadMethod,
         Reason::MethodOverride,
         Reason::JwksUnavailable,
+        Reason::KeySetUnavailable,
     ];
 
     /// A short human sentence for `error_description` and the JSON body.
@@ -152,6 +165,8 @@ impl Reason {
             Reason::WrongAudience => "the token audience is not accepted",
             Reason::UnknownKey => "the API key is not valid",
             Reason::DisabledKey => "the API key is disabled",
+            Reason::ExpiredKey => "the API key has expired",
+            Reason::KeyNotYetValid => "the API key is not yet valid",
             Reason::InsufficientScope => "the credential lacks a required scope",
             Reason::ClaimMismatch => "the token lacks a required claim value",
             Reason::KeyNotAllowed => "the API key is not allowed on this route",
@@ -161,6 +176,7 @@ impl Reason {
             Reason::BadMethod => "the request method is not acceptable",
             Reason::MethodOverride => "method override headers and parameters are not accepted",
             Reason::JwksUnavailable => "the token cannot be checked right now; retry later",
+            Reason::KeySetUnavailable => "the API key cannot be checked right now; retry later",
         }
     }
 

@@ -12,6 +12,9 @@
 //! | `edgeguard.jwks.<name>.fetch_ok` / `fetch_failed` | counter | JWKS fetches by outcome |
 //! | `edgeguard.jwks.<name>.age_seconds` | gauge | age of the key set in use |
 //! | `edgeguard.token_cache.hit` / `miss` | counter | signature checks answered by the verified-token cache, or not |
+//! | `edgeguard.api_key_set.fetch_ok` / `fetch_failed` | counter | remote API-key set fetches by outcome |
+//! | `edgeguard.api_key_set.keys` | gauge | keys of the remote set in use (after skipped entries) |
+//! | `edgeguard.api_key_set.age_seconds` | gauge | age of the remote key set in use |
 
 use crate::reason::Reason;
 
@@ -44,3 +47,13 @@ pub fn jwks_age(name: &str) -> String {
 
 pub const CACHE_HIT: &str = "edgeguard.token_cache.hit";
 pub const CACHE_MISS: &str = "edgeguard.token_cache.miss";
+
+pub fn key_set_fetch(ok: bool) -> String {
+    format!(
+        "edgeguard.api_key_set.{}",
+        if ok { "fetch_ok" } else { "fetch_failed" }
+    )
+}
+
+pub const KEY_SET_KEYS: &str = "edgeguard.api_key_set.keys";
+pub const KEY_SET_AGE: &str = "edgeguard.api_key_set.age_seconds";

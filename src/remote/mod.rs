@@ -1,8 +1,8 @@
-//! Remote resources: documents edgeguard fetches through HTTP callouts (a provider's JWKS today; OIDC
-//! discovery documents and remote API-key sets next), shared by every VM of the proxy.
+//! Remote resources: documents edgeguard fetches through HTTP callouts (a provider's JWKS, the remote
+//! API-key set; OIDC discovery documents next), shared by every VM of the proxy.
 //!
 //! - [`Document`] is what one kind of resource adds: the request to send, how to parse the body, its
-//!   timing, metric names. One small file per kind ([`jwks`]).
+//!   timing, metric names. One small file per kind ([`jwks`], [`api_keys`]).
 //! - [`lifecycle`] decides, per VM, when a document is due and what requests see (fresh, stale,
 //!   loading, failed); [`lease`] is the shared-data protocol that lets one VM fetch for all.
 //! - [`Remote`] drives one document through both against the host ports; [`Remotes`] holds them all,
@@ -15,19 +15,22 @@
 //! re-parsed by each VM when its version changes; `edgeguard.<kind>.<name>.<id>.lease` holds the
 //! [`lease::LeaseRecord`].
 
+pub mod api_keys;
 pub mod jwks;
 pub mod lease;
 pub mod lifecycle;
 
+use crate::api_key_set::ApiKeySet;
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::host::{Callout, CalloutResponse, Callouts, Metrics, SharedData};
 use crate::need::Need;
 use crate::provider::JwksSource;
-use crate::resources::{KeyAvailability, Resources};
+use crate::resources::{KeyAvailability, Loaded, Resources};
 use lease::Acquire;
 use lifecycle::{Availability, FetchReason, Lifecycle, Timing};
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 /// One kind of remote document.
 pub trait Document {
@@ -51,6 +54,10 @@ pub trait Document {
     fn fetch_metric(name: &str, ok: bool) -> String;
     /// Gauge of the age (seconds) of the value in use.
     fn age_metric(name: &str) -> String;
+    /// Gauges describing a value just installed (name, value): none by default.
+    fn gauges(_value: &Self::Value) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
 
 /// A fetched body and its fetch time, as stored in shared data.
@@ -147,6 +154,7 @@ impl<D: Document> Remote<D> {
                     if let Some(record) = Record::decode(&bytes) {
                         match self.doc.parse(&self.name, &record.body) {
                             Ok(value) => {
+                                gauges::<D, H>(host, counters, &value);
                                 self.life
                                     .install(value, record.fetched_at_ms, Some(version));
                                 changed = true;
@@ -274,6 +282,7 @@ impl<D: Document> Remote<D> {
                     D::describe(&value)
                 );
                 let version = host.get(&self.record_key).map(|(_, v)| v);
+                gauges::<D, H>(host, counters, &value);
                 self.life.install(value, now, version);
             }
             Err(why) => log::warn!(
@@ -286,12 +295,57 @@ impl<D: Document> Remote<D> {
     }
 }
 
+/// Sets the gauges of a value about to be installed.
+fn gauges<D: Document, H: Metrics>(host: &H, counters: &Counters, value: &D::Value) {
+    for (name, v) in D::gauges(value) {
+        counters.gauge(host, &name, v);
+    }
+}
+
+/// One periodic pass over one document (see [`Remotes::tick`]): `need` is what it serves.
+#[allow(clippy::too_many_arguments)]
+fn tick_one<D: Document, H: SharedData + Callouts + Metrics>(
+    remote: &mut Remote<D>,
+    need: Need,
+    host: &H,
+    counters: &Counters,
+    vm: u64,
+    now: u64,
+    calls: &mut HashMap<u32, Need>,
+    changed: &mut Vec<Need>,
+) {
+    // Both run: a sync and a fetch decision are each worth a re-check.
+    let synced = remote.sync(host, counters, now);
+    let fetched = remote.maybe_fetch(host, counters, vm, now);
+    if let Fetch::Started(token) = fetched {
+        calls.insert(token, need.clone());
+    }
+    if synced || fetched == Fetch::Changed {
+        changed.push(need);
+    }
+}
+
+/// Takes in the response to one document's fetch.
+fn respond<D: Document, H: SharedData + Callouts + Metrics>(
+    remote: &mut Remote<D>,
+    host: &H,
+    counters: &Counters,
+    vm: u64,
+    now: u64,
+    response: &CalloutResponse,
+) {
+    remote.response(host, counters, vm, now, response);
+    remote.sync(host, counters, now);
+}
+
 /// Every remote resource of one VM, and the callouts in flight.
 #[derive(Debug)]
 pub struct Remotes {
     /// Random nonzero id of this VM in leases.
     vm: u64,
     jwks: BTreeMap<String, Remote<jwks::Jwks>>,
+    /// The remote API-key set (`api_keys.remote`), if configured.
+    api_keys: Option<Remote<api_keys::ApiKeySetDoc>>,
     /// Callouts in flight: token → the need they serve.
     calls: HashMap<u32, Need>,
 }
@@ -308,18 +362,27 @@ impl Remotes {
                 JwksSource::Inline(_) => None,
             })
             .collect();
+        let api_keys = config.api_keys.as_ref().and_then(|k| {
+            let doc = api_keys::ApiKeySetDoc {
+                remote: k.remote.clone()?,
+                inline: k.inline.clone(),
+            };
+            Some(Remote::new("remote", doc))
+        });
         Remotes {
             vm,
             jwks,
+            api_keys,
             calls: HashMap::new(),
         }
     }
 
     /// Longest a request may wait for a remote resource before it gets 503.
     pub fn max_wait_ms(&self) -> u64 {
-        self.jwks
-            .values()
-            .map(|r| r.life.timing.timeout_ms.saturating_add(2000))
+        let jwks = self.jwks.values().map(|r| r.life.timing);
+        let keys = self.api_keys.iter().map(|r| r.life.timing);
+        jwks.chain(keys)
+            .map(|t| t.timeout_ms.saturating_add(2000))
             .max()
             .unwrap_or(0)
     }
@@ -327,6 +390,9 @@ impl Remotes {
     /// Creates every shared lease record (at configure, before any lease is taken).
     pub fn create_records(&self, shared: &dyn SharedData) {
         for r in self.jwks.values() {
+            r.create_records(shared);
+        }
+        if let Some(r) = &self.api_keys {
             r.create_records(shared);
         }
     }
@@ -340,16 +406,14 @@ impl Remotes {
         now: u64,
     ) -> Vec<Need> {
         let mut changed = Vec::new();
+        let (vm, calls) = (self.vm, &mut self.calls);
         for (name, remote) in &mut self.jwks {
-            // Both run: a sync and a fetch decision are each worth a re-check.
-            let synced = remote.sync(host, counters, now);
-            let fetched = remote.maybe_fetch(host, counters, self.vm, now);
-            if let Fetch::Started(token) = fetched {
-                self.calls.insert(token, Need::KeySet(name.clone()));
-            }
-            if synced || fetched == Fetch::Changed {
-                changed.push(Need::KeySet(name.clone()));
-            }
+            let need = Need::KeySet(name.clone());
+            tick_one(remote, need, host, counters, vm, now, calls, &mut changed);
+        }
+        if let Some(remote) = &mut self.api_keys {
+            let need = Need::ApiKeySet;
+            tick_one(remote, need, host, counters, vm, now, calls, &mut changed);
         }
         changed
     }
@@ -366,10 +430,17 @@ impl Remotes {
         let Some(need) = self.calls.remove(&token) else {
             return Vec::new();
         };
-        let Need::KeySet(name) = &need;
-        if let Some(remote) = self.jwks.get_mut(name) {
-            remote.response(host, counters, self.vm, now, response);
-            remote.sync(host, counters, now);
+        match &need {
+            Need::KeySet(name) => {
+                if let Some(remote) = self.jwks.get_mut(name) {
+                    respond(remote, host, counters, self.vm, now, response);
+                }
+            }
+            Need::ApiKeySet => {
+                if let Some(remote) = &mut self.api_keys {
+                    respond(remote, host, counters, self.vm, now, response);
+                }
+            }
         }
         vec![need]
     }
@@ -403,6 +474,17 @@ impl Resources for View<'_> {
             }
             Availability::Loading if !self.last => KeyAvailability::Loading,
             Availability::Loading | Availability::Failed => KeyAvailability::Unavailable,
+        }
+    }
+
+    fn api_key_set(&self) -> Loaded<Rc<ApiKeySet>> {
+        let Some(remote) = &self.remotes.api_keys else {
+            return Loaded::Unavailable;
+        };
+        match remote.life.availability(self.now_ms) {
+            Availability::Fresh(set) | Availability::Stale(set) => Loaded::Ready(set.clone()),
+            Availability::Loading if !self.last => Loaded::Loading,
+            Availability::Loading | Availability::Failed => Loaded::Unavailable,
         }
     }
 
