@@ -258,3 +258,30 @@ fn the_last_good_set_serves_until_max_stale_then_503_and_oversized_bodies_fail()
     assert_eq!(send(&host, &p, 5, "remote-key"), (Flow::Continue, None));
     assert!(host.now_ms() > T0);
 }
+
+#[test]
+fn refetching_the_same_document_renews_it_on_every_vm() {
+    let a = MockHost::new(T0);
+    let b = a.sibling();
+    let (pa, pb) = (plugin(&a, 1), plugin(&b, 2));
+    let d = doc(&[("r", "remote-key", none())]);
+    pa.on_tick(&a);
+    answer(&a, &pa, Some(200), &d);
+    pb.on_tick(&b);
+    // Every refresh (30 s) answers the same bytes: the set is renewed, not rebuilt, and stays
+    // usable beyond max_stale (60 s) after the first fetch.
+    for _ in 0..3 {
+        a.advance(30_000);
+        pa.on_tick(&a);
+        assert_eq!(answer(&a, &pa, Some(200), &d), 1);
+        a.advance(100);
+        pb.on_tick(&b);
+    }
+    assert!(a.now_ms() > T0 + 60_000);
+    for (h, p) in [(&a, &pa), (&b, &pb)] {
+        assert_eq!(send(h, p, 1, "remote-key"), (Flow::Continue, None));
+    }
+    pa.on_tick(&a);
+    assert_eq!(a.metric("edgeguard.api_key_set.fetch_ok"), Some(4));
+    assert_eq!(a.metric("edgeguard.api_key_set.age_seconds"), Some(0));
+}

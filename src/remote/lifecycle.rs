@@ -90,6 +90,19 @@ impl<T> Lifecycle<T> {
         self.version = version;
     }
 
+    /// Renews the installed value's fetch time (the same document was fetched again).
+    pub fn touch(&mut self, fetched_at_ms: u64, version: Option<u32>) {
+        if let Some((_, at)) = &mut self.value {
+            *at = fetched_at_ms;
+            self.version = version;
+        }
+    }
+
+    /// Whether a value is installed.
+    pub fn has_value(&self) -> bool {
+        self.value.is_some()
+    }
+
     /// Age of the installed value, if any.
     pub fn age_ms(&self, now_ms: u64) -> Option<u64> {
         self.value

@@ -19,18 +19,20 @@ pub mod api_keys;
 pub mod jwks;
 pub mod lease;
 pub mod lifecycle;
+pub mod record;
+pub mod view;
 
-use crate::api_key_set::ApiKeySet;
+pub use record::Record;
+pub use view::View;
+
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::host::{Callout, CalloutResponse, Callouts, Metrics, SharedData};
 use crate::need::Need;
 use crate::provider::JwksSource;
-use crate::resources::{KeyAvailability, Loaded, Resources};
 use lease::Acquire;
-use lifecycle::{Availability, FetchReason, Lifecycle, Timing};
+use lifecycle::{FetchReason, Lifecycle, Timing};
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 
 /// One kind of remote document.
 pub trait Document {
@@ -60,30 +62,6 @@ pub trait Document {
     }
 }
 
-/// A fetched body and its fetch time, as stored in shared data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub fetched_at_ms: u64,
-    pub body: Vec<u8>,
-}
-
-impl Record {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = format!("{}\n", self.fetched_at_ms).into_bytes();
-        out.extend_from_slice(&self.body);
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<Record> {
-        let nl = bytes.iter().position(|&b| b == b'\n')?;
-        let head = std::str::from_utf8(bytes.get(..nl)?).ok()?;
-        Some(Record {
-            fetched_at_ms: head.parse().ok()?,
-            body: bytes.get(nl + 1..)?.to_vec(),
-        })
-    }
-}
-
 /// What [`Remote::maybe_fetch`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fetch {
@@ -104,6 +82,9 @@ pub struct Remote<D: Document> {
     record_key: String,
     lease_key: String,
     pub life: Lifecycle<D::Value>,
+    /// SHA-256 of the body the installed value was parsed from: a refetch of the same body only
+    /// renews the value's fetch time (no parse, no rebuild, no repeated log lines).
+    body_hash: Option<[u8; 32]>,
 }
 
 impl<D: Document> Remote<D> {
@@ -130,6 +111,7 @@ impl<D: Document> Remote<D> {
             doc,
             record_key: format!("{base}.record"),
             lease_key: format!("{base}.lease"),
+            body_hash: None,
         }
     }
 
@@ -152,14 +134,24 @@ impl<D: Document> Remote<D> {
             if let Some((bytes, version)) = host.get(&self.record_key) {
                 if Some(version) != self.life.version {
                     if let Some(record) = Record::decode(&bytes) {
-                        match self.doc.parse(&self.name, &record.body) {
-                            Ok(value) => {
+                        let hash = hmac_sha256::Hash::hash(&record.body);
+                        let parsed = if self.unchanged(&hash) {
+                            self.life.touch(record.fetched_at_ms, Some(version));
+                            changed = true;
+                            None
+                        } else {
+                            Some(self.doc.parse(&self.name, &record.body))
+                        };
+                        match parsed {
+                            None => {}
+                            Some(Ok(value)) => {
                                 gauges::<D, H>(host, counters, &value);
                                 self.life
                                     .install(value, record.fetched_at_ms, Some(version));
+                                self.body_hash = Some(hash);
                                 changed = true;
                             }
-                            Err(e) => log::warn!(
+                            Some(Err(e)) => log::warn!(
                                 "edgeguard: {} {}: shared {} unreadable: {e}",
                                 D::OWNER,
                                 self.name,
@@ -228,6 +220,11 @@ impl<D: Document> Remote<D> {
         }
     }
 
+    /// True when `hash` is that of the body the installed value came from.
+    fn unchanged(&self, hash: &[u8; 32]) -> bool {
+        self.life.has_value() && self.body_hash.as_ref() == Some(hash)
+    }
+
     /// Takes in the response to this VM's fetch.
     pub fn response<H: SharedData + Callouts + Metrics>(
         &mut self,
@@ -245,7 +242,11 @@ impl<D: Document> Remote<D> {
                 response.body_size
             )),
             Some(200) => match host.response_body(response.body_size) {
-                Some(body) => self.doc.parse(&self.name, &body).map(|value| (body, value)),
+                Some(body) if self.unchanged(&hmac_sha256::Hash::hash(&body)) => Ok((body, None)),
+                Some(body) => self
+                    .doc
+                    .parse(&self.name, &body)
+                    .map(|value| (body, Some(value))),
                 None => Err("empty response body".to_string()),
             },
             Some(code) => Err(format!("HTTP status {code}")),
@@ -260,7 +261,7 @@ impl<D: Document> Remote<D> {
         counters: &Counters,
         vm: u64,
         now: u64,
-        result: Result<(Vec<u8>, D::Value), String>,
+        result: Result<(Vec<u8>, Option<D::Value>), String>,
     ) {
         counters.add_named(host, &D::fetch_metric(&self.name, result.is_ok()), 1);
         if let Ok((body, _)) = &result {
@@ -272,8 +273,18 @@ impl<D: Document> Remote<D> {
         }
         let record = lease::release(host, &self.lease_key, vm, now, result.is_ok());
         self.life.observe(record, now);
+        let version = || host.get(&self.record_key).map(|(_, v)| v);
         match result {
-            Ok((_, value)) => {
+            Ok((_, None)) => {
+                log::debug!(
+                    "edgeguard: {} {}: {} unchanged",
+                    D::OWNER,
+                    self.name,
+                    D::LABEL
+                );
+                self.life.touch(now, version());
+            }
+            Ok((body, Some(value))) => {
                 log::info!(
                     "edgeguard: {} {}: {} loaded, {}",
                     D::OWNER,
@@ -281,9 +292,9 @@ impl<D: Document> Remote<D> {
                     D::LABEL,
                     D::describe(&value)
                 );
-                let version = host.get(&self.record_key).map(|(_, v)| v);
                 gauges::<D, H>(host, counters, &value);
-                self.life.install(value, now, version);
+                self.life.install(value, now, version());
+                self.body_hash = Some(hmac_sha256::Hash::hash(&body));
             }
             Err(why) => log::warn!(
                 "edgeguard: {} {}: {} fetch failed: {why}; keeping the last good one if any",
@@ -453,47 +464,5 @@ impl Remotes {
             now_ms,
             last,
         }
-    }
-}
-
-/// The remote resources seen at one instant, by one check.
-pub struct View<'a> {
-    remotes: &'a Remotes,
-    now_ms: u64,
-    last: bool,
-}
-
-impl Resources for View<'_> {
-    fn key_set(&self, provider: &str) -> KeyAvailability {
-        let Some(remote) = self.remotes.jwks.get(provider) else {
-            return KeyAvailability::Unavailable;
-        };
-        match remote.life.availability(self.now_ms) {
-            Availability::Fresh(set) | Availability::Stale(set) => {
-                KeyAvailability::Ready(set.clone())
-            }
-            Availability::Loading if !self.last => KeyAvailability::Loading,
-            Availability::Loading | Availability::Failed => KeyAvailability::Unavailable,
-        }
-    }
-
-    fn api_key_set(&self) -> Loaded<Rc<ApiKeySet>> {
-        let Some(remote) = &self.remotes.api_keys else {
-            return Loaded::Unavailable;
-        };
-        match remote.life.availability(self.now_ms) {
-            Availability::Fresh(set) | Availability::Stale(set) => Loaded::Ready(set.clone()),
-            Availability::Loading if !self.last => Loaded::Loading,
-            Availability::Loading | Availability::Failed => Loaded::Unavailable,
-        }
-    }
-
-    fn refetch_key_set(&self, provider: &str) -> bool {
-        !self.last
-            && self
-                .remotes
-                .jwks
-                .get(provider)
-                .is_some_and(|r| r.life.want_refetch(self.now_ms))
     }
 }
