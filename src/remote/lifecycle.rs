@@ -335,6 +335,18 @@ mod tests {
     }
 
     #[test]
+    fn touch_renews_an_installed_value_only() {
+        let mut p: Lifecycle<u8> = Lifecycle::new(timing());
+        p.touch(5000, Some(3));
+        assert!(!p.has_value());
+        assert_eq!(p.version, None, "nothing to renew");
+        p.install(7, 1000, Some(1));
+        p.touch(400_000, Some(2));
+        assert_eq!((p.age_ms(400_000), p.version), (Some(0), Some(2)));
+        assert_eq!(p.availability(400_000), Availability::Fresh(&7));
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let mut p: Lifecycle<u8> = Lifecycle::new(timing());
         p.lease.failures = 1;
