@@ -39,6 +39,11 @@ impl Resources for NoRemote {
     fn refetch_key_set(&self, _: &str) -> bool {
         false
     }
+    fn api_key_set(
+        &self,
+    ) -> edgeguard::resources::Loaded<std::rc::Rc<edgeguard::api_key_set::ApiKeySet>> {
+        edgeguard::resources::Loaded::Unavailable
+    }
 }
 
 fn main() {

@@ -25,6 +25,8 @@ pub struct Counters {
     /// Indexed like `Reason::ALL`.
     by_reason: Vec<Option<u32>>,
     by_key: HashMap<String, u32>,
+    /// Keys of the remote set, by id, defined on first use.
+    remote_keys: RefCell<HashMap<String, u32>>,
     by_provider: HashMap<String, u32>,
     /// Metrics defined on first use, by name.
     named: RefCell<HashMap<String, u32>>,
@@ -61,6 +63,7 @@ impl Counters {
                     .unwrap_or_default(),
                 stats::key_allowed,
             ),
+            remote_keys: RefCell::new(HashMap::new()),
             by_provider: named(
                 config.providers.keys().cloned().collect(),
                 stats::provider_verified,
@@ -77,6 +80,21 @@ impl Counters {
 
     pub fn key(&self, id: &str) -> Option<u32> {
         self.by_key.get(id).copied()
+    }
+
+    /// Counts a request allowed with key `id`: an inline key's counter was defined at configure, a
+    /// remote key's is defined on its first use (then found by id, with no name formatted).
+    pub fn key_allowed<M: Metrics>(&self, metrics: &M, id: &str) {
+        if let Some(k) = self.key(id) {
+            return self.count(Some(k), 1);
+        }
+        let known = self.remote_keys.borrow().get(id).copied();
+        let k = known.or_else(|| {
+            let k = metrics.define(MetricKind::Counter, &stats::key_allowed(id))?;
+            self.remote_keys.borrow_mut().insert(id.to_string(), k);
+            Some(k)
+        });
+        self.count(k, 1);
     }
 
     pub fn provider(&self, name: &str) -> Option<u32> {

@@ -624,7 +624,6 @@ mod jwt_tests {
         Duration as JDuration, Ed25519KeyPair, EdDSAKeyPairLike, UnixTimeStamp,
     };
     use serde_json::json;
-    use std::cell::Cell;
 
     const NOW: u64 = 1_700_000_000;
 
@@ -682,10 +681,10 @@ mod jwt_tests {
     }
 
     fn ready() -> Store {
-        Store {
-            state: KeyAvailability::Unavailable(crate::resources::KeyDocument::KeySet),
-            refetch: Cell::new(false),
-        }
+        Store::new(
+            KeyAvailability::Unavailable(crate::resources::KeyDocument::KeySet),
+            false,
+        )
     }
 
     #[test]
@@ -789,18 +788,18 @@ mod jwt_tests {
             "",
         );
         let t = token(&k, "new", "", NOW + 60);
-        let loading = Store {
-            state: KeyAvailability::Loading(crate::resources::KeyDocument::KeySet),
-            refetch: Cell::new(false),
-        };
+        let loading = Store::new(
+            KeyAvailability::Loading(crate::resources::KeyDocument::KeySet),
+            false,
+        );
         assert_eq!(
             check(&e, &bearer(&t), NOW, &loading).outcome,
             Outcome::Wait(vec![Need::KeySet("idp".into())])
         );
-        let down = Store {
-            state: KeyAvailability::Unavailable(crate::resources::KeyDocument::KeySet),
-            refetch: Cell::new(false),
-        };
+        let down = Store::new(
+            KeyAvailability::Unavailable(crate::resources::KeyDocument::KeySet),
+            false,
+        );
         let Outcome::Decided(Decision::Deny(d)) = check(&e, &bearer(&t), NOW, &down).outcome else {
             unreachable!()
         };
@@ -810,10 +809,7 @@ mod jwt_tests {
             Ok(s) => s,
             Err(e) => unreachable!("{e}"),
         };
-        let store = Store {
-            state: KeyAvailability::Ready(set),
-            refetch: Cell::new(true),
-        };
+        let store = Store::new(KeyAvailability::Ready(set), true);
         let c = check(&e, &bearer(&t), NOW, &store);
         assert_eq!(
             (c.outcome, c.events.unknown_kid),

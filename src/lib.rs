@@ -11,6 +11,7 @@
 #[macro_use]
 mod config_json;
 
+pub mod api_key_set;
 pub mod authority;
 pub mod check;
 pub mod claim_path;

@@ -16,6 +16,8 @@ pub enum Need {
         provider: String,
         token: TokenDigest,
     },
+    /// The remote API-key set (`api_keys.remote`).
+    ApiKeySet,
 }
 
 impl Need {
@@ -25,13 +27,17 @@ impl Need {
             Need::KeySet(_) => Reason::JwksUnavailable,
             Need::Discovery(_) => Reason::DiscoveryUnavailable,
             Need::Introspection { .. } => Reason::IntrospectionUnavailable,
+            Need::ApiKeySet => Reason::KeySetUnavailable,
         }
     }
 
-    /// The provider the need is about.
-    pub fn provider(&self) -> &str {
+    /// The provider the need is about (`None`: the API-key set).
+    pub fn provider(&self) -> Option<&str> {
         match self {
-            Need::KeySet(p) | Need::Discovery(p) | Need::Introspection { provider: p, .. } => p,
+            Need::KeySet(p) | Need::Discovery(p) | Need::Introspection { provider: p, .. } => {
+                Some(p)
+            }
+            Need::ApiKeySet => None,
         }
     }
 }

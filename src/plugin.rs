@@ -239,7 +239,7 @@ impl Plugin {
                 }
                 c.count(c.allowed, 1);
                 if let Some(id) = &events.key_id {
-                    c.count(c.key(id), 1);
+                    c.key_allowed(host, id);
                 }
                 if let Some(p) = &events.published {
                     for (name, value) in p.properties() {
@@ -294,3 +294,6 @@ mod discovery_tests;
 mod introspection_tests;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod key_set_tests;

@@ -31,7 +31,7 @@
 //! credential's reason; valid but lacking rights: 403 `key_not_allowed` / `insufficient_scope` /
 //! `claim_mismatch`, checked in that order), `Pending` (the check waits for what it needs, e.g. the
 //! provider's keys: wait and re-evaluate) or `Unavailable` (what it needed could not be had: 503).
-//! A kind that never waits ([`Kind::can_wait`]: API keys) has a pending or unavailable state
+//! A kind that never waits ([`Kind::can_wait`]) has a pending or unavailable state
 //! treated as missing.
 //!
 //! - `any` returns the first granted child (later children are not evaluated). Otherwise it returns the
@@ -655,11 +655,16 @@ mod tests {
                 Fake::default().key(key("k1", &["read"])),
                 deny(Reason::KeyNotAllowed, K, &[]),
             ),
-            // a pending/unavailable API key state (never produced) fails closed
+            // an API key waits for the remote key set, or is a 503 without it
             (
                 json!({"api_key": {}}),
-                Fake::default().key(S::Pending(ks("keys"))),
-                deny(Reason::Missing, K, &[]),
+                Fake::default().key(S::Pending(Need::ApiKeySet)),
+                Evaluation::Pending(vec![Need::ApiKeySet]),
+            ),
+            (
+                json!({"api_key": {}}),
+                Fake::default().key(S::Unavailable(Need::ApiKeySet)),
+                Evaluation::Unavailable(Need::ApiKeySet),
             ),
         ];
         for (i, (r, mut creds, want)) in cases.into_iter().enumerate() {

@@ -46,6 +46,10 @@ pub enum Reason {
     UnknownKey,
     /// The presented API key is configured but switched off.
     DisabledKey,
+    /// The presented API key's `expires_at` has passed.
+    ExpiredKey,
+    /// The presented API key's `not_before` is still ahead.
+    KeyNotYetValid,
     // --- authorization ---
     /// A valid credential lacks a required scope.
     InsufficientScope,
@@ -77,6 +81,9 @@ pub enum Reason {
     /// The provider's introspection endpoint could not answer (down, slow beyond `timeout_ms`,
     /// non-200, not JSON, over 16 KiB) or this VM has too many introspections in flight: 503.
     IntrospectionUnavailable,
+    /// The remote API-key set has not been loaded (or went stale) and the fetch failed, and the
+    /// key is not an inline one: 503.
+    KeySetUnavailable,
 }
 
 impl Reason {
@@ -100,6 +107,8 @@ impl Reason {
             Reason::WrongAudience => "wrong_audience",
             Reason::UnknownKey => "unknown_key",
             Reason::DisabledKey => "disabled_key",
+            Reason::ExpiredKey => "expired_key",
+            Reason::KeyNotYetValid => "key_not_yet_valid",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::KeyNotAllowed => "key_not_allowed",
@@ -112,11 +121,12 @@ impl Reason {
             Reason::DiscoveryUnavailable => "discovery_unavailable",
             Reason::InactiveToken => "inactive_token",
             Reason::IntrospectionUnavailable => "introspection_unavailable",
+            Reason::KeySetUnavailable => "key_set_unavailable",
         }
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 32] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -134,6 +144,8 @@ impl Reason {
         Reason::WrongAudience,
         Reason::UnknownKey,
         Reason::DisabledKey,
+        Reason::ExpiredKey,
+        Reason::KeyNotYetValid,
         Reason::InsufficientScope,
         Reason::ClaimMismatch,
         Reason::KeyNotAllowed,
@@ -146,6 +158,7 @@ impl Reason {
         Reason::DiscoveryUnavailable,
         Reason::InactiveToken,
         Reason::IntrospectionUnavailable,
+        Reason::KeySetUnavailable,
     ];
 
     /// A short human sentence for `error_description` and the JSON body.
@@ -168,6 +181,8 @@ impl Reason {
             Reason::WrongAudience => "the token audience is not accepted",
             Reason::UnknownKey => "the API key is not valid",
             Reason::DisabledKey => "the API key is disabled",
+            Reason::ExpiredKey => "the API key has expired",
+            Reason::KeyNotYetValid => "the API key is not yet valid",
             Reason::InsufficientScope => "the credential lacks a required scope",
             Reason::ClaimMismatch => "the token lacks a required claim value",
             Reason::KeyNotAllowed => "the API key is not allowed on this route",
@@ -182,6 +197,7 @@ impl Reason {
             Reason::IntrospectionUnavailable => {
                 "the token cannot be checked right now; retry later"
             }
+            Reason::KeySetUnavailable => "the API key cannot be checked right now; retry later",
         }
     }
 

@@ -1,9 +1,10 @@
 //! The engine's port to remote resources: what one check may read of them at one instant. One method
-//! per resource family (a provider's key set, token introspection); a new family adds a method here
-//! and a [`crate::need::Need`] variant, never a parameter of `Engine::check`. [`crate::remote::View`]
-//! implements it over the VM's remote resources, [`crate::introspection::View`] adds introspection;
-//! [`crate::testing`] has doubles.
+//! per resource family (a provider's key set, token introspection, the remote API-key set); a new
+//! family adds a method here and a [`crate::need::Need`] variant, never a parameter of
+//! `Engine::check`. [`crate::remote::View`] implements it over the VM's remote resources,
+//! [`crate::introspection::View`] adds introspection; [`crate::testing`] has doubles.
 
+use crate::api_key_set::ApiKeySet;
 use crate::jwt::jwk::KeySet;
 use crate::jwt::Claims;
 use crate::need::Need;
@@ -50,6 +51,16 @@ pub enum Introspected {
     Unavailable,
 }
 
+/// The state of a remote resource (the API-key set), as the host side knows it.
+#[derive(Debug, Clone)]
+pub enum Loaded<T> {
+    Ready(T),
+    /// Not loaded yet; a fetch is under way.
+    Loading,
+    /// Not loaded (or stale beyond `max_stale_seconds`) and the last fetch failed.
+    Unavailable,
+}
+
 /// Remote resources as a check sees them.
 pub trait Resources {
     /// The key set of remote provider `provider`.
@@ -62,4 +73,7 @@ pub trait Resources {
     fn introspect(&self, _provider: &str, _token: &str) -> Introspected {
         Introspected::Unavailable
     }
+    /// The remote API-key set merged with the inline keys (only asked when `api_keys.remote` is
+    /// configured).
+    fn api_key_set(&self) -> Loaded<Rc<ApiKeySet>>;
 }

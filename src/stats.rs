@@ -17,6 +17,9 @@
 //! | `edgeguard.token_cache.hit` / `miss` | counter | signature checks answered by the verified-token cache, or not |
 //! | `edgeguard.introspection.<name>.active` / `inactive` / `error` | counter | introspection calls by outcome |
 //! | `edgeguard.introspection.<name>.cache_hit` / `coalesced` / `overloaded` | counter | tokens answered from the cache, requests that waited for another request's call, new tokens refused (503) beyond `max_in_flight` |
+//! | `edgeguard.api_key_set.fetch_ok` / `fetch_failed` | counter | remote API-key set fetches by outcome |
+//! | `edgeguard.api_key_set.keys` | gauge | keys of the remote set in use (after skipped entries) |
+//! | `edgeguard.api_key_set.age_seconds` | gauge | age of the remote key set in use |
 
 use crate::reason::Reason;
 
@@ -67,3 +70,12 @@ pub const CACHE_MISS: &str = "edgeguard.token_cache.miss";
 pub fn introspection(name: &str, what: &str) -> String {
     format!("edgeguard.introspection.{name}.{what}")
 }
+pub fn key_set_fetch(ok: bool) -> String {
+    format!(
+        "edgeguard.api_key_set.{}",
+        if ok { "fetch_ok" } else { "fetch_failed" }
+    )
+}
+
+pub const KEY_SET_KEYS: &str = "edgeguard.api_key_set.keys";
+pub const KEY_SET_AGE: &str = "edgeguard.api_key_set.age_seconds";

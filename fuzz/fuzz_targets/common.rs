@@ -30,7 +30,8 @@ pub fn config_json() -> String {
             "keys": [
                 {"id": "app", "sha256": "0f2ba3bfbc6a7a4ec6b5a0a42f2d6a9a4e8bbd8bfa9b5d8ee4b6bb3fcc5c3a11", "scopes": ["orders:read"]},
                 {"id": "off", "sha256": "1f2ba3bfbc6a7a4ec6b5a0a42f2d6a9a4e8bbd8bfa9b5d8ee4b6bb3fcc5c3a11", "disabled": true}
-            ]},
+            ],
+            "remote": {"cluster": "keys", "authority": "keys.internal", "path": "/edge-keys"}},
         "providers": {
             "idp": {"issuer": ISS, "audiences": ["api"],
                 "from": [{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}, {"cookie": "at"}],

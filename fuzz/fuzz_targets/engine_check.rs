@@ -30,6 +30,16 @@ impl Resources for Store {
     fn refetch_key_set(&self, _provider: &str) -> bool {
         self.0 & 4 != 0
     }
+    fn api_key_set(
+        &self,
+    ) -> edgeguard::resources::Loaded<std::rc::Rc<edgeguard::api_key_set::ApiKeySet>> {
+        use edgeguard::resources::Loaded;
+        match (self.0 >> 3) % 3 {
+            0 => Loaded::Loading,
+            1 => Loaded::Unavailable,
+            _ => Loaded::Ready(std::rc::Rc::default()),
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,8 @@
 //! `edgeguard`: the host-side companion CLI.
 //!
-//! - `edgeguard new-key [--id ID] [--scope SCOPE]...`: a random 256-bit key, printed once, and the
-//!   config entry that stores only its digest.
+//! - `edgeguard new-key [--id ID] [--scope SCOPE]... [--expires-in N(s|m|h|d)]`: a random 256-bit
+//!   key, printed once, and the config (or key-set) entry that stores only its digest, with
+//!   `expires_at` (Unix seconds) that far from now.
 //! - `edgeguard hash-key [KEY]`: the SHA-256 digest of a key (read from stdin when KEY is omitted,
 //!   which keeps it out of shell history).
 //! - `edgeguard check-config FILE`: validates a plugin configuration with the filter's own parser.
@@ -17,7 +18,9 @@ use std::io::Read;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  edgeguard new-key [--id ID] [--scope SCOPE]...   generate an API key and its config entry
+  edgeguard new-key [--id ID] [--scope SCOPE]... [--expires-in 90d]
+                                                    generate an API key and its config entry
+                                                    (expiry in s, m, h or d from now)
   edgeguard hash-key [KEY]                          SHA-256 digest of KEY (or of stdin)
   edgeguard check-config FILE                       validate a plugin configuration (JSON)
   edgeguard new-signing-key --kid KID --out FILE    Ed25519 test signing key; prints its public JWKS
@@ -50,11 +53,18 @@ fn main() -> ExitCode {
 fn new_key(args: &[String]) -> Result<(), String> {
     let mut id = String::from("my-app");
     let mut scopes = Vec::new();
+    let mut expires_in = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--id" => id = it.next().ok_or("--id needs a value")?.clone(),
             "--scope" => scopes.push(it.next().ok_or("--scope needs a value")?.clone()),
+            "--expires-in" => {
+                let v = it
+                    .next()
+                    .ok_or("--expires-in needs a value (90d, 12h, 30m, 45s)")?;
+                expires_in = Some(duration_seconds(v)?);
+            }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -64,10 +74,43 @@ fn new_key(args: &[String]) -> Result<(), String> {
         "eg_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     );
-    let entry = serde_json::json!({"id": id, "sha256": sha256_hex(key.as_bytes()), "scopes": scopes, "disabled": false});
+    let mut entry = serde_json::json!({"id": id, "sha256": sha256_hex(key.as_bytes()), "scopes": scopes, "disabled": false});
+    if let (Some(secs), Some(e)) = (expires_in, entry.as_object_mut()) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| format!("the clock is before 1970: {e}"))?
+            .as_secs();
+        let at = now
+            .checked_add(secs)
+            .filter(|t| *t <= edgeguard::api_key_set::MAX_TIME_SECONDS)
+            .ok_or("--expires-in is too far in the future")?;
+        e.insert("expires_at".into(), at.into());
+    }
     println!("API key (shown once; give it to the client, store it nowhere else):\n  {key}\n");
     println!("Config entry for \"api_keys\".\"keys\":\n  {entry}");
     Ok(())
+}
+
+/// `90d`, `12h`, `30m`, `45s` → seconds (a positive number and one unit).
+fn duration_seconds(v: &str) -> Result<u64, String> {
+    let bad =
+        || format!("--expires-in {v:?}: expected a positive number and a unit s, m, h or d (90d)");
+    let (digits, unit) = v.split_at(v.len().saturating_sub(1));
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(bad()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    match n.checked_mul(scale) {
+        Some(s) if s > 0 => Ok(s),
+        _ => Err(bad()),
+    }
 }
 
 fn hash_key(args: &[String]) -> Result<(), String> {

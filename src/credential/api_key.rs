@@ -1,57 +1,91 @@
-//! API keys: the `api_keys` section (keys stored only as SHA-256 digests, each with an id, scopes and
-//! an on/off switch) and the credential kind that checks them.
+//! API keys: the `api_keys` section (keys stored only as SHA-256 digests, each with an id, scopes, an
+//! on/off switch and an optional validity window; inline, and optionally a remote key set) and the
+//! credential kind that checks them.
 //!
-//! A presented key is hashed once and compared against every configured digest in constant time, so
-//! neither the secret nor which key matched leaks through timing. A valid key's identity is its id
-//! (`key_id`, sent as `headers.key_id`) and its scopes; a failure is challenged with scheme `ApiKey`
-//! and error `invalid_key`. API keys are local: their check never waits.
+//! A presented key is hashed once and looked up by digest ([`crate::api_key_set`]). A valid key's
+//! identity is its id (`key_id`, sent as `headers.key_id`) and its scopes; a failure is challenged
+//! with scheme `ApiKey` and error `invalid_key`.
+//!
+//! With `remote`, the key is looked up in the merged set (inline + remote, built once per fetched
+//! document) when one is loaded; otherwise an inline key still answers at once, and any other key
+//! waits for the set ([`Need::ApiKeySet`]) or, when it cannot be had, is a 503
+//! `key_set_unavailable` — never a 401.
 
 use super::requirement::{validate_ids, validate_scopes, CredentialRequirement};
 use super::{
     challenge_denial, presented, Authenticator, Configured, Context, CredentialState, Identity,
     Kind,
 };
+use crate::api_key_set::{ApiKey, ApiKeySet, KeyCheck, KeyEntryConfig};
 use crate::config_error::ConfigError;
 use crate::decision::{Denial, Edits};
 use crate::extractor::{validate_sources, Source, SourceConfig};
+use crate::need::Need;
+use crate::provider::{
+    DEFAULT_MAX_STALE_SECONDS, DEFAULT_TIMEOUT_MS, MAX_MAX_STALE_SECONDS, MAX_REFRESH_SECONDS,
+    MAX_TIMEOUT_MS,
+};
 use crate::reason::Reason;
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use crate::resources::Loaded;
+
+pub use crate::api_key_set::{sha256, sha256_hex};
+
+/// `api_keys.remote.refresh_seconds` default.
+pub const DEFAULT_KEY_SET_REFRESH_SECONDS: u64 = 30;
+/// `api_keys.remote.max_bytes` default and range.
+pub const DEFAULT_KEY_SET_MAX_BYTES: usize = 1024 * 1024;
+pub const MIN_KEY_SET_MAX_BYTES: usize = 1024;
+pub const MAX_KEY_SET_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// JSON form of the `api_keys` section.
 #[derive(Debug)]
 pub struct ApiKeysConfig {
     from: Option<Vec<SourceConfig>>,
-    keys: Vec<KeyConfig>,
+    keys: Vec<KeyEntryConfig>,
     forward_credential: Option<bool>,
-}
-
-#[derive(Debug)]
-struct KeyConfig {
-    id: String,
-    sha256: String,
-    scopes: Vec<String>,
-    disabled: bool,
+    remote: Option<RemoteKeySetConfig>,
 }
 
 from_json_struct!(ApiKeysConfig {
     from,
-    keys,
+    keys = default,
     forward_credential,
-});
-from_json_struct!(KeyConfig {
-    id,
-    sha256,
-    scopes = default,
-    disabled = default,
+    remote,
 });
 
-/// One configured key (no secret: only its digest).
+/// JSON form of `api_keys.remote`.
+#[derive(Debug)]
+struct RemoteKeySetConfig {
+    cluster: String,
+    authority: String,
+    path: String,
+    refresh_seconds: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_stale_seconds: Option<u64>,
+    max_bytes: Option<usize>,
+}
+
+from_json_struct!(RemoteKeySetConfig {
+    cluster,
+    authority,
+    path,
+    refresh_seconds,
+    timeout_ms,
+    max_stale_seconds,
+    max_bytes,
+});
+
+/// Where a remote key set is fetched from, and its refresh policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey {
-    pub id: String,
-    digest: [u8; 32],
-    pub scopes: Vec<String>,
-    pub disabled: bool,
+pub struct RemoteKeySet {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub refresh_seconds: u64,
+    pub timeout_ms: u64,
+    pub max_stale_seconds: u64,
+    /// Responses larger than this are refused (a failed fetch).
+    pub max_bytes: usize,
 }
 
 /// The validated `api_keys` section.
@@ -61,15 +95,10 @@ pub struct ApiKeys {
     pub sources: Vec<Source>,
     /// Keep the key in the request that goes upstream (default: strip it).
     pub forward_credential: bool,
-    keys: Vec<ApiKey>,
-}
-
-/// The result of looking up a presented key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyCheck<'a> {
-    Valid(&'a ApiKey),
-    Disabled(&'a ApiKey),
-    Unknown,
+    /// The inline keys.
+    pub inline: ApiKeySet,
+    /// The remote key set, merged with the inline keys once loaded.
+    pub remote: Option<RemoteKeySet>,
 }
 
 impl ApiKeysConfig {
@@ -79,103 +108,102 @@ impl ApiKeysConfig {
             prefix: None,
         }];
         let sources = validate_sources(self.from, &format!("{field}.from"), default)?;
-        let mut keys: Vec<ApiKey> = Vec::with_capacity(self.keys.len());
-        for (i, k) in self.keys.into_iter().enumerate() {
-            let f = format!("{field}.keys[{i}]");
-            if !is_key_id(&k.id) {
-                return Err(ConfigError::new(
-                    &format!("{f}.id"),
-                    "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'",
-                ));
-            }
-            let digest = parse_digest(&k.sha256).ok_or_else(|| {
-                ConfigError::new(&format!("{f}.sha256"), "must be the 64-hex-digit SHA-256 digest of the key (see `edgeguard hash-key`), not the key itself")
-            })?;
-            for (j, s) in k.scopes.iter().enumerate() {
-                if s.is_empty() || s.contains(char::is_whitespace) {
-                    return Err(ConfigError::new(
-                        &format!("{f}.scopes[{j}]"),
-                        "scopes are non-empty and contain no spaces",
-                    ));
-                }
-            }
-            if keys.iter().any(|o| o.id == k.id) {
-                return Err(ConfigError::new(
-                    &format!("{f}.id"),
-                    format!("duplicate key id {:?}", k.id),
-                ));
-            }
-            if keys.iter().any(|o| o.digest == digest) {
-                return Err(ConfigError::new(
-                    &format!("{f}.sha256"),
-                    "the same digest is configured twice: one key would have two ids",
-                ));
-            }
-            keys.push(ApiKey {
-                id: k.id,
-                digest,
-                scopes: k.scopes,
-                disabled: k.disabled,
-            });
-        }
+        let keys = self
+            .keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| k.validate(&format!("{field}.keys[{i}]")))
+            .collect::<Result<Vec<ApiKey>, _>>()?;
+        let inline = ApiKeySet::inline(keys, &format!("{field}.keys"))?;
+        let remote = self
+            .remote
+            .map(|r| r.validate(&format!("{field}.remote")))
+            .transpose()?;
         Ok(ApiKeys {
             sources,
             forward_credential: self.forward_credential.unwrap_or(false),
-            keys,
+            inline,
+            remote,
+        })
+    }
+}
+
+impl RemoteKeySetConfig {
+    fn validate(self, field: &str) -> Result<RemoteKeySet, ConfigError> {
+        let f = |sub: &str| format!("{field}.{sub}");
+        let plain =
+            |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace());
+        if !plain(&self.cluster) {
+            return Err(ConfigError::new(
+                &f("cluster"),
+                "must be a non-empty Envoy cluster name",
+            ));
+        }
+        if !plain(&self.authority) || self.authority.contains(['/', '@']) {
+            return Err(ConfigError::new(
+                &f("authority"),
+                "must be a host name (optionally with a port)",
+            ));
+        }
+        if !self.path.starts_with('/') || !plain(&self.path) || self.path.contains('#') {
+            return Err(ConfigError::new(
+                &f("path"),
+                "must start with '/' and contain no spaces, control characters or '#'",
+            ));
+        }
+        let range = |v: Option<u64>, default: u64, min: u64, max: u64, name: &str| {
+            let v = v.unwrap_or(default);
+            if (min..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError::new(
+                    &f(name),
+                    format!("must be between {min} and {max}"),
+                ))
+            }
+        };
+        let max_bytes = range(
+            self.max_bytes.map(|b| b as u64),
+            DEFAULT_KEY_SET_MAX_BYTES as u64,
+            MIN_KEY_SET_MAX_BYTES as u64,
+            MAX_KEY_SET_MAX_BYTES as u64,
+            "max_bytes",
+        )?;
+        Ok(RemoteKeySet {
+            refresh_seconds: range(
+                self.refresh_seconds,
+                DEFAULT_KEY_SET_REFRESH_SECONDS,
+                1,
+                MAX_REFRESH_SECONDS,
+                "refresh_seconds",
+            )?,
+            timeout_ms: range(
+                self.timeout_ms,
+                DEFAULT_TIMEOUT_MS,
+                1,
+                MAX_TIMEOUT_MS,
+                "timeout_ms",
+            )?,
+            max_stale_seconds: range(
+                self.max_stale_seconds,
+                DEFAULT_MAX_STALE_SECONDS,
+                0,
+                MAX_MAX_STALE_SECONDS,
+                "max_stale_seconds",
+            )?,
+            max_bytes: usize::try_from(max_bytes).unwrap_or(DEFAULT_KEY_SET_MAX_BYTES),
+            cluster: self.cluster,
+            authority: self.authority,
+            path: self.path,
         })
     }
 }
 
 impl ApiKeys {
-    /// Looks up a presented key. Runs in time independent of the key and of which entry matches.
-    pub fn lookup(&self, presented: &str) -> KeyCheck<'_> {
-        let digest = sha256(presented.as_bytes());
-        let mut index = u32::MAX;
-        for (i, k) in self.keys.iter().enumerate() {
-            let hit = k.digest.ct_eq(&digest);
-            index.conditional_assign(&(i as u32), hit);
-        }
-        match self.keys.get(index as usize) {
-            Some(k) if k.disabled => KeyCheck::Disabled(k),
-            Some(k) => KeyCheck::Valid(k),
-            None => KeyCheck::Unknown,
-        }
-    }
-
-    /// Every configured key, for metrics registration.
+    /// The inline keys (in digest order), for metrics registration.
     pub fn keys(&self) -> &[ApiKey] {
-        &self.keys
+        self.inline.keys()
     }
-}
-
-/// SHA-256 of a key, as stored in config.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    hmac_sha256::Hash::hash(bytes)
-}
-
-/// Lowercase hex SHA-256, the form `edgeguard hash-key` prints.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    sha256(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn parse_digest(hex: &str) -> Option<[u8; 32]> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let s = std::str::from_utf8(pair).ok()?;
-        *o = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(out)
-}
-
-fn is_key_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 /// JSON form of the requirement leaf `{"api_key": {"scopes": [...], "ids": [...]}}`.
@@ -230,24 +258,28 @@ impl Authenticator for ApiKeyAuth {
             Ok(p) => p,
             Err(state) => return state,
         };
-        match keys.lookup(&value) {
-            KeyCheck::Valid(k) => {
-                cx.verified_at(found, keys.forward_credential);
-                cx.events.key_id = Some(k.id.clone());
-                CredentialState::Valid(Identity {
-                    kind: Kind::ApiKey,
-                    source: None,
-                    subject: None,
-                    key_id: Some(k.id.clone()),
-                    client_id: None,
-                    scopes: k.scopes.clone(),
-                    claims: None,
-                    plan: None,
-                })
+        let digest = crate::api_key_set::sha256(value.as_bytes());
+        let now = cx.now;
+        let (id, state) = if keys.remote.is_none() {
+            key_state(keys.inline.lookup_digest(&digest, now))
+        } else {
+            match cx.resources.api_key_set() {
+                Loaded::Ready(set) => key_state(set.lookup_digest(&digest, now)),
+                // An inline key needs no remote set; any other key waits for it, or is a 503.
+                pending => match keys.inline.lookup_digest(&digest, now) {
+                    KeyCheck::Unknown => match pending {
+                        Loaded::Loading => (None, CredentialState::Pending(Need::ApiKeySet)),
+                        _ => (None, CredentialState::Unavailable(Need::ApiKeySet)),
+                    },
+                    known => key_state(known),
+                },
             }
-            KeyCheck::Disabled(_) => CredentialState::Invalid(Reason::DisabledKey),
-            KeyCheck::Unknown => CredentialState::Invalid(Reason::UnknownKey),
+        };
+        if let (Some(id), CredentialState::Valid(_)) = (id, &state) {
+            cx.verified_at(found, keys.forward_credential);
+            cx.events.key_id = Some(id);
         }
+        state
     }
 
     fn denial(&self, realm: &str, reason: Reason, scopes: &[String]) -> Denial {
@@ -266,6 +298,30 @@ impl Authenticator for ApiKeyAuth {
 
     fn owned_headers<'a>(&self, _: Configured<'a>) -> Vec<&'a str> {
         Vec::new()
+    }
+}
+
+/// The state of a looked-up key, with the id of the key whose digest matched.
+fn key_state(check: KeyCheck<'_>) -> (Option<String>, CredentialState) {
+    let invalid = |k: &ApiKey, r| (Some(k.id.clone()), CredentialState::Invalid(r));
+    match check {
+        KeyCheck::Valid(k) => (
+            Some(k.id.clone()),
+            CredentialState::Valid(Identity {
+                kind: Kind::ApiKey,
+                source: None,
+                subject: None,
+                key_id: Some(k.id.clone()),
+                client_id: None,
+                scopes: k.scopes.clone(),
+                claims: None,
+                plan: k.plan.as_deref().map(Box::from),
+            }),
+        ),
+        KeyCheck::Disabled(k) => invalid(k, Reason::DisabledKey),
+        KeyCheck::NotYetValid(k) => invalid(k, Reason::KeyNotYetValid),
+        KeyCheck::Expired(k) => invalid(k, Reason::ExpiredKey),
+        KeyCheck::Unknown => (None, CredentialState::Invalid(Reason::UnknownKey)),
     }
 }
 
@@ -293,11 +349,11 @@ mod tests {
         ))
         .unwrap_or_else(|e| unreachable!("{e}"));
         assert!(
-            matches!(k.lookup("k1"), KeyCheck::Valid(a) if a.id == "ios" && a.scopes == ["orders:read"])
+            matches!(k.inline.lookup("k1", 0), KeyCheck::Valid(a) if a.id == "ios" && a.scopes == ["orders:read"])
         );
-        assert!(matches!(k.lookup("k2"), KeyCheck::Disabled(a) if a.id == "old"));
-        assert_eq!(k.lookup("k3"), KeyCheck::Unknown);
-        assert_eq!(k.lookup(""), KeyCheck::Unknown);
+        assert!(matches!(k.inline.lookup("k2", 0), KeyCheck::Disabled(a) if a.id == "old"));
+        assert_eq!(k.inline.lookup("k3", 0), KeyCheck::Unknown);
+        assert_eq!(k.inline.lookup("", 0), KeyCheck::Unknown);
         assert_eq!(
             k.sources,
             vec![Source::Header {
@@ -333,6 +389,102 @@ mod tests {
         let upper = sha256_hex(b"k").to_uppercase();
         let k = keys(&format!(r#"{{"keys":[{{"id":"a","sha256":"{upper}"}}]}}"#))
             .unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(matches!(k.lookup("k"), KeyCheck::Valid(_)));
+        assert!(matches!(k.inline.lookup("k", 0), KeyCheck::Valid(_)));
+    }
+
+    #[test]
+    fn remote_key_set_fields_defaults_and_errors() {
+        let k = keys(
+            r#"{"remote": {"cluster": "keys", "authority": "keys.internal", "path": "/edge-keys"}}"#,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(k.inline.keys().is_empty());
+        assert_eq!(
+            k.remote,
+            Some(RemoteKeySet {
+                cluster: "keys".into(),
+                authority: "keys.internal".into(),
+                path: "/edge-keys".into(),
+                refresh_seconds: 30,
+                timeout_ms: 2000,
+                max_stale_seconds: 86400,
+                max_bytes: 1024 * 1024,
+            })
+        );
+        let full = keys(
+            r#"{"keys": [], "remote": {"cluster": "keys", "authority": "keys.internal", "path": "/k",
+                "refresh_seconds": 1, "timeout_ms": 500, "max_stale_seconds": 0, "max_bytes": 1024}}"#,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            full.remote.map(|r| (
+                r.refresh_seconds,
+                r.timeout_ms,
+                r.max_stale_seconds,
+                r.max_bytes
+            )),
+            Some((1, 500, 0, 1024))
+        );
+        let base = r#""cluster": "keys", "authority": "keys.internal", "path": "/k""#;
+        for (extra, field) in [
+            (r#""refresh_seconds": 0"#, "refresh_seconds"),
+            (r#""timeout_ms": 0"#, "timeout_ms"),
+            (r#""timeout_ms": 60001"#, "timeout_ms"),
+            (r#""max_stale_seconds": 99999999"#, "max_stale_seconds"),
+            (r#""max_bytes": 10"#, "max_bytes"),
+            (r#""max_bytes": -1"#, "max_bytes"),
+            (r#""refresh": 5"#, "refresh"),
+        ] {
+            let e = keys(&format!(r#"{{"remote": {{{base}, {extra}}}}}"#)).unwrap_err();
+            // (JSON type errors are named from the section here, from the document in a config)
+            let got = e.field.trim_start_matches("api_keys.");
+            assert_eq!(got, format!("remote.{field}"), "{e}");
+        }
+        for (remote, field) in [
+            (
+                r#"{"cluster": "", "authority": "a", "path": "/k"}"#,
+                "cluster",
+            ),
+            (
+                r#"{"cluster": "c", "authority": "a/b", "path": "/k"}"#,
+                "authority",
+            ),
+            (r#"{"cluster": "c", "authority": "a", "path": "k"}"#, "path"),
+            (r#"{"cluster": "c", "authority": "a"}"#, ""),
+        ] {
+            let e = keys(&format!(r#"{{"remote": {remote}}}"#)).unwrap_err();
+            let want = if field.is_empty() {
+                "remote".to_string()
+            } else {
+                format!("remote.{field}")
+            };
+            assert_eq!(e.field.trim_start_matches("api_keys."), want, "{e}");
+        }
+    }
+
+    #[test]
+    fn inline_validity_window_and_plan_are_accepted_and_checked() {
+        let k = keys(&format!(
+            r#"{{"keys":[{{"id":"a","sha256":"{}","not_before":100,"expires_at":200,"plan":"gold"}}]}}"#,
+            sha256_hex(b"k")
+        ))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(
+            matches!(k.inline.lookup("k", 150), KeyCheck::Valid(a) if a.plan.as_deref() == Some("gold"))
+        );
+        assert!(matches!(k.inline.lookup("k", 99), KeyCheck::NotYetValid(_)));
+        assert!(matches!(k.inline.lookup("k", 200), KeyCheck::Expired(_)));
+        let e = keys(&format!(
+            r#"{{"keys":[{{"id":"a","sha256":"{}","plan":"no spaces"}}]}}"#,
+            sha256_hex(b"k")
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "api_keys.keys[0].plan");
+        let e = keys(&format!(
+            r#"{{"keys":[{{"id":"a","sha256":"{}","expires_at":"soon"}}]}}"#,
+            sha256_hex(b"k")
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "keys[0].expires_at", "named from the section");
     }
 }

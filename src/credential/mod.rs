@@ -47,13 +47,12 @@ impl Kind {
     /// Every kind, in a fixed order.
     pub const ALL: [Kind; 2] = [Kind::ApiKey, Kind::Jwt];
 
-    /// Whether a credential of this kind can wait for a remote resource. A state of a kind that
-    /// cannot (API keys are local) that says pending or unavailable is treated as missing: fail
-    /// closed.
+    /// Whether a credential of this kind can wait for a remote resource (a provider's JWKS, the
+    /// remote API-key set). A state of a kind that cannot that says pending or unavailable is
+    /// treated as missing: fail closed.
     pub fn can_wait(self) -> bool {
         match self {
-            Kind::ApiKey => false,
-            Kind::Jwt => true,
+            Kind::ApiKey | Kind::Jwt => true,
         }
     }
 }

@@ -424,6 +424,10 @@ impl Resources for View<'_> {
         self.inner.refetch_key_set(provider)
     }
 
+    fn api_key_set(&self) -> crate::resources::Loaded<std::rc::Rc<crate::api_key_set::ApiKeySet>> {
+        self.inner.api_key_set()
+    }
+
     fn introspect(&self, provider: &str, token: &str) -> Introspected {
         self.calls.lookup(
             self.shared,

@@ -225,8 +225,8 @@ impl DiscoveredKeys {
                     jwks.sync(host, counters, now);
                 }
             }
-            // Not a document: introspection answers are routed elsewhere.
-            Need::Introspection { .. } => {}
+            // Not this provider's documents.
+            Need::Introspection { .. } | Need::ApiKeySet => {}
         }
         changed
     }

@@ -90,6 +90,19 @@ impl<T> Lifecycle<T> {
         self.version = version;
     }
 
+    /// Renews the installed value's fetch time (the same document was fetched again).
+    pub fn touch(&mut self, fetched_at_ms: u64, version: Option<u32>) {
+        if let Some((_, at)) = &mut self.value {
+            *at = fetched_at_ms;
+            self.version = version;
+        }
+    }
+
+    /// Whether a value is installed.
+    pub fn has_value(&self) -> bool {
+        self.value.is_some()
+    }
+
     /// Age of the installed value, if any.
     pub fn age_ms(&self, now_ms: u64) -> Option<u64> {
         self.value
@@ -319,6 +332,18 @@ mod tests {
         // Reading the same state answers the pending request once, then there is nothing new.
         assert!(q.observe(q.lease, 2000));
         assert!(!q.observe(q.lease, 2000));
+    }
+
+    #[test]
+    fn touch_renews_an_installed_value_only() {
+        let mut p: Lifecycle<u8> = Lifecycle::new(timing());
+        p.touch(5000, Some(3));
+        assert!(!p.has_value());
+        assert_eq!(p.version, None, "nothing to renew");
+        p.install(7, 1000, Some(1));
+        p.touch(400_000, Some(2));
+        assert_eq!((p.age_ms(400_000), p.version), (Some(0), Some(2)));
+        assert_eq!(p.availability(400_000), Availability::Fresh(&7));
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! Remote resources: documents edgeguard fetches through HTTP callouts (a provider's JWKS today; OIDC
-//! discovery documents and remote API-key sets next), shared by every VM of the proxy.
+//! Remote resources: documents edgeguard fetches through HTTP callouts (a provider's JWKS, the remote
+//! API-key set; OIDC discovery documents next), shared by every VM of the proxy.
 //!
 //! - [`Document`] is what one kind of resource adds: the request to send, how to parse the body, its
-//!   timing, metric names. One small file per kind ([`jwks`]).
+//!   timing, metric names. One small file per kind ([`jwks`], [`api_keys`]).
 //! - [`lifecycle`] decides, per VM, when a document is due and what requests see (fresh, stale,
 //!   loading, failed); [`lease`] is the shared-data protocol that lets one VM fetch for all.
 //! - [`Remote`] drives one document through both against the host ports; [`Remotes`] holds them all,
@@ -15,19 +15,24 @@
 //! re-parsed by each VM when its version changes; `edgeguard.<kind>.<name>.<id>.lease` holds the
 //! [`lease::LeaseRecord`].
 
+pub mod api_keys;
 pub mod discovery;
 pub mod jwks;
 pub mod lease;
 pub mod lifecycle;
+pub mod record;
+pub mod view;
+
+pub use record::Record;
+pub use view::View;
 
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::host::{Callout, CalloutResponse, Callouts, Metrics, SharedData};
 use crate::need::Need;
 use crate::provider::JwksSource;
-use crate::resources::{KeyAvailability, KeyDocument, Resources};
 use lease::Acquire;
-use lifecycle::{Availability, FetchReason, Lifecycle, Timing};
+use lifecycle::{FetchReason, Lifecycle, Timing};
 use std::collections::{BTreeMap, HashMap};
 
 /// One kind of remote document.
@@ -52,29 +57,9 @@ pub trait Document {
     fn fetch_metric(name: &str, ok: bool) -> String;
     /// Gauge of the age (seconds) of the value in use.
     fn age_metric(name: &str) -> String;
-}
-
-/// A fetched body and its fetch time, as stored in shared data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub fetched_at_ms: u64,
-    pub body: Vec<u8>,
-}
-
-impl Record {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = format!("{}\n", self.fetched_at_ms).into_bytes();
-        out.extend_from_slice(&self.body);
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<Record> {
-        let nl = bytes.iter().position(|&b| b == b'\n')?;
-        let head = std::str::from_utf8(bytes.get(..nl)?).ok()?;
-        Some(Record {
-            fetched_at_ms: head.parse().ok()?,
-            body: bytes.get(nl + 1..)?.to_vec(),
-        })
+    /// Gauges describing a value just installed (name, value): none by default.
+    fn gauges(_value: &Self::Value) -> Vec<(String, u64)> {
+        Vec::new()
     }
 }
 
@@ -98,6 +83,9 @@ pub struct Remote<D: Document> {
     record_key: String,
     lease_key: String,
     pub life: Lifecycle<D::Value>,
+    /// SHA-256 of the body the installed value was parsed from: a refetch of the same body only
+    /// renews the value's fetch time (no parse, no rebuild, no repeated log lines).
+    body_hash: Option<[u8; 32]>,
 }
 
 impl<D: Document> Remote<D> {
@@ -124,6 +112,7 @@ impl<D: Document> Remote<D> {
             doc,
             record_key: format!("{base}.record"),
             lease_key: format!("{base}.lease"),
+            body_hash: None,
         }
     }
 
@@ -146,13 +135,24 @@ impl<D: Document> Remote<D> {
             if let Some((bytes, version)) = host.get(&self.record_key) {
                 if Some(version) != self.life.version {
                     if let Some(record) = Record::decode(&bytes) {
-                        match self.doc.parse(&self.name, &record.body) {
-                            Ok(value) => {
+                        let hash = hmac_sha256::Hash::hash(&record.body);
+                        let parsed = if self.unchanged(&hash) {
+                            self.life.touch(record.fetched_at_ms, Some(version));
+                            changed = true;
+                            None
+                        } else {
+                            Some(self.doc.parse(&self.name, &record.body))
+                        };
+                        match parsed {
+                            None => {}
+                            Some(Ok(value)) => {
+                                gauges::<D, H>(host, counters, &value);
                                 self.life
                                     .install(value, record.fetched_at_ms, Some(version));
+                                self.body_hash = Some(hash);
                                 changed = true;
                             }
-                            Err(e) => log::warn!(
+                            Some(Err(e)) => log::warn!(
                                 "edgeguard: {} {}: shared {} unreadable: {e}",
                                 D::OWNER,
                                 self.name,
@@ -221,6 +221,11 @@ impl<D: Document> Remote<D> {
         }
     }
 
+    /// True when `hash` is that of the body the installed value came from.
+    fn unchanged(&self, hash: &[u8; 32]) -> bool {
+        self.life.has_value() && self.body_hash.as_ref() == Some(hash)
+    }
+
     /// Takes in the response to this VM's fetch.
     pub fn response<H: SharedData + Callouts + Metrics>(
         &mut self,
@@ -238,7 +243,11 @@ impl<D: Document> Remote<D> {
                 response.body_size
             )),
             Some(200) => match host.response_body(response.body_size) {
-                Some(body) => self.doc.parse(&self.name, &body).map(|value| (body, value)),
+                Some(body) if self.unchanged(&hmac_sha256::Hash::hash(&body)) => Ok((body, None)),
+                Some(body) => self
+                    .doc
+                    .parse(&self.name, &body)
+                    .map(|value| (body, Some(value))),
                 None => Err("empty response body".to_string()),
             },
             Some(code) => Err(format!("HTTP status {code}")),
@@ -253,7 +262,7 @@ impl<D: Document> Remote<D> {
         counters: &Counters,
         vm: u64,
         now: u64,
-        result: Result<(Vec<u8>, D::Value), String>,
+        result: Result<(Vec<u8>, Option<D::Value>), String>,
     ) {
         counters.add_named(host, &D::fetch_metric(&self.name, result.is_ok()), 1);
         if let Ok((body, _)) = &result {
@@ -265,8 +274,18 @@ impl<D: Document> Remote<D> {
         }
         let record = lease::release(host, &self.lease_key, vm, now, result.is_ok());
         self.life.observe(record, now);
+        let version = || host.get(&self.record_key).map(|(_, v)| v);
         match result {
-            Ok((_, value)) => {
+            Ok((_, None)) => {
+                log::debug!(
+                    "edgeguard: {} {}: {} unchanged",
+                    D::OWNER,
+                    self.name,
+                    D::LABEL
+                );
+                self.life.touch(now, version());
+            }
+            Ok((body, Some(value))) => {
                 log::info!(
                     "edgeguard: {} {}: {} loaded, {}",
                     D::OWNER,
@@ -274,8 +293,9 @@ impl<D: Document> Remote<D> {
                     D::LABEL,
                     D::describe(&value)
                 );
-                let version = host.get(&self.record_key).map(|(_, v)| v);
-                self.life.install(value, now, version);
+                gauges::<D, H>(host, counters, &value);
+                self.life.install(value, now, version());
+                self.body_hash = Some(hmac_sha256::Hash::hash(&body));
             }
             Err(why) => log::warn!(
                 "edgeguard: {} {}: {} fetch failed: {why}; keeping the last good one if any",
@@ -287,6 +307,49 @@ impl<D: Document> Remote<D> {
     }
 }
 
+/// Sets the gauges of a value about to be installed.
+fn gauges<D: Document, H: Metrics>(host: &H, counters: &Counters, value: &D::Value) {
+    for (name, v) in D::gauges(value) {
+        counters.gauge(host, &name, v);
+    }
+}
+
+/// One periodic pass over one document (see [`Remotes::tick`]): `need` is what it serves.
+#[allow(clippy::too_many_arguments)]
+fn tick_one<D: Document, H: SharedData + Callouts + Metrics>(
+    remote: &mut Remote<D>,
+    need: Need,
+    host: &H,
+    counters: &Counters,
+    vm: u64,
+    now: u64,
+    calls: &mut HashMap<u32, Need>,
+    changed: &mut Vec<Need>,
+) {
+    // Both run: a sync and a fetch decision are each worth a re-check.
+    let synced = remote.sync(host, counters, now);
+    let fetched = remote.maybe_fetch(host, counters, vm, now);
+    if let Fetch::Started(token) = fetched {
+        calls.insert(token, need.clone());
+    }
+    if synced || fetched == Fetch::Changed {
+        changed.push(need);
+    }
+}
+
+/// Takes in the response to one document's fetch.
+fn respond<D: Document, H: SharedData + Callouts + Metrics>(
+    remote: &mut Remote<D>,
+    host: &H,
+    counters: &Counters,
+    vm: u64,
+    now: u64,
+    response: &CalloutResponse,
+) {
+    remote.response(host, counters, vm, now, response);
+    remote.sync(host, counters, now);
+}
+
 /// Every remote resource of one VM, and the callouts in flight.
 #[derive(Debug)]
 pub struct Remotes {
@@ -295,6 +358,8 @@ pub struct Remotes {
     jwks: BTreeMap<String, Remote<jwks::Jwks>>,
     /// Providers whose key set is found through OIDC discovery.
     discovered: BTreeMap<String, discovery::DiscoveredKeys>,
+    /// The remote API-key set (`api_keys.remote`), if configured.
+    api_keys: Option<Remote<api_keys::ApiKeySetDoc>>,
     /// Callouts in flight: token → the need they serve.
     calls: HashMap<u32, Need>,
 }
@@ -320,19 +385,28 @@ impl Remotes {
                 discovered.insert(name.clone(), keys);
             }
         }
+        let api_keys = config.api_keys.as_ref().and_then(|k| {
+            let doc = api_keys::ApiKeySetDoc {
+                remote: k.remote.clone()?,
+                inline: k.inline.clone(),
+            };
+            Some(Remote::new("remote", doc))
+        });
         Remotes {
             vm,
             jwks,
             discovered,
+            api_keys,
             calls: HashMap::new(),
         }
     }
 
     /// Longest a request may wait for a remote resource before it gets 503.
     pub fn max_wait_ms(&self) -> u64 {
-        self.jwks
-            .values()
-            .map(|r| r.life.timing.timeout_ms.saturating_add(2000))
+        let jwks = self.jwks.values().map(|r| r.life.timing);
+        let keys = self.api_keys.iter().map(|r| r.life.timing);
+        jwks.chain(keys)
+            .map(|t| t.timeout_ms.saturating_add(2000))
             .chain(self.discovered.values().map(|d| d.max_wait_ms()))
             .max()
             .unwrap_or(0)
@@ -346,6 +420,9 @@ impl Remotes {
         for d in self.discovered.values() {
             d.create_records(shared);
         }
+        if let Some(r) = &self.api_keys {
+            r.create_records(shared);
+        }
     }
 
     /// The periodic pass: reads what other VMs shared and starts the fetches that are due. Returns
@@ -357,19 +434,17 @@ impl Remotes {
         now: u64,
     ) -> Vec<Need> {
         let mut changed = Vec::new();
+        let (vm, calls) = (self.vm, &mut self.calls);
         for (name, remote) in &mut self.jwks {
-            // Both run: a sync and a fetch decision are each worth a re-check.
-            let synced = remote.sync(host, counters, now);
-            let fetched = remote.maybe_fetch(host, counters, self.vm, now);
-            if let Fetch::Started(token) = fetched {
-                self.calls.insert(token, Need::KeySet(name.clone()));
-            }
-            if synced || fetched == Fetch::Changed {
-                changed.push(Need::KeySet(name.clone()));
-            }
+            let need = Need::KeySet(name.clone());
+            tick_one(remote, need, host, counters, vm, now, calls, &mut changed);
+        }
+        if let Some(remote) = &mut self.api_keys {
+            let need = Need::ApiKeySet;
+            tick_one(remote, need, host, counters, vm, now, calls, &mut changed);
         }
         for d in self.discovered.values_mut() {
-            d.tick(host, counters, now, &mut self.calls, &mut changed);
+            d.tick(host, counters, now, calls, &mut changed);
         }
         changed
     }
@@ -386,14 +461,24 @@ impl Remotes {
         let Some(need) = self.calls.remove(&token) else {
             return Vec::new();
         };
-        if let Some(d) = self.discovered.get_mut(need.provider()) {
-            return d.response(host, counters, now, &need, response, &mut self.calls);
-        }
-        if let Need::KeySet(name) = &need {
-            if let Some(remote) = self.jwks.get_mut(name) {
-                remote.response(host, counters, self.vm, now, response);
-                remote.sync(host, counters, now);
+        if let Need::KeySet(name) | Need::Discovery(name) = &need {
+            if let Some(d) = self.discovered.get_mut(name) {
+                return d.response(host, counters, now, &need, response, &mut self.calls);
             }
+        }
+        match &need {
+            Need::KeySet(name) => {
+                if let Some(remote) = self.jwks.get_mut(name) {
+                    respond(remote, host, counters, self.vm, now, response);
+                }
+            }
+            Need::ApiKeySet => {
+                if let Some(remote) = &mut self.api_keys {
+                    respond(remote, host, counters, self.vm, now, response);
+                }
+            }
+            // Answered above (discovery) or not a remote document (introspection).
+            Need::Discovery(_) | Need::Introspection { .. } => {}
         }
         vec![need]
     }
@@ -406,45 +491,5 @@ impl Remotes {
             now_ms,
             last,
         }
-    }
-}
-
-/// The remote resources seen at one instant, by one check.
-pub struct View<'a> {
-    remotes: &'a Remotes,
-    now_ms: u64,
-    last: bool,
-}
-
-impl Resources for View<'_> {
-    fn key_set(&self, provider: &str) -> KeyAvailability {
-        if let Some(d) = self.remotes.discovered.get(provider) {
-            return d.key_set(self.now_ms, self.last);
-        }
-        let Some(remote) = self.remotes.jwks.get(provider) else {
-            return KeyAvailability::Unavailable(KeyDocument::KeySet);
-        };
-        match remote.life.availability(self.now_ms) {
-            Availability::Fresh(set) | Availability::Stale(set) => {
-                KeyAvailability::Ready(set.clone())
-            }
-            Availability::Loading if !self.last => KeyAvailability::Loading(KeyDocument::KeySet),
-            Availability::Loading | Availability::Failed => {
-                KeyAvailability::Unavailable(KeyDocument::KeySet)
-            }
-        }
-    }
-
-    fn refetch_key_set(&self, provider: &str) -> bool {
-        if self.last {
-            return false;
-        }
-        if let Some(d) = self.remotes.discovered.get(provider) {
-            return d.want_refetch(self.now_ms);
-        }
-        self.remotes
-            .jwks
-            .get(provider)
-            .is_some_and(|r| r.life.want_refetch(self.now_ms))
     }
 }
