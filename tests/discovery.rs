@@ -2,8 +2,8 @@
 //! test`): the issuer's discovery document and the key set it names, served by the harness' own
 //! HTTP servers; a `jwks_uri` on another host through the cluster `clusters` lists for it; the
 //! refusals (an issuer mismatch, a `jwks_uri` on an unlisted host) as 503 `discovery_unavailable`;
-//! the last good document and key set kept through an outage. (The real authorization server's
-//! discovery is exercised in `tests/introspection.rs`-style tests against django-oauth-toolkit.)
+//! the last good document and key set kept through an outage; and django-oauth-toolkit's own
+//! discovery document and RSA key verifying the ID tokens it signs.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,6 +14,7 @@
 
 mod common;
 
+use common::oauth_server::{Client, OAuthServer};
 use common::{b64, cluster, Envoy, HttpServer, Options, Reply, Response};
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
@@ -179,4 +180,67 @@ fn an_issuer_mismatch_or_an_unlisted_jwks_host_is_503_discovery_unavailable() {
         });
         assert!(seen, "{logged:?} is logged: {}", envoy.log_tail(20));
     }
+}
+
+/// The real authorization server (django-oauth-toolkit with OIDC on, an RSA key generated at its
+/// start): its own discovery document and JWKS, found from the issuer alone, verify the ID tokens it
+/// signs; a token whose signature is altered is refused.
+#[test]
+fn a_real_authorization_servers_discovery_and_rsa_key_verify_its_id_tokens() {
+    let web = Client::new("web", "web-secret", "password").rs256();
+    let issuer = "http://as.test/o";
+    let server =
+        OAuthServer::start_with_issuer(&[web.clone()], &[("alice", "alice-pw")], Some(issuer));
+    let plugin = json!({
+        "providers": {"dot": {"issuer": issuer, "audiences": ["web"],
+            "jwks": {"discovery": {"cluster": "as", "authority": "as.test", "timeout_ms": 3000}}}},
+        "rules": [{"match": {"path_prefix": "/"}, "require": {"jwt": "dot"}}]
+    });
+    let envoy = Envoy::start_with(
+        &plugin.to_string(),
+        Options {
+            clusters: vec![cluster("as", server.port())],
+            ..Options::default()
+        },
+    );
+    let id_token = server.id_token(&web, "alice", "alice-pw");
+    let header = id_token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&b64_decode(header)).unwrap();
+    assert_eq!(header["alg"], "RS256", "{header}");
+
+    let r = envoy.get(
+        "/orders",
+        &[("authorization", &format!("Bearer {id_token}"))],
+    );
+    assert_eq!(r.status, 200, "{r:?}\n{}", envoy.log_tail(20));
+    assert_eq!(r.json()["headers"]["x-edgeguard-provider"], "dot", "{r:?}");
+    assert!(
+        r.json()["headers"]["x-edgeguard-subject"].is_string(),
+        "{r:?}"
+    );
+
+    let mut forged = id_token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let r = envoy.get("/orders", &[("authorization", &format!("Bearer {forged}"))]);
+    assert_eq!(r.status, 401, "{r:?}");
+
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(5), || {
+            envoy.stat("wasmcustom.edgeguard.discovery.dot.fetch_ok") == Some(1)
+                && envoy.stat("wasmcustom.edgeguard.jwks.dot.fetch_ok") == Some(1)
+        }),
+        "one discovery and one key-set fetch per proxy: {}",
+        envoy.stats()
+    );
+    let log = server.log();
+    assert!(log.contains("/o/.well-known/openid-configuration"), "{log}");
+    assert!(log.contains("/o/.well-known/jwks.json"), "{log}");
+}
+
+fn b64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
 }

@@ -28,6 +28,8 @@ pub struct Client {
     pub secret: String,
     /// `client-credentials` or `password`.
     pub grant: String,
+    /// How its OIDC ID tokens are signed (`RS256`: with the server's RSA key); empty: none issued.
+    pub algorithm: String,
 }
 
 impl Client {
@@ -36,7 +38,14 @@ impl Client {
             id: id.into(),
             secret: secret.into(),
             grant: grant.into(),
+            algorithm: String::new(),
         }
+    }
+
+    /// The same application, issuing ID tokens signed with the server's RSA key (RS256).
+    pub fn rs256(mut self) -> Client {
+        self.algorithm = "RS256".into();
+        self
     }
 }
 
@@ -105,11 +114,24 @@ pub fn basic(c: &Client) -> String {
 impl OAuthServer {
     /// Starts the server with these applications and users (`(username, password)`).
     pub fn start(clients: &[Client], users: &[(&str, &str)]) -> OAuthServer {
+        Self::start_with_issuer(clients, users, None)
+    }
+
+    /// Like [`OAuthServer::start`], with the OIDC issuer fixed (`EG_OAUTH_ISSUER`: what discovery
+    /// and ID tokens name) instead of derived from each request.
+    pub fn start_with_issuer(
+        clients: &[Client],
+        users: &[(&str, &str)],
+        issuer: Option<&str>,
+    ) -> OAuthServer {
         let py = python();
         let dir = temp_dir("oauth");
         let clients: Vec<Value> = clients
             .iter()
-            .map(|c| json!({"client_id": c.id, "client_secret": c.secret, "grant": c.grant}))
+            .map(|c| {
+                json!({"client_id": c.id, "client_secret": c.secret, "grant": c.grant,
+                       "algorithm": c.algorithm})
+            })
             .collect();
         let users: Vec<Value> = users
             .iter()
@@ -117,7 +139,11 @@ impl OAuthServer {
             .collect();
         let err = std::fs::File::create(dir.join("server.log"))
             .unwrap_or_else(|e| panic!("create server log: {e}"));
-        let mut child = Command::new(&py)
+        let mut command = Command::new(&py);
+        if let Some(issuer) = issuer {
+            command.env("EG_OAUTH_ISSUER", issuer);
+        }
+        let mut child = command
             .arg(repo().join("tests/oauth_server/serve.py"))
             .env("EG_OAUTH_DB", dir.join("db.sqlite3"))
             .env("EG_OAUTH_CLIENTS", Value::Array(clients).to_string())
@@ -216,6 +242,35 @@ impl OAuthServer {
         match v["access_token"].as_str() {
             Some(t) if status == 200 => t.to_string(),
             _ => panic!("no password token for {username}: {status} {v}"),
+        }
+    }
+
+    /// An OIDC ID token of user `username` (a JWT signed by the server): a password grant with scope
+    /// `openid`, then the refresh grant, which in django-oauth-toolkit (oauthlib's OIDC refresh
+    /// grant) answers with an `id_token` too. `client` must be [`Client::rs256`].
+    pub fn id_token(&self, client: &Client, username: &str, password: &str) -> String {
+        let (status, v) = self.post(
+            "token",
+            client,
+            &[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+                ("scope", "openid read"),
+            ],
+        );
+        let refresh = match v["refresh_token"].as_str() {
+            Some(t) if status == 200 => t.to_string(),
+            _ => panic!("no password token for {username}: {status} {v}"),
+        };
+        let (status, v) = self.post(
+            "token",
+            client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        );
+        match v["id_token"].as_str() {
+            Some(t) if status == 200 => t.to_string(),
+            _ => panic!("no ID token for {username}: {status} {v}"),
         }
     }
 
