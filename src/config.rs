@@ -242,6 +242,24 @@ impl Config {
             ));
         }
         let plans = raw.plans.map(|p| p.validate("plans")).transpose()?;
+        // An inline key's plan must be a configured one (a remote key's unknown plan falls back
+        // at runtime, counted: a fetched document cannot be refused field by field).
+        if let Some(keys) = &api_keys {
+            for k in keys.inline.keys() {
+                let Some(plan) = k.plan.as_deref() else {
+                    continue;
+                };
+                if !plans.as_ref().is_some_and(|p| p.contains(plan)) {
+                    return Err(ConfigError::new(
+                        "api_keys.keys",
+                        format!(
+                            "key {:?}: plan {plan:?} is not in plans.names (configure \"plans\")",
+                            k.id
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(Config {
             mode: raw.mode.unwrap_or_default(),
             realm,
@@ -356,6 +374,23 @@ mod tests {
         assert!(e.problem.contains("empty"));
         let e = Config::parse(b"{").unwrap_err();
         assert!(e.to_string().starts_with("invalid edgeguard config"), "{e}");
+    }
+
+    #[test]
+    fn an_inline_keys_plan_must_be_configured() {
+        let digest = crate::credential::api_key::sha256_hex(b"k");
+        let cfg = |plans: &str| {
+            format!(
+                r#"{{"api_keys": {{"keys": [{{"id": "a", "sha256": "{digest}", "plan": "gold"}}]}} {plans}}}"#
+            )
+        };
+        let e = Config::parse(cfg("").as_bytes()).unwrap_err();
+        assert_eq!(e.field, "api_keys.keys", "{e}");
+        let e = Config::parse(cfg(r#", "plans": {"names": ["default", "silver"]}"#).as_bytes())
+            .unwrap_err();
+        assert!(e.problem.contains("\"gold\""), "{e}");
+        let ok = Config::parse(cfg(r#", "plans": {"names": ["default", "gold"]}"#).as_bytes());
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct Engine {
     credential_sources: Vec<Source>,
     /// The credential kinds, with what they keep across requests.
     authenticators: Authenticators,
+    /// The plans when none are configured (built once, not per request).
+    default_plans: Plans,
 }
 
 impl Engine {
@@ -93,6 +95,7 @@ impl Engine {
             owned_headers: owned,
             credential_sources,
             authenticators,
+            default_plans: Plans::default(),
         }
     }
 
@@ -248,8 +251,7 @@ impl Engine {
         edits: &mut Edits<'_>,
         events: &mut Events,
     ) {
-        let default = Plans::default();
-        let plans = self.config.plans.as_ref().unwrap_or(&default);
+        let plans = self.config.plans.as_ref().unwrap_or(&self.default_plans);
         let published = Published::of(identities, plans, rule);
         events.unknown_plan = identities
             .iter()

@@ -189,8 +189,11 @@ fn an_issuer_mismatch_or_an_unlisted_jwks_host_is_503_discovery_unavailable() {
 fn a_real_authorization_servers_discovery_and_rsa_key_verify_its_id_tokens() {
     let web = Client::new("web", "web-secret", "password").rs256();
     let issuer = "http://as.test/o";
-    let server =
-        OAuthServer::start_with_issuer(&[web.clone()], &[("alice", "alice-pw")], Some(issuer));
+    let server = OAuthServer::start_with_issuer(
+        std::slice::from_ref(&web),
+        &[("alice", "alice-pw")],
+        Some(issuer),
+    );
     let plugin = json!({
         "providers": {"dot": {"issuer": issuer, "audiences": ["web"],
             "jwks": {"discovery": {"cluster": "as", "authority": "as.test", "timeout_ms": 3000}}}},

@@ -18,7 +18,7 @@ use edgeguard::credential::api_key::sha256_hex;
 /// can fall inside the test, however slow the machine: "exactly the bucket size" then holds.
 fn start_recipe() -> Envoy {
     let recipe = std::fs::read_to_string(repo().join("envoy/throttling-local.yaml")).unwrap();
-    for key in ["partner-key-1", "partner-key-2"] {
+    for key in ["partner-key-1", "partner-key-2", "gold-key-1"] {
         assert!(recipe.contains(&sha256_hex(key.as_bytes())), "{key}");
     }
     let echo_port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -87,6 +87,12 @@ fn plans_and_principals_get_their_own_buckets_across_workers() {
     // another principal on the same plan has its own bucket
     let (ok, _) = send(&envoy, 5, "/orders", &[("x-api-key", "partner-key-2")]);
     assert_eq!(ok, 5, "partner-2 is not throttled by partner-1's use");
+
+    // a key's own plan comes first: gold's bucket is 600
+    let r = envoy.get("/orders", &[("x-api-key", "gold-key-1")]);
+    assert_eq!(r.json()["headers"]["x-edgeguard-plan"], "gold", "{r:?}");
+    let (ok, _) = send(&envoy, 70, "/orders", &[("x-api-key", "gold-key-1")]);
+    assert_eq!(ok, 70, "gold is not held to partner's 60");
 
     // anonymous: 10 per client address
     let (ok, limited) = send(&envoy, 15, "/public/page", &[]);
