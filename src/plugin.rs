@@ -132,7 +132,14 @@ impl Plugin {
             host.set_tick_ms(TICK_MS);
         }
         let mut changed = self.remotes.borrow_mut().tick(host, &self.counters, now);
-        changed.extend(self.introspections.tick(host, &self.counters, now));
+        let discovered = {
+            let remotes = self.remotes.borrow();
+            move |provider: &str| remotes.introspection_endpoint(provider, now)
+        };
+        changed.extend(
+            self.introspections
+                .tick(host, &self.counters, now, &discovered),
+        );
         let due = {
             let w = self.waiters.borrow();
             !w.is_empty() && (!changed.is_empty() || w.any_overdue(now))

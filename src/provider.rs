@@ -281,6 +281,13 @@ impl ProviderConfig {
             }
             Some(jwks) => jwks.validate(&self.issuer, &f("jwks"))?,
         };
+        let endpoint_missing = introspection.as_ref().is_some_and(|i| i.endpoint.is_none());
+        if endpoint_missing && !matches!(jwks, JwksSource::Discovered(_)) {
+            return Err(ConfigError::new(
+                &f("introspection.path"),
+                "is required unless the provider has \"jwks\": {\"discovery\": ...} (whose document's introspection_endpoint is then used)",
+            ));
+        }
         let sources = validate_sources(self.from, &f("from"), default_sources())?;
         let clock_skew_seconds = in_range(
             self.clock_skew_seconds,

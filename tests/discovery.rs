@@ -247,3 +247,52 @@ fn b64_decode(s: &str) -> Vec<u8> {
         .decode(s)
         .unwrap()
 }
+
+/// An introspecting provider without an endpoint of its own takes the discovery document's
+/// `introspection_endpoint`, on a host `clusters` lists; until the document is in, its tokens wait.
+#[test]
+fn introspection_without_a_path_uses_the_documents_introspection_endpoint() {
+    let as_server = HttpServer::start(
+        WELL_KNOWN,
+        Reply::json(
+            &json!({"issuer": ISS, "jwks_uri": "https://as.test/tenant/jwks",
+                    "introspection_endpoint": "https://keys.test/tenant/introspect"})
+            .to_string(),
+        ),
+    );
+    as_server.route("/tenant/jwks", Reply::json(r#"{"keys": []}"#));
+    let introspect = HttpServer::start(
+        "/tenant/introspect",
+        Reply::json(
+            r#"{"active": true, "sub": "svc-7", "client_id": "batch", "scope": "orders:read"}"#,
+        ),
+    );
+    let plugin = json!({
+        "providers": {"as": {
+            "issuer": ISS,
+            "jwks": {"discovery": {"cluster": "as", "authority": "as.test", "timeout_ms": 1000,
+                                   "clusters": {"keys.test:443": "keys"}}},
+            "introspection": {"client_id": "edge", "client_secret": "s3cret", "timeout_ms": 1000}
+        }},
+        "rules": [{"match": {"path_prefix": "/"}, "require": {"token": "as", "scopes": ["orders:read"]}}]
+    });
+    let envoy = Envoy::start_with(
+        &plugin.to_string(),
+        Options {
+            clusters: vec![
+                cluster("as", as_server.port()),
+                cluster("keys", introspect.port()),
+            ],
+            ..Options::default()
+        },
+    );
+    let r = envoy.get("/orders", &[("authorization", "Bearer opaque-token-1")]);
+    assert_eq!(r.status, 200, "{r:?}\n{}", envoy.log_tail(20));
+    assert_eq!(r.json()["headers"]["x-edgeguard-subject"], "svc-7", "{r:?}");
+    assert_eq!(
+        r.json()["headers"]["x-edgeguard-client-id"],
+        "batch",
+        "{r:?}"
+    );
+    assert_eq!(introspect.hits(), 1, "one introspection call");
+}

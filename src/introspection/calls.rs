@@ -12,7 +12,7 @@
 //!   requests (and new ones for that token in that time) get 503.
 
 use super::answer::{self, Answer, Cached, Entry, MAX_RESPONSE_BYTES};
-use super::config::{Introspection, Secret};
+use super::config::{Endpoint, Introspection, Secret};
 use super::request;
 use crate::config::Config;
 use crate::counters::Counters;
@@ -77,7 +77,10 @@ pub struct Introspections {
 }
 
 fn slot_prefix(name: &str, issuer: &str, i: &Introspection) -> String {
-    let source = format!("{}\n{}\n{}\n{issuer}", i.cluster, i.authority, i.path);
+    let source = match &i.endpoint {
+        Some(e) => format!("{}\n{}\n{}\n{issuer}", e.cluster, e.authority, e.path),
+        None => format!("discovered\n{issuer}"),
+    };
     let digest = hmac_sha256::Hash::hash(source.as_bytes());
     let id: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     format!("edgeguard.introspection.{name}.{id}")
@@ -241,14 +244,19 @@ impl Introspections {
 
     /// The timer pass (root context): answers other VMs wrote, leases, dispatches. Returns the
     /// needs whose state changed.
+    /// `discovered` gives the endpoint of a provider configured without one (its discovery
+    /// document's `introspection_endpoint`); until it does, that provider's tokens stay queued (and
+    /// their requests get 503 when their wait is over).
     pub fn tick<H: SharedData + Callouts>(
         &self,
         host: &H,
         counters: &Counters,
         now_ms: u64,
+        discovered: &dyn Fn(&str) -> Option<Endpoint>,
     ) -> Vec<Need> {
         let mut changed = Vec::new();
         for (name, p) in &self.providers {
+            let endpoint = p.config.endpoint.clone().or_else(|| discovered(name));
             p.failed.borrow_mut().retain(|_, t| *t > now_ms);
             p.local.borrow_mut().retain(|_, c| c.until_ms > now_ms);
             let need = |d: TokenDigest| Need::Introspection {
@@ -272,13 +280,16 @@ impl Introspections {
                     changed.push(need(d));
                     continue;
                 }
+                let Some(endpoint) = &endpoint else {
+                    continue; // no endpoint yet: the discovery document is not in
+                };
                 if !self.take_lease(p, host, d, now_ms) {
                     continue; // another VM is asking; its answer arrives through the slot
                 }
                 let Some(q) = p.queued.borrow_mut().remove(&d) else {
                     continue;
                 };
-                let call = request::callout(&p.config, q.token.expose());
+                let call = request::callout(&p.config, endpoint, q.token.expose());
                 match host.dispatch(&call) {
                     Ok(token) => {
                         log::debug!(

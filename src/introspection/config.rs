@@ -73,9 +73,9 @@ impl fmt::Debug for Secret {
 /// JSON form of `introspection`.
 #[derive(Debug)]
 pub struct IntrospectionConfig {
-    cluster: String,
-    authority: String,
-    path: String,
+    cluster: Option<String>,
+    authority: Option<String>,
+    path: Option<String>,
     client_id: String,
     client_secret: Option<String>,
     client_secret_env: Option<String>,
@@ -110,12 +110,20 @@ from_json_struct!(CacheConfig {
     max_entries,
 });
 
-/// A validated introspection endpoint, client and cache.
+/// Where introspection calls go: an Envoy cluster, the `:authority` and the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Introspection {
+pub struct Endpoint {
     pub cluster: String,
     pub authority: String,
     pub path: String,
+}
+
+/// A validated introspection endpoint, client and cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    /// `None`: the provider's discovery document's `introspection_endpoint` (the provider has
+    /// `jwks.discovery`; checked by the provider's validation).
+    pub endpoint: Option<Endpoint>,
     pub client_id: String,
     pub client_secret: Secret,
     pub client_auth: ClientAuth,
@@ -157,24 +165,40 @@ impl IntrospectionConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Introspection, ConfigError> {
         let f = |sub: &str| format!("{field}.{sub}");
-        if !is_plain_text(&self.cluster) {
-            return Err(ConfigError::new(
-                &f("cluster"),
-                "must be a non-empty Envoy cluster name",
-            ));
-        }
-        if !is_plain_text(&self.authority) || self.authority.contains(['/', '@']) {
-            return Err(ConfigError::new(
-                &f("authority"),
-                "must be a host name (optionally with a port)",
-            ));
-        }
-        if !self.path.starts_with('/') || !is_plain_text(&self.path) || self.path.contains('#') {
-            return Err(ConfigError::new(
-                &f("path"),
-                "must start with '/' and contain no spaces, control characters or '#'",
-            ));
-        }
+        let endpoint = match (self.cluster, self.authority, self.path) {
+            (None, None, None) => None,
+            (Some(cluster), Some(authority), Some(path)) => {
+                if !is_plain_text(&cluster) {
+                    return Err(ConfigError::new(
+                        &f("cluster"),
+                        "must be a non-empty Envoy cluster name",
+                    ));
+                }
+                if !is_plain_text(&authority) || authority.contains(['/', '@']) {
+                    return Err(ConfigError::new(
+                        &f("authority"),
+                        "must be a host name (optionally with a port)",
+                    ));
+                }
+                if !path.starts_with('/') || !is_plain_text(&path) || path.contains('#') {
+                    return Err(ConfigError::new(
+                        &f("path"),
+                        "must start with '/' and contain no spaces, control characters or '#'",
+                    ));
+                }
+                Some(Endpoint {
+                    cluster,
+                    authority,
+                    path,
+                })
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    &f("path"),
+                    "give \"cluster\", \"authority\" and \"path\" together, or none of them to use the discovery document's introspection_endpoint",
+                ))
+            }
+        };
         if self.client_id.is_empty() || self.client_id.chars().any(char::is_control) {
             return Err(ConfigError::new(
                 &f("client_id"),
@@ -260,9 +284,7 @@ impl IntrospectionConfig {
             &f("cache.max_entries"),
         )?;
         Ok(Introspection {
-            cluster: self.cluster,
-            authority: self.authority,
-            path: self.path,
+            endpoint,
             client_id: self.client_id,
             client_secret: Secret::new(secret),
             client_auth: self.client_auth.unwrap_or_default(),

@@ -27,7 +27,7 @@ pub mod config;
 pub mod request;
 
 pub use calls::{Introspections, View};
-pub use config::{Introspection, IntrospectionConfig};
+pub use config::{Endpoint, Introspection, IntrospectionConfig};
 
 /// A token of exactly three non-empty `.`-separated segments is a JWT (verified locally when the
 /// provider has a key set); anything else is opaque and introspected.

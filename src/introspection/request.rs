@@ -1,7 +1,7 @@
 //! The introspection request (RFC 7662 §2.1): `POST` of the form `token=…&token_type_hint=access_token`
 //! to the configured cluster, authenticated as the configured client (RFC 6749 §2.3.1).
 
-use super::config::{ClientAuth, Introspection};
+use super::config::{ClientAuth, Endpoint, Introspection};
 use crate::host::Callout;
 use base64::Engine as _;
 
@@ -31,12 +31,12 @@ pub fn basic_credentials(client_id: &str, secret: &str) -> String {
     )
 }
 
-/// The callout that introspects `token`.
-pub fn callout(i: &Introspection, token: &str) -> Callout {
+/// The callout to `endpoint` that introspects `token`.
+pub fn callout(i: &Introspection, endpoint: &Endpoint, token: &str) -> Callout {
     let mut headers = vec![
         (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), i.path.clone()),
-        (":authority".to_string(), i.authority.clone()),
+        (":path".to_string(), endpoint.path.clone()),
+        (":authority".to_string(), endpoint.authority.clone()),
         (
             "content-type".to_string(),
             "application/x-www-form-urlencoded".to_string(),
@@ -58,7 +58,7 @@ pub fn callout(i: &Introspection, token: &str) -> Callout {
         }
     }
     Callout {
-        cluster: i.cluster.clone(),
+        cluster: endpoint.cluster.clone(),
         headers,
         body: Some(body.into_bytes()),
         timeout_ms: i.timeout_ms,

@@ -20,6 +20,7 @@ use super::{
     MAX_TIMEOUT_MS,
 };
 use crate::config_error::ConfigError;
+use crate::introspection::Endpoint;
 use std::collections::BTreeMap;
 
 /// Default refresh of the discovery document (its key set keeps the JWKS default, 300 s).
@@ -155,6 +156,23 @@ impl DiscoveryConfig {
 impl Discovery {
     /// The key set a document's `jwks_uri` names, fetched through the cluster its host maps to.
     pub fn jwks_at(&self, jwks_uri: &str) -> Result<RemoteJwks, UriError> {
+        let e = self.endpoint_at(jwks_uri)?;
+        Ok(RemoteJwks {
+            cluster: e.cluster,
+            authority: e.authority,
+            path: e.path,
+            refresh_seconds: DEFAULT_REFRESH_SECONDS,
+            timeout_ms: self.timeout_ms,
+            max_stale_seconds: self.max_stale_seconds,
+            max_bytes: DEFAULT_JWKS_MAX_BYTES,
+        })
+    }
+
+    /// A URI of the document (`jwks_uri`, `introspection_endpoint`) as a callout target: the
+    /// discovery cluster for the discovery authority, else the cluster `clusters` lists for its
+    /// `host:port`; any other host is refused.
+    pub fn endpoint_at(&self, uri: &str) -> Result<Endpoint, UriError> {
+        let jwks_uri = uri;
         let (scheme, rest) = jwks_uri.split_once("://").ok_or(UriError::Malformed)?;
         let default_port = match scheme {
             "https" => "443",
@@ -187,14 +205,10 @@ impl Discovery {
                 .cloned()
                 .ok_or(UriError::UnlistedHost(key))?
         };
-        Ok(RemoteJwks {
+        Ok(Endpoint {
             cluster,
             authority: authority.to_string(),
             path,
-            refresh_seconds: DEFAULT_REFRESH_SECONDS,
-            timeout_ms: self.timeout_ms,
-            max_stale_seconds: self.max_stale_seconds,
-            max_bytes: DEFAULT_JWKS_MAX_BYTES,
         })
     }
 }

@@ -6,6 +6,7 @@ use super::lifecycle::{Availability, Timing};
 use super::{Document, Fetch, Remote};
 use crate::counters::Counters;
 use crate::host::{Callout, CalloutResponse, Callouts, Metrics, SharedData};
+use crate::introspection::Endpoint;
 use crate::json::parse_strict;
 use crate::need::Need;
 use crate::provider::discovery::{Discovery, DISCOVERY_MAX_BYTES};
@@ -23,8 +24,8 @@ pub struct DiscoveryDocument(pub Discovery);
 pub struct Discovered {
     /// Where the key set is, and through which cluster.
     pub jwks: RemoteJwks,
-    /// `introspection_endpoint`, when the document has one.
-    pub introspection_endpoint: Option<String>,
+    /// `introspection_endpoint`, when the document has one on a host edgeguard may call.
+    pub introspection_endpoint: Option<Endpoint>,
 }
 
 impl Document for DiscoveryDocument {
@@ -80,10 +81,20 @@ impl Document for DiscoveryDocument {
             .0
             .jwks_at(uri)
             .map_err(|e| format!("refused jwks_uri {uri:?}: it {e}"))?;
+        // Not needed for the key set: an unusable one is logged, and introspection without an
+        // endpoint of its own then waits for a document that has one (503 meanwhile).
         let introspection_endpoint = doc
             .get("introspection_endpoint")
             .and_then(|v| v.as_str())
-            .map(str::to_string);
+            .and_then(|uri| match self.0.endpoint_at(uri) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    log::warn!(
+                        "edgeguard: provider {_name}: refused introspection_endpoint {uri:?}: it {e}"
+                    );
+                    None
+                }
+            });
         Ok(Discovered {
             jwks,
             introspection_endpoint,
@@ -288,6 +299,14 @@ impl DiscoveredKeys {
         }
     }
 
+    /// The document's introspection endpoint, while the document is usable.
+    pub fn introspection_endpoint(&self, now: u64) -> Option<Endpoint> {
+        match self.doc.life.availability(now) {
+            Availability::Fresh(d) | Availability::Stale(d) => d.introspection_endpoint.clone(),
+            Availability::Loading | Availability::Failed => None,
+        }
+    }
+
     /// See [`crate::resources::Resources::refetch_key_set`].
     pub fn want_refetch(&self, now: u64) -> bool {
         self.jwks.as_ref().is_some_and(|j| j.life.want_refetch(now))
@@ -347,9 +366,10 @@ mod tests {
         .unwrap();
         assert_eq!(got.jwks.path, "/t/jwks");
         assert_eq!(got.jwks.cluster, "as");
+        let e = got.introspection_endpoint.unwrap();
         assert_eq!(
-            got.introspection_endpoint.as_deref(),
-            Some("https://as.example/t/introspect")
+            (e.cluster.as_str(), e.path.as_str()),
+            ("as", "/t/introspect")
         );
     }
 

@@ -483,6 +483,17 @@ impl Remotes {
         vec![need]
     }
 
+    /// The introspection endpoint the discovery document of `provider` names, if any.
+    pub fn introspection_endpoint(
+        &self,
+        provider: &str,
+        now: u64,
+    ) -> Option<crate::introspection::Endpoint> {
+        self.discovered
+            .get(provider)
+            .and_then(|d| d.introspection_endpoint(now))
+    }
+
     /// What the engine sees at `now`. On a request's `last` attempt, loading counts as unavailable
     /// and no refetch is waited for.
     pub fn view(&self, now_ms: u64, last: bool) -> View<'_> {
