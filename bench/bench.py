@@ -12,6 +12,8 @@ auth filter so the "upstream" costs nothing) once per filter set-up and round:
   edgeguard_apikey_remote  edgeguard with the same key from a remote key set (served by a second
                     listener of the same Envoy: a direct_response)
   edgeguard_jwt     edgeguard (wasm, V8) with the same issuer, audience and JWKS
+  edgeguard_introspection  edgeguard introspecting every token (RFC 7662) at an endpoint served by a
+                    second listener of the same Envoy (a direct_response `active: true`); answers cached
   edgeguard_anon    edgeguard allowing every request anonymously (diagnostic: edgeguard before credentials)
   wasm_noop_raw     the floor: a no-op filter on the raw proxy-wasm ABI (bench/raw-noop, no SDK; reads the
                     request header map once and continues): the least any wasm filter costs
@@ -93,6 +95,16 @@ def http_filters(kind, fx, wasm):
         # No inline key: the key comes from the set the `keyset` listener serves (see envoy_config).
         plugin = {"api_keys": {"remote": {"cluster": "keyset", "authority": "keyset.bench",
                                           "path": "/keys", "refresh_seconds": 30}}}
+    elif kind == "edgeguard_introspection":
+        # No key set: every token is introspected at the `keyset` listener (see envoy_config); the
+        # answer is cached (300 s), so the scenario measures a cache hit.
+        plugin = {"providers": {"idp": {
+            "issuer": fx["issuer"],
+            "audiences": [fx["audience"]],
+            "introspection": {"cluster": "keyset", "authority": "as.bench", "path": "/introspect",
+                              "client_id": "bench", "client_secret": "bench-secret",
+                              "cache": {"max_ttl_seconds": 300}},
+        }}}
     elif kind == "edgeguard_anon":
         # Diagnostic: every request allowed anonymously. What the wasm filter costs before any
         # credential work (headers fetched, rule evaluated, counters, client copies of edgeguard's
@@ -161,7 +173,23 @@ def envoy_config(kind, fx, wasm):
         }]},
     }
     if kind == "edgeguard_apikey_remote":
-        add_key_set_server(cfg, fx)
+        doc = json.dumps({"keys": [{"id": "bench", "sha256": fx["apikey_sha256"]}]})
+        add_key_set_server(cfg, "/keys", doc)
+    elif kind == "edgeguard_introspection":
+        # The authorization server: `active: true` for the benchmark's token only (a Lua filter reads
+        # the form body), `active: false` for any other (the preflight's invalid one).
+        active = json.dumps({"active": True, "sub": "bench", "iss": fx["issuer"], "aud": fx["audience"],
+                             "client_id": "bench", "exp": int(time.time()) + 86400})
+        lua = (
+            "function envoy_on_request(h)\n"
+            "  local b = h:body()\n"
+            "  local s = b and b:getBytes(0, b:length()) or ''\n"
+            f"  local ok = string.find(s, 'token={fx['es256_token']}&', 1, true)\n"
+            f"  local doc = ok and '{active}' or '{{\"active\": false}}'\n"
+            "  h:respond({[':status'] = '200', ['content-type'] = 'application/json'}, doc)\n"
+            "end\n"
+        )
+        add_key_set_server(cfg, "/introspect", '{"active": false}', lua)
     return cfg
 
 
@@ -171,20 +199,23 @@ def free_port():
         return s.getsockname()[1]
 
 
-def add_key_set_server(cfg, fx):
-    """A second listener answering the key-set document (direct_response, no filter) and the cluster
-    `keyset` edgeguard fetches it through. Fetched once per refresh (30 s): not on the request path."""
+def add_key_set_server(cfg, path, doc, lua=None):
+    """A second listener answering `doc` at `path` (direct_response, no filter: the key-set document
+    or an introspection answer) and the cluster `keyset` edgeguard calls it through. Called once per
+    refresh (30 s) or per token (answers are cached): not on the request path."""
     port = free_port()
-    doc = json.dumps({"keys": [{"id": "bench", "sha256": fx["apikey_sha256"]}]})
-    route = {"match": {"prefix": "/keys"},
+    route = {"match": {"prefix": path},
              "direct_response": {"status": 200, "body": {"inline_string": doc}}}
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "keyset",
         "route_config": {"name": "keyset",
                          "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+        "http_filters": ([{"name": "envoy.filters.http.lua", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": lua}}}] if lua else []) + [
+            {"name": "envoy.filters.http.router", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
     }
     address = {"socket_address": {"address": "127.0.0.1", "port_value": port}}
     cfg["static_resources"]["listeners"].append({
@@ -233,6 +264,13 @@ def scenarios(out, noops):
              header=("x-api-key", ""), invalid_share=0.0,
              setups=["edgeguard_apikey", "edgeguard_apikey_remote"], baseline="edgeguard_apikey",
              target=1.05),
+        # Target (issue 11): a token whose introspection answer is cached costs at most 1.1× a
+        # token whose signature check is cached (the same ES256 token to both: the introspecting
+        # provider has no key set, so it introspects it like any opaque token).
+        dict(name="introspection_cached", label="introspected token (cached answer)",
+             file="es256.token", header=BEARER, invalid_share=0.0,
+             setups=["edgeguard_jwt", "edgeguard_introspection"], baseline="edgeguard_jwt",
+             target=1.1),
         dict(name="apikey_mix", label="API key 90% valid / 10% unknown", file="apikey.mix",
              header=("x-api-key", ""), invalid_share=0.1, setups=APIKEY_SETUPS, baseline="native_apikey",
              target=None),
@@ -278,6 +316,7 @@ def load_fixtures(out):
         "jwks": open(os.path.join(out, "jwks.json")).read().strip(),
         "apikey": first_line(os.path.join(out, "apikey.txt")),
         "apikey_sha256": first_line(os.path.join(out, "apikey.sha256")),
+        "es256_token": first_line(os.path.join(out, "es256.token")),
     }
     make_mix(fx["apikey"], os.path.join(out, "apikey.invalid"), os.path.join(out, "apikey.mix"))
     make_mix(first_line(os.path.join(out, "es256.token")), os.path.join(out, "es256.invalid"),
