@@ -140,6 +140,7 @@ fn one_limit_across_two_proxies_and_the_failure_mode() {
         Some("0"),
         "{limited:?}"
     );
+    assert!(limited.header("x-ratelimit-reset").is_some(), "{limited:?}");
     // and now either proxy refuses partner-1
     for envoy in [&open, &deny] {
         let r = envoy.get("/orders", &partner1);
