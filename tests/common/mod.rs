@@ -13,6 +13,7 @@
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
 pub mod oauth_server;
+pub mod ratelimit;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
