@@ -58,7 +58,9 @@ fn start(server: &HttpServer, max_stale: u64, max_bytes: u64, inline: &[Value]) 
         "keys": keys,
         "remote": {"cluster": "keys", "authority": "keys.internal", "path": server.path(),
                    "refresh_seconds": 1, "timeout_ms": 500, "max_stale_seconds": max_stale,
-                   "max_bytes": max_bytes}}})
+                   "max_bytes": max_bytes}},
+        // An inline key's plan must be one of these (remote ones fall back when not).
+        "plans": {"names": ["default", "gold", "silver"]}})
     .to_string();
     Envoy::start_with(
         &plugin,
