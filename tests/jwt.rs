@@ -463,8 +463,11 @@ fn reason_codes_through_envoy() {
         0,
         "a denied request went upstream"
     );
+    // Each worker's VM flushes its counts on its own timer: wait until every VM's are in.
     let counted = wait_until(StdDuration::from_secs(5), || {
         envoy.edgeguard_count("requests.denied") == n
+            && envoy.edgeguard_count("denied.alg_not_allowed") == 2
+            && envoy.edgeguard_count("denied.expired") == 1
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
     assert_eq!(envoy.edgeguard_count("denied.alg_not_allowed"), 2);

@@ -447,8 +447,10 @@ fn report_mode_denies_nothing_and_reports() {
     // The token is no credential of this rule and was never verified: it does not go upstream
     // either (nothing unverified is forwarded, in report mode as in enforce mode).
     assert!(seen["headers"].get("authorization").is_none(), "{seen}");
+    // Each worker's VM flushes its counts on its own timer: wait until every VM's are in.
     let counted = wait_until(Duration::from_secs(5), || {
         envoy.edgeguard_count("requests.would_deny") == 3
+            && envoy.edgeguard_count("requests.allowed") == 4
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
     assert_eq!(envoy.edgeguard_count("requests.denied"), 0);
