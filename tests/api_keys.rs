@@ -85,6 +85,7 @@ fn valid_key_in_header_is_forwarded_with_key_id_and_stripped() {
     // Metrics (Envoy prefixes wasm metrics with `wasmcustom.`).
     let usage = common::wait_until(std::time::Duration::from_secs(5), || {
         envoy.stat("wasmcustom.edgeguard.api_key.ios-app.allowed") == Some(1)
+            && envoy.stat("wasmcustom.edgeguard.requests.allowed") == Some(1)
     });
     assert!(usage, "{:?}", envoy.stats_matching("edgeguard"));
     assert_eq!(envoy.stat("wasmcustom.edgeguard.requests.allowed"), Some(1));
@@ -155,11 +156,16 @@ fn missing_unknown_and_disabled_keys_get_401_with_reason() {
     let r = envoy.get("/orders", &[("x-edgeguard-key-id", "ios-app")]);
     assert_denied(&envoy, &r, "missing");
     // Metrics by reason (Envoy prefixes wasm metrics with `wasmcustom.`).
+    // Each worker's VM flushes its counts on its own timer: wait until every VM's are in.
+    let reasons = [("missing", 2), ("unknown_key", 1), ("disabled_key", 2)];
     let counted = common::wait_until(std::time::Duration::from_secs(5), || {
         envoy.stat("wasmcustom.edgeguard.requests.denied") == Some(5)
+            && reasons.iter().all(|(reason, n)| {
+                envoy.stat(&format!("wasmcustom.edgeguard.denied.{reason}")) == Some(*n)
+            })
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
-    for (reason, n) in [("missing", 2), ("unknown_key", 1), ("disabled_key", 2)] {
+    for (reason, n) in reasons {
         let name = format!("wasmcustom.edgeguard.denied.{reason}");
         assert_eq!(envoy.stat(&name), Some(n), "{name}");
     }
