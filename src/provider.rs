@@ -217,6 +217,42 @@ fn default_scope_claims() -> Vec<String> {
     vec!["scope".into(), "scp".into()]
 }
 
+/// A callout's Envoy cluster name (`field` names it in the error).
+pub(crate) fn check_cluster(cluster: &str, field: &str) -> Result<(), ConfigError> {
+    if is_plain_text(cluster) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            "must be a non-empty Envoy cluster name",
+        ))
+    }
+}
+
+/// A callout's `:authority`: a host name, optionally with a port.
+pub(crate) fn check_authority(authority: &str, field: &str) -> Result<(), ConfigError> {
+    if is_plain_text(authority) && !authority.contains(['/', '@']) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            "must be a host name (optionally with a port)",
+        ))
+    }
+}
+
+/// A callout's `:path`.
+pub(crate) fn check_path(path: &str, field: &str) -> Result<(), ConfigError> {
+    if path.starts_with('/') && is_plain_text(path) && !path.contains('#') {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            "must start with '/' and contain no spaces, control characters or '#'",
+        ))
+    }
+}
+
 pub(crate) fn is_plain_text(s: &str) -> bool {
     !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
@@ -461,24 +497,9 @@ impl JwksConfig {
 impl RemoteConfig {
     fn validate(self, field: &str) -> Result<RemoteJwks, ConfigError> {
         let f = |sub: &str| format!("{field}.{sub}");
-        if !is_plain_text(&self.cluster) {
-            return Err(ConfigError::new(
-                &f("cluster"),
-                "must be a non-empty Envoy cluster name",
-            ));
-        }
-        if !is_plain_text(&self.authority) || self.authority.contains(['/', '@']) {
-            return Err(ConfigError::new(
-                &f("authority"),
-                "must be a host name (optionally with a port)",
-            ));
-        }
-        if !self.path.starts_with('/') || !is_plain_text(&self.path) || self.path.contains('#') {
-            return Err(ConfigError::new(
-                &f("path"),
-                "must start with '/' and contain no spaces, control characters or '#'",
-            ));
-        }
+        check_cluster(&self.cluster, &f("cluster"))?;
+        check_authority(&self.authority, &f("authority"))?;
+        check_path(&self.path, &f("path"))?;
         let refresh_seconds = in_range(
             self.refresh_seconds,
             DEFAULT_REFRESH_SECONDS,

@@ -21,6 +21,7 @@ use crate::config_error::ConfigError;
 use crate::decision::{Denial, Edits};
 use crate::extractor::{validate_sources, Source, SourceConfig};
 use crate::need::Need;
+use crate::provider::{check_authority, check_cluster, check_path};
 use crate::provider::{
     DEFAULT_MAX_STALE_SECONDS, DEFAULT_TIMEOUT_MS, MAX_MAX_STALE_SECONDS, MAX_REFRESH_SECONDS,
     MAX_TIMEOUT_MS,
@@ -131,26 +132,9 @@ impl ApiKeysConfig {
 impl RemoteKeySetConfig {
     fn validate(self, field: &str) -> Result<RemoteKeySet, ConfigError> {
         let f = |sub: &str| format!("{field}.{sub}");
-        let plain =
-            |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace());
-        if !plain(&self.cluster) {
-            return Err(ConfigError::new(
-                &f("cluster"),
-                "must be a non-empty Envoy cluster name",
-            ));
-        }
-        if !plain(&self.authority) || self.authority.contains(['/', '@']) {
-            return Err(ConfigError::new(
-                &f("authority"),
-                "must be a host name (optionally with a port)",
-            ));
-        }
-        if !self.path.starts_with('/') || !plain(&self.path) || self.path.contains('#') {
-            return Err(ConfigError::new(
-                &f("path"),
-                "must start with '/' and contain no spaces, control characters or '#'",
-            ));
-        }
+        check_cluster(&self.cluster, &f("cluster"))?;
+        check_authority(&self.authority, &f("authority"))?;
+        check_path(&self.path, &f("path"))?;
         let range = |v: Option<u64>, default: u64, min: u64, max: u64, name: &str| {
             let v = v.unwrap_or(default);
             if (min..=max).contains(&v) {

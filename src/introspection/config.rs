@@ -13,6 +13,7 @@
 
 use crate::config_error::ConfigError;
 use crate::config_json::{variant, At, FromJson};
+use crate::provider::{check_authority, check_cluster, check_path};
 use serde_json::Value;
 use std::fmt;
 
@@ -136,10 +137,6 @@ pub struct Introspection {
     pub max_entries: usize,
 }
 
-fn is_plain_text(s: &str) -> bool {
-    !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
 fn in_range<T: PartialOrd + Copy + fmt::Display>(
     v: Option<T>,
     default: T,
@@ -168,24 +165,9 @@ impl IntrospectionConfig {
         let endpoint = match (self.cluster, self.authority, self.path) {
             (None, None, None) => None,
             (Some(cluster), Some(authority), Some(path)) => {
-                if !is_plain_text(&cluster) {
-                    return Err(ConfigError::new(
-                        &f("cluster"),
-                        "must be a non-empty Envoy cluster name",
-                    ));
-                }
-                if !is_plain_text(&authority) || authority.contains(['/', '@']) {
-                    return Err(ConfigError::new(
-                        &f("authority"),
-                        "must be a host name (optionally with a port)",
-                    ));
-                }
-                if !path.starts_with('/') || !is_plain_text(&path) || path.contains('#') {
-                    return Err(ConfigError::new(
-                        &f("path"),
-                        "must start with '/' and contain no spaces, control characters or '#'",
-                    ));
-                }
+                check_cluster(&cluster, &f("cluster"))?;
+                check_authority(&authority, &f("authority"))?;
+                check_path(&path, &f("path"))?;
                 Some(Endpoint {
                     cluster,
                     authority,

@@ -15,9 +15,9 @@
 //! last good set kept for `max_stale_seconds`).
 
 use super::{
-    in_range, is_plain_text, RemoteJwks, DEFAULT_JWKS_MAX_BYTES, DEFAULT_MAX_STALE_SECONDS,
-    DEFAULT_REFRESH_SECONDS, DEFAULT_TIMEOUT_MS, MAX_MAX_STALE_SECONDS, MAX_REFRESH_SECONDS,
-    MAX_TIMEOUT_MS,
+    check_authority, check_cluster, in_range, is_plain_text, RemoteJwks, DEFAULT_JWKS_MAX_BYTES,
+    DEFAULT_MAX_STALE_SECONDS, DEFAULT_REFRESH_SECONDS, DEFAULT_TIMEOUT_MS, MAX_MAX_STALE_SECONDS,
+    MAX_REFRESH_SECONDS, MAX_TIMEOUT_MS,
 };
 use crate::config_error::ConfigError;
 use crate::introspection::Endpoint;
@@ -90,18 +90,8 @@ impl std::fmt::Display for UriError {
 impl DiscoveryConfig {
     pub fn validate(self, issuer: &str, field: &str) -> Result<Discovery, ConfigError> {
         let f = |sub: &str| format!("{field}.{sub}");
-        if !is_plain_text(&self.cluster) {
-            return Err(ConfigError::new(
-                &f("cluster"),
-                "must be a non-empty Envoy cluster name",
-            ));
-        }
-        if !is_plain_text(&self.authority) || self.authority.contains(['/', '@']) {
-            return Err(ConfigError::new(
-                &f("authority"),
-                "must be a host name (optionally with a port)",
-            ));
-        }
+        check_cluster(&self.cluster, &f("cluster"))?;
+        check_authority(&self.authority, &f("authority"))?;
         let Some(issuer_path) = issuer_path(issuer) else {
             return Err(ConfigError::new(
                 &field.replace("jwks.discovery", "issuer"),
@@ -114,12 +104,7 @@ impl DiscoveryConfig {
             let Some(key) = host_port(&host, None) else {
                 return Err(ConfigError::new(&at, "must be \"host:port\""));
             };
-            if !is_plain_text(&cluster) {
-                return Err(ConfigError::new(
-                    &at,
-                    "must be a non-empty Envoy cluster name",
-                ));
-            }
+            check_cluster(&cluster, &at)?;
             clusters.insert(key, cluster);
         }
         Ok(Discovery {

@@ -25,17 +25,7 @@ impl Document for ApiKeySetDoc {
 
     fn request(&self) -> Callout {
         let r = &self.remote;
-        Callout {
-            cluster: r.cluster.clone(),
-            headers: vec![
-                (":method".into(), "GET".into()),
-                (":path".into(), r.path.clone()),
-                (":authority".into(), r.authority.clone()),
-                ("accept".into(), "application/json".into()),
-            ],
-            body: None,
-            timeout_ms: r.timeout_ms,
-        }
+        super::get_json(&r.cluster, &r.authority, &r.path, r.timeout_ms)
     }
 
     fn timing(&self) -> Timing {

@@ -36,17 +36,7 @@ impl Document for DiscoveryDocument {
 
     fn request(&self) -> Callout {
         let d = &self.0;
-        Callout {
-            cluster: d.cluster.clone(),
-            headers: vec![
-                (":method".into(), "GET".into()),
-                (":path".into(), d.path.clone()),
-                (":authority".into(), d.authority.clone()),
-                ("accept".into(), "application/json".into()),
-            ],
-            body: None,
-            timeout_ms: d.timeout_ms,
-        }
+        super::get_json(&d.cluster, &d.authority, &d.path, d.timeout_ms)
     }
 
     fn timing(&self) -> Timing {

@@ -63,6 +63,22 @@ pub trait Document {
     }
 }
 
+/// The GET of a JSON document at `path` on `cluster` (`:authority` `authority`): the request of
+/// every remote document.
+pub fn get_json(cluster: &str, authority: &str, path: &str, timeout_ms: u64) -> Callout {
+    Callout {
+        cluster: cluster.to_string(),
+        headers: vec![
+            (":method".into(), "GET".into()),
+            (":path".into(), path.to_string()),
+            (":authority".into(), authority.to_string()),
+            ("accept".into(), "application/json".into()),
+        ],
+        body: None,
+        timeout_ms,
+    }
+}
+
 /// What [`Remote::maybe_fetch`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fetch {
