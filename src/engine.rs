@@ -16,7 +16,7 @@ use crate::credential::{
 use crate::decision::{Decision, Denial, Edits};
 use crate::events::Events;
 use crate::extractor::Source;
-use crate::matcher::Action;
+use crate::matcher::{Action, RuleTag};
 use crate::need::Need;
 use crate::plan::Plans;
 use crate::policy::{self, Evaluation, Requirement};
@@ -122,7 +122,7 @@ impl Engine {
             &self.authenticators,
             Context::new(configured, req, now, keys),
         );
-        let mut rule = None;
+        let mut rule = RuleTag::default();
         let verdict = match reading::read(req, &self.config.reading, &mut edits) {
             Err(reason) => Verdict::Deny(Denial::bad_request(reason)),
             Ok(reading) => self.evaluate(req, now, &reading, rule_set, &mut creds, &mut rule),
@@ -184,7 +184,7 @@ impl Engine {
         reading: &Reading<'_>,
         rule_set: Option<&str>,
         creds: &mut RequestCredentials<'_>,
-        rule: &mut Option<&'s str>,
+        rule: &mut RuleTag<'s>,
     ) -> Verdict {
         let rules = &self.config.rules;
         if self.config.bypass_cors_preflight
@@ -247,12 +247,15 @@ impl Engine {
     fn publish(
         &self,
         identities: &[Identity],
-        rule: Option<&str>,
+        rule: RuleTag<'_>,
         edits: &mut Edits<'_>,
         events: &mut Events,
     ) {
         let plans = self.config.plans.as_ref().unwrap_or(&self.default_plans);
-        let published = Published::of(identities, plans, rule);
+        let mut published = Published::of(identities, plans, rule.name);
+        published.cost = rule
+            .cost
+            .or_else(|| self.config.rules.has_costs().then_some(1));
         events.unknown_plan = identities
             .iter()
             .any(|i| i.plan.as_deref().is_some_and(|p| !plans.contains(p)));

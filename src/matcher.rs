@@ -67,6 +67,7 @@ impl FromJson for DefaultAction {
 #[derive(Debug)]
 pub struct RuleConfig {
     name: Option<String>,
+    cost: Option<u64>,
     matches: MatchConfig,
     require: Option<RequirementConfig>,
     allow: Option<String>,
@@ -74,6 +75,7 @@ pub struct RuleConfig {
 
 from_json_struct!(RuleConfig {
     name,
+    cost,
     matches as "match" = default,
     require,
     allow,
@@ -88,6 +90,8 @@ enum RuleAction {
 struct Rule {
     /// Published as `edgeguard_rule` (see [`crate::publish`]).
     name: Option<String>,
+    /// Published as Envoy's `envoy.ratelimit.hits_addend` (see [`crate::publish`]).
+    cost: Option<u32>,
     pattern: RuleMatch,
     action: RuleAction,
     /// Run, in order, once the action's requirement is met (see [`crate::check`]).
@@ -104,6 +108,8 @@ pub struct RuleTable {
     /// Some configured path pattern has an uppercase letter (else an all-lowercase request path
     /// needs no second, case-folded match).
     upper_patterns: bool,
+    /// Some rule has a `cost` (then every allowed request publishes one, see [`crate::publish`]).
+    costs: bool,
 }
 
 /// What a request must satisfy.
@@ -125,10 +131,23 @@ pub struct Selection<'a> {
     /// The checks of the rule that chose `action`, in order; of both rules, the case-sensitive
     /// reading's first, when the two readings of the path chose different rules. None for `Deny`.
     pub checks: Vec<&'a dyn RuleCheck>,
-    /// The `name` of the rule that chose `action` (the case-sensitive reading's, when the two
-    /// readings chose different rules).
-    pub rule: Option<&'a str>,
+    /// The `name` and `cost` of the rule that chose `action`.
+    pub rule: RuleTag<'a>,
 }
+
+/// What a rule adds to the published identity (see [`crate::publish`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleTag<'a> {
+    /// The rule's `name` (the case-sensitive reading's, when the two readings of the path chose
+    /// different rules).
+    pub name: Option<&'a str>,
+    /// The rule's `cost`, in rate-limit hits (the higher one, when the two readings chose
+    /// different rules).
+    pub cost: Option<u32>,
+}
+
+/// The largest `cost` of a rule (Envoy's `hits_addend` is a 32-bit count; a bucket is far smaller).
+pub const MAX_COST: u32 = 1_000_000;
 
 impl RuleTable {
     pub fn validate(
@@ -157,13 +176,23 @@ impl RuleTable {
             .iter()
             .chain(sets.values().flatten())
             .any(|r| r.pattern.has_uppercase());
+        let costs = rules
+            .iter()
+            .chain(sets.values().flatten())
+            .any(|r| r.cost.is_some());
         Ok(RuleTable {
             rules,
             rule_sets: sets,
             default: default.unwrap_or_default(),
             case,
             upper_patterns,
+            costs,
         })
+    }
+
+    /// Whether some rule has a `cost` (then every allowed request publishes one).
+    pub fn has_costs(&self) -> bool {
+        self.costs
     }
 
     /// Whether a rule set of that name is configured.
@@ -287,7 +316,10 @@ fn selection<'a>(action: Action<'a>, rules: [Option<&'a Rule>; 2]) -> Selection<
             .flat_map(|r| r.checks.iter())
             .collect(),
     };
-    let rule = rules.into_iter().flatten().find_map(|r| r.name.as_deref());
+    let rule = RuleTag {
+        name: rules.into_iter().flatten().find_map(|r| r.name.as_deref()),
+        cost: rules.into_iter().flatten().filter_map(|r| r.cost).max(),
+    };
     Selection {
         action,
         checks,
@@ -299,6 +331,7 @@ fn selection<'a>(action: Action<'a>, rules: [Option<&'a Rule>; 2]) -> Selection<
 fn implicit_rule(known: Configured<'_>) -> Rule {
     Rule {
         name: None,
+        cost: None,
         pattern: RuleMatch::any(),
         action: RuleAction::Require(policy::any_configured(known)),
         checks: Checks::default(),
@@ -344,8 +377,21 @@ impl RuleConfig {
                 ));
             }
         }
+        let cost = match self.cost {
+            None => None,
+            Some(c) => match u32::try_from(c) {
+                Ok(c) if (1..=MAX_COST).contains(&c) => Some(c),
+                _ => {
+                    return Err(ConfigError::new(
+                        &format!("{field}.cost"),
+                        format!("a whole number of rate-limit hits, 1 to {MAX_COST}"),
+                    ))
+                }
+            },
+        };
         Ok(Rule {
             name: self.name,
+            cost,
             pattern: self.matches.validate(&format!("{field}.match"))?,
             action,
             checks: Checks::default(),
@@ -668,6 +714,16 @@ mod tests {
         let a = json!({"jwt": "a"});
         let cases: Vec<(Value, &str, &str)> = vec![
             (json!({"rules": [{"match": {}}]}), "rules[0]", "exactly one"),
+            (
+                json!({"rules": [{"allow": "anonymous", "cost": 0}]}),
+                "rules[0].cost",
+                "1 to 1000000",
+            ),
+            (
+                json!({"rules": [{"allow": "anonymous", "cost": 1000001}]}),
+                "rules[0].cost",
+                "1 to 1000000",
+            ),
             (
                 json!({"rules": [{"match": {}, "require": a, "allow": "anonymous"}]}),
                 "rules[0]",

@@ -11,13 +11,16 @@
 //! names use the charset of key ids. Without a `plans` section every caller is on plan `default`.
 
 use crate::config_error::ConfigError;
+use crate::credential::Method;
 use std::collections::BTreeMap;
 
 /// The plan of every caller when no `plans` section is configured.
 pub const DEFAULT_PLAN: &str = "default";
 
-/// The methods `by_method` may name: `anonymous` and each credential kind's method name.
-pub const METHODS: [&str; 3] = ["anonymous", "api_key", "jwt"];
+/// The methods `by_method` may name: `anonymous` and each credential [`Method`]'s name.
+pub fn is_method(name: &str) -> bool {
+    name == "anonymous" || Method::ALL.iter().any(|m| m.name() == name)
+}
 
 /// JSON form of `plans`.
 #[derive(Debug)]
@@ -97,10 +100,11 @@ impl PlansConfig {
         let by_method = self.by_method.unwrap_or_default();
         for (method, plan) in &by_method {
             let at = f(&format!("by_method.{method}"));
-            if !METHODS.contains(&method.as_str()) {
+            if !is_method(method) {
+                let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
                 return Err(ConfigError::new(
                     &at,
-                    format!("unknown method; expected one of {}", METHODS.join(", ")),
+                    format!("unknown method; expected anonymous, {}", names.join(", ")),
                 ));
             }
             known(plan, &at)?;

@@ -252,6 +252,9 @@ impl Plugin {
                     for (name, value) in p.properties() {
                         host.publish(name, value.as_bytes());
                     }
+                    if let Some((name, value)) = p.cost_property() {
+                        host.publish(name, value.as_bytes());
+                    }
                 }
                 if events.unknown_plan {
                     c.count(c.unknown_plan, 1);

@@ -376,6 +376,7 @@ mod tests {
         Identity {
             plan: None,
             kind: Kind::ApiKey,
+            method: crate::credential::Method::ApiKey,
             source: None,
             subject: None,
             key_id: Some(id.into()),
@@ -393,6 +394,7 @@ mod tests {
         Identity {
             plan: None,
             kind: Kind::Jwt,
+            method: crate::credential::Method::Jwt,
             source: Some(provider.into()),
             subject: claims
                 .get("sub")

@@ -2,15 +2,16 @@
 //! in Envoy: rate-limit descriptors (`envoy.rate_limit_descriptors.expr` reading
 //! `filter_state['wasm.edgeguard_plan']`), access logs (`%FILTER_STATE(wasm.edgeguard_plan:PLAIN)%`).
 //!
-//! Four values, each written with the host's `set_property([name], value)`, which Envoy stores as
+//! Four values (five with rule costs), each written with the host's `set_property([name], value)`, which Envoy stores as
 //! the filter state `wasm.<name>` of the request:
 //!
 //! | name | value |
 //! |---|---|
-//! | `edgeguard_auth_method` | `anonymous`, `api_key`, `jwt`; for several credentials (`all`) their methods joined with `+` in a fixed order (`api_key+jwt`) |
-//! | `edgeguard_principal` | `anonymous`, `api_key:<id>`, `jwt:<provider>:<sub>`; for several, joined with `+` in the same order |
+//! | `edgeguard_auth_method` | `anonymous`, `api_key`, `jwt`, `introspection`; for several credentials (`all`) their methods joined with `+` in a fixed order (`api_key+jwt`) |
+//! | `edgeguard_principal` | `anonymous`, `api_key:<id>`, `jwt:<provider>:<sub>`, `introspection:<provider>:<sub>`; for several, joined with `+` in the same order |
 //! | `edgeguard_plan` | the caller's plan ([`crate::plan`]) |
 //! | `edgeguard_rule` | the `name` of the rule that allowed the request; empty when it has none |
+//! | `edgeguard_cost` | the request's cost in rate-limit hits: the rule's `cost`, else `1`; set only when some rule has a `cost` (for a descriptor's `hits_addend: {format: "%FILTER_STATE(wasm.edgeguard_cost:PLAIN)%"}`) |
 //!
 //! Values are bounded and hold ids and subjects only, never a credential. A subject is used as is
 //! when it is 1–256 printable ASCII characters without `+` and not starting with `~`; any other
@@ -26,6 +27,7 @@ pub const AUTH_METHOD: &str = "edgeguard_auth_method";
 pub const PRINCIPAL: &str = "edgeguard_principal";
 pub const PLAN: &str = "edgeguard_plan";
 pub const RULE: &str = "edgeguard_rule";
+pub const COST: &str = "edgeguard_cost";
 
 /// Longest subject used as is in a principal.
 pub const MAX_SUBJECT_BYTES: usize = 256;
@@ -37,14 +39,9 @@ pub struct Published {
     pub principal: String,
     pub plan: String,
     pub rule: String,
-}
-
-/// The method name of a credential kind (what `by_method` and `edgeguard_auth_method` use).
-pub fn method(kind: Kind) -> &'static str {
-    match kind {
-        Kind::ApiKey => "api_key",
-        Kind::Jwt => "jwt",
-    }
+    /// The request's cost in rate-limit hits (its rule's `cost`, else 1), published only when some
+    /// rule of the configuration has a `cost`: what a descriptor's `hits_addend` format reads.
+    pub cost: Option<u32>,
 }
 
 impl Published {
@@ -58,6 +55,7 @@ impl Published {
                 principal: "anonymous".into(),
                 plan: plans.resolve(None, "anonymous").to_string(),
                 rule,
+                cost: None,
             };
         }
         // A fixed order (kind, then source), by insertion: there are a handful at most, and a
@@ -71,7 +69,7 @@ impl Published {
                 .unwrap_or(ids.len());
             ids.insert(at, id);
         }
-        let methods: Vec<&str> = ids.iter().map(|i| method(i.kind)).collect();
+        let methods: Vec<&str> = ids.iter().map(|i| i.method.name()).collect();
         let principal: Vec<String> = ids.iter().map(|i| principal(i)).collect();
         let own: Vec<(Option<&str>, &str)> = ids
             .iter()
@@ -83,6 +81,7 @@ impl Published {
             principal: principal.join("+"),
             plan: plans.resolve_all(&own).to_string(),
             rule,
+            cost: None,
         }
     }
 
@@ -95,13 +94,19 @@ impl Published {
             (RULE, self.rule.as_str()),
         ]
     }
+
+    /// The `edgeguard_cost` value to set, if any.
+    pub fn cost_property(&self) -> Option<(&'static str, String)> {
+        self.cost.map(|c| (COST, c.to_string()))
+    }
 }
 
 fn principal(id: &Identity) -> String {
     match id.kind {
         Kind::ApiKey => format!("api_key:{}", id.key_id.as_deref().unwrap_or("~")),
         Kind::Jwt => format!(
-            "jwt:{}:{}",
+            "{}:{}:{}",
+            id.method.name(),
             id.source.as_deref().unwrap_or("~"),
             subject_part(id.subject.as_deref())
         ),
@@ -145,6 +150,7 @@ mod tests {
     fn key(id: &str, plan: Option<&str>) -> Identity {
         Identity {
             kind: Kind::ApiKey,
+            method: crate::credential::Method::ApiKey,
             source: None,
             subject: None,
             key_id: Some(id.into()),
@@ -158,6 +164,7 @@ mod tests {
     fn jwt(provider: &str, sub: Option<&str>, plan: Option<&str>) -> Identity {
         Identity {
             kind: Kind::Jwt,
+            method: crate::credential::Method::Jwt,
             source: Some(provider.into()),
             subject: sub.map(str::to_string),
             key_id: None,
@@ -207,6 +214,15 @@ mod tests {
         assert_eq!(both.plan, "gold");
         let neither = Published::of(&[jwt("idp", Some("a"), None), key("k", None)], &p, None);
         assert_eq!(neither.plan, "partner", "the first method with a plan");
+        // a provider's opaque token, vouched for by its authorization server
+        let mut opaque = jwt("as", Some("svc-7"), None);
+        opaque.method = crate::credential::Method::Introspection;
+        let i = Published::of(&[opaque], &p, None);
+        assert_eq!(
+            (i.method.as_str(), i.principal.as_str(), i.plan.as_str()),
+            ("introspection", "introspection:as:svc-7", "standard"),
+            "no by_method entry for introspection: the default"
+        );
     }
 
     #[test]

@@ -293,6 +293,7 @@ fn key_state(check: KeyCheck<'_>) -> (Option<String>, CredentialState) {
             Some(k.id.clone()),
             CredentialState::Valid(Identity {
                 kind: Kind::ApiKey,
+                method: super::Method::ApiKey,
                 source: None,
                 subject: None,
                 key_id: Some(k.id.clone()),

@@ -50,6 +50,7 @@ pub fn check(
     }
     CredentialState::Valid(Identity {
         kind: Kind::Jwt,
+        method: super::Method::Introspection,
         source: Some(provider.name.clone()),
         subject,
         key_id: None,

@@ -214,6 +214,7 @@ impl Authenticator for JwtAuth {
                 }
                 CredentialState::Valid(Identity {
                     kind: Kind::Jwt,
+                    method: super::Method::Jwt,
                     source: Some(provider.name.clone()),
                     subject,
                     key_id: None,

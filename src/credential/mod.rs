@@ -57,11 +57,37 @@ impl Kind {
     }
 }
 
+/// How a credential was verified: the method name `plans.by_method` and the published
+/// `edgeguard_auth_method` use ([`crate::publish`]). A provider's token is `Jwt` when it was
+/// verified locally and `Introspection` when its authorization server vouched for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Method {
+    ApiKey,
+    Jwt,
+    Introspection,
+}
+
+impl Method {
+    /// Every method, in the order `edgeguard_auth_method` joins them.
+    pub const ALL: [Method; 3] = [Method::ApiKey, Method::Jwt, Method::Introspection];
+
+    /// The public name (`api_key`, `jwt`, `introspection`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::ApiKey => "api_key",
+            Method::Jwt => "jwt",
+            Method::Introspection => "introspection",
+        }
+    }
+}
+
 /// Who a verified credential speaks for: what requirements are matched against, what checks see,
 /// and what is asserted upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     pub kind: Kind,
+    /// How it was verified (what plans and the published identity name it by).
+    pub method: Method,
     /// The named configuration that verified it (a JWT provider), sent as `headers.provider`;
     /// `None` for a kind configured once (the `api_keys` section).
     pub source: Option<String>,

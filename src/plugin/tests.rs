@@ -444,6 +444,37 @@ fn allowed_requests_publish_who_the_caller_is_and_report_mode_too() {
     );
 }
 
+#[test]
+fn a_rule_cost_is_published_for_every_allowed_request_once_some_rule_has_one() {
+    let host = MockHost::new(T0);
+    let cfg = config("").replace(
+        r#""allow": "anonymous"}"#,
+        r#""allow": "anonymous", "cost": 5}"#,
+    );
+    let p = match Plugin::configure(&host, cfg.as_bytes(), 0, 1) {
+        Ok(p) => p,
+        Err(e) => unreachable!("{e}"),
+    };
+    get_req(&host, 9, "/public", &[]);
+    assert_eq!(p.on_request(&host, 9, true), Flow::Continue);
+    assert_eq!(
+        host.published(9).get("edgeguard_cost").map(String::as_str),
+        Some("5")
+    );
+    get(&host, 10, "/keyed", &[("x-api-key", "the-key")]);
+    assert_eq!(p.on_request(&host, 10, true), Flow::Continue);
+    assert_eq!(
+        host.published(10).get("edgeguard_cost").map(String::as_str),
+        Some("1"),
+        "a rule without a cost counts one hit"
+    );
+    // without any cost in the configuration: nothing (no host call spent)
+    let q = plugin(&host, 2);
+    get_req(&host, 11, "/public", &[]);
+    q.on_request(&host, 11, true);
+    assert_eq!(host.published(11).get("edgeguard_cost"), None);
+}
+
 fn get_req(host: &MockHost, id: u32, path: &str, extra: &[(&str, &str)]) {
     get(host, id, path, extra);
 }

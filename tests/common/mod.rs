@@ -154,6 +154,8 @@ pub struct Options {
     pub edgeguard: bool,
     /// HTTP filters placed before edgeguard (JSON of `http_filters` entries).
     pub filters_before: Vec<Value>,
+    /// HTTP filters placed after edgeguard, before the router (e.g. a rate limiter).
+    pub filters_after: Vec<Value>,
     /// Extra fields merged into the HttpConnectionManager (e.g. `{"normalize_path": true}`).
     pub hcm: Value,
     /// `--log-level`.
@@ -169,6 +171,7 @@ impl Default for Options {
             upstream_port: None,
             edgeguard: true,
             filters_before: Vec::new(),
+            filters_after: Vec::new(),
             hcm: json!({}),
             log_level: "info".into(),
         }
@@ -176,12 +179,13 @@ impl Default for Options {
 }
 
 /// The whole bootstrap: admin and listener `main` on 127.0.0.1:0, HCM (path normalization explicitly
-/// off) → [filters_before] → edgeguard → router → cluster `upstream` on `upstream_port`.
+/// off) → [filters_before] → edgeguard → [filters_after] → router → cluster `upstream` on `upstream_port`.
 pub fn config(plugin_json: &str, wasm: &Path, upstream_port: u16, opts: &Options) -> Value {
     let mut filters = opts.filters_before.clone();
     if opts.edgeguard {
         filters.push(wasm_filter(plugin_json, wasm));
     }
+    filters.extend(opts.filters_after.iter().cloned());
     filters.push(json!({
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
