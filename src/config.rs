@@ -116,6 +116,7 @@ struct RawConfig {
     rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
     default: Option<DefaultAction>,
     plans: Option<PlansConfig>,
+    publish_identity: Option<bool>,
 }
 
 from_json_struct!(RawConfig {
@@ -133,6 +134,7 @@ from_json_struct!(RawConfig {
     rule_sets,
     default,
     plans,
+    publish_identity,
 });
 
 /// The validated configuration.
@@ -155,6 +157,9 @@ pub struct Config {
     /// Throttling plans; without a `plans` section every caller is on plan `default` and no plan
     /// header is sent upstream.
     pub plans: Option<Plans>,
+    /// Publish who the caller is as filter state after every allow (default `true`; see
+    /// [`crate::publish`]). Off saves the host calls where nothing reads it.
+    pub publish_identity: bool,
 }
 
 impl Config {
@@ -271,6 +276,7 @@ impl Config {
             token_cache,
             rules,
             plans,
+            publish_identity: raw.publish_identity.unwrap_or(true),
         })
     }
 

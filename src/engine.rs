@@ -262,7 +262,9 @@ impl Engine {
         if self.config.plans.is_some() {
             edits.set(&self.config.headers.plan, published.plan.clone());
         }
-        events.published = Some(published);
+        if self.config.publish_identity {
+            events.published = Some(published);
+        }
     }
 
     /// The common identity headers of each identity, then the headers its kind adds.

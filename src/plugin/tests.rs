@@ -473,6 +473,16 @@ fn a_rule_cost_is_published_for_every_allowed_request_once_some_rule_has_one() {
     get_req(&host, 11, "/public", &[]);
     q.on_request(&host, 11, true);
     assert_eq!(host.published(11).get("edgeguard_cost"), None);
+    assert_eq!(host.published(11).len(), 4);
+    // publishing off: nothing at all
+    let off = config(r#", "publish_identity": false"#);
+    let r = match Plugin::configure(&host, off.as_bytes(), 0, 3) {
+        Ok(p) => p,
+        Err(e) => unreachable!("{e}"),
+    };
+    get_req(&host, 12, "/public", &[]);
+    assert_eq!(r.on_request(&host, 12, true), Flow::Continue);
+    assert!(host.published(12).is_empty());
 }
 
 fn get_req(host: &MockHost, id: u32, path: &str, extra: &[(&str, &str)]) {
