@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
+.PHONY: image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -103,6 +103,13 @@ ratelimit-server: envoy
 	  $$SUDO apt-get install -y redis-server >/dev/null || { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y redis-server >/dev/null; }; }
 	@$(VENV)/bin/python -c 'import grpc, yaml; from envoy.service.ratelimit.v3 import rls_pb2_grpc' 2>/dev/null || \
 	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(RLS_PINS),'$(p)')
+
+## image: the plugin as an OCI image layout (target/oci/, and target/oci.tar) in the form Istio and
+## Envoy Gateway pull — one tar+gzip layer holding plugin.wasm — without a container engine
+## (tools/oci_image.py; push with skopeo, crane or oras: see the README's "Deploy")
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+image: wasm
+	$(PYTHON) tools/oci_image.py $(WASM) target/oci $(VERSION)
 
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now with the demo signing key (envoy/demo-signing-key.pem, public on purpose).
