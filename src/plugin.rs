@@ -18,6 +18,8 @@ use crate::engine::{Check, Engine, Outcome};
 use crate::host::{CalloutResponse, Host};
 use crate::introspection::{self, Introspections};
 use crate::need::Need;
+use crate::publish;
+use crate::reason::Reason;
 use crate::remote::Remotes;
 use crate::request::Request;
 use crate::waiters::{Attempt, Waiter, Waiters};
@@ -255,6 +257,7 @@ impl Plugin {
                     if let Some((name, value)) = p.cost_property() {
                         host.publish(name, value.as_bytes());
                     }
+                    publish_verdict(host, events.denied, false);
                 }
                 if events.unknown_plan {
                     c.count(c.unknown_plan, 1);
@@ -282,10 +285,22 @@ impl Plugin {
                 );
                 c.count(c.denied, 1);
                 c.count(c.reason(denial.reason), 1);
+                if self.engine.config().publish_identity {
+                    publish_verdict(host, Some(denial.reason), true);
+                }
                 send(host, &denial);
                 Flow::Pause
             }
         }
+    }
+}
+
+/// `edgeguard_decision` and `edgeguard_reason` (for access logs).
+fn publish_verdict<H: Host>(host: &H, denied: Option<Reason>, enforced: bool) {
+    let (decision, reason) = publish::verdict(denied, enforced);
+    host.publish(publish::DECISION, decision.as_bytes());
+    if let Some(r) = reason {
+        host.publish(publish::REASON, r.as_bytes());
     }
 }
 

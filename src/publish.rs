@@ -2,7 +2,7 @@
 //! in Envoy: rate-limit descriptors (`envoy.rate_limit_descriptors.expr` reading
 //! `filter_state['wasm.edgeguard_plan']`), access logs (`%FILTER_STATE(wasm.edgeguard_plan:PLAIN)%`).
 //!
-//! Four values (five with rule costs), each written with the host's `set_property([name], value)`, which Envoy stores as
+//! After an allow, six values (seven with rule costs), after a denial the decision and reason; each written with the host's `set_property([name], value)`, which Envoy stores as
 //! the filter state `wasm.<name>` of the request:
 //!
 //! | name | value |
@@ -11,6 +11,8 @@
 //! | `edgeguard_principal` | `anonymous`, `api_key:<id>`, `jwt:<provider>:<sub>`, `introspection:<provider>:<sub>`; for several, joined with `+` in the same order |
 //! | `edgeguard_plan` | the caller's plan ([`crate::plan`]) |
 //! | `edgeguard_rule` | the `name` of the rule that allowed the request; empty when it has none |
+//! | `edgeguard_decision` | `allow`, `deny`, `would_deny` (report mode) — set on denials too, with the reason ([`verdict`]) |
+//! | `edgeguard_reason` | the reason code of a denial or would-be denial; unset on an allow |
 //! | `edgeguard_cost` | the request's cost in rate-limit hits: the rule's `cost`, else `1`; set only when some rule has a `cost` (for a descriptor's `hits_addend: {format: "%FILTER_STATE(wasm.edgeguard_cost:PLAIN)%"}`) |
 //!
 //! Values are bounded and hold ids and subjects only, never a credential. A subject is used as is
@@ -21,6 +23,7 @@
 
 use crate::credential::{Identity, Kind};
 use crate::plan::Plans;
+use crate::reason::Reason;
 
 /// Filter-state names (single segments: the host path of one property).
 pub const AUTH_METHOD: &str = "edgeguard_auth_method";
@@ -28,6 +31,20 @@ pub const PRINCIPAL: &str = "edgeguard_principal";
 pub const PLAN: &str = "edgeguard_plan";
 pub const RULE: &str = "edgeguard_rule";
 pub const COST: &str = "edgeguard_cost";
+/// `allow`, `deny`, or `would_deny` (report mode); set on every request edgeguard decides.
+pub const DECISION: &str = "edgeguard_decision";
+/// The reason code of a denial or would-be denial ([`crate::reason`]); unset on an allow.
+pub const REASON: &str = "edgeguard_reason";
+
+/// The `edgeguard_decision` and `edgeguard_reason` values of a decided request: `denied` is the
+/// reason it was (or, with `enforced` false, would have been) denied for.
+pub fn verdict(denied: Option<Reason>, enforced: bool) -> (&'static str, Option<&'static str>) {
+    match (denied, enforced) {
+        (None, _) => ("allow", None),
+        (Some(r), true) => ("deny", Some(r.code())),
+        (Some(r), false) => ("would_deny", Some(r.code())),
+    }
+}
 
 /// Longest subject used as is in a principal.
 pub const MAX_SUBJECT_BYTES: usize = 256;

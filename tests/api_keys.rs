@@ -376,6 +376,41 @@ fn demo_works_end_to_end_with_the_printed_key() {
         (403, Some("no_matching_rule")),
         "{r:?}"
     );
+
+    // The access log (stdout) shows each decision from edgeguard's filter state, and never a key
+    // sent in the query.
+    let bad_query_key = "edgeguard-demo-key-typo-in-query";
+    assert_eq!(
+        envoy
+            .get(&format!("/orders?api_key={bad_query_key}"), &[])
+            .status,
+        401
+    );
+    let stdout = envoy.dir.join("stdout.txt");
+    let log = || std::fs::read_to_string(&stdout).unwrap_or_default();
+    let want = [
+        "\"GET /orders\" 200 decision=allow reason=- principal=api_key:demo-app plan=default rule=\n",
+        "\"GET /orders\" 401 decision=deny reason=missing principal=- plan=-",
+        "\"GET /orders\" 401 decision=deny reason=disabled_key",
+        "\"GET /health\" 200 decision=allow reason=- principal=anonymous plan=default",
+        "\"POST /orders\" 200 decision=allow reason=- principal=api_key:demo-app+jwt:demo-idp:bob",
+        "\"GET /orders\" 200 decision=allow reason=- principal=jwt:demo-idp:alice",
+        "\"POST /orders\" 403 decision=deny reason=insufficient_scope",
+        "\"GET /other\" 403 decision=deny reason=no_matching_rule",
+        "\"GET /orders\" 401 decision=deny reason=unknown_key",
+    ];
+    let complete = common::wait_until(std::time::Duration::from_secs(10), || {
+        let l = log();
+        want.iter().all(|w| l.contains(w))
+    });
+    let l = log();
+    assert!(
+        complete,
+        "access log lacks {:?}:\n{l}",
+        want.iter().find(|w| !l.contains(*w))
+    );
+    assert!(!l.contains(bad_query_key), "a query key in the log:\n{l}");
+    assert!(!l.contains(&key), "the demo key in the log:\n{l}");
     drop(envoy);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -370,15 +370,15 @@ fn host_calls_per_request_path() {
         eprintln!("{name}: {total} {calls:?}");
     }
     let total = |n: &str| costs.iter().find(|c| c.0 == n).map(|c| c.1);
-    // headers + clock + the 4 published properties (counters are flushed by the timer, not per
-    // request)
-    assert_eq!(total("anonymous"), Some(6));
-    // headers + clock + 4 properties + key removed + key id set
-    assert_eq!(total("api_key"), Some(8));
-    // headers + clock + 4 properties + token removed + provider and subject set
-    assert_eq!(total("token (cached)"), Some(9));
-    // headers + clock + local reply
-    assert_eq!(total("denied"), Some(3));
+    // headers + clock + the 5 published properties (identity and decision; counters are flushed
+    // by the timer, not per request)
+    assert_eq!(total("anonymous"), Some(7));
+    // headers + clock + 5 properties + key removed + key id set
+    assert_eq!(total("api_key"), Some(9));
+    // headers + clock + 5 properties + token removed + provider and subject set
+    assert_eq!(total("token (cached)"), Some(10));
+    // headers + clock + decision and reason + local reply
+    assert_eq!(total("denied"), Some(5));
     assert_eq!(total("token (cached)"), total("token (first)"));
 }
 
@@ -427,10 +427,22 @@ fn allowed_requests_publish_who_the_caller_is_and_report_mode_too() {
         vec![b"standard".to_vec()],
         "the client's copy is replaced"
     );
-    // a denial publishes nothing; in report mode the would-be denial goes upstream as anonymous
+    assert_eq!(get("edgeguard_decision"), Some("allow"));
+    assert_eq!(get("edgeguard_reason"), None);
+    // a denial publishes only the decision and its reason; in report mode the would-be denial goes
+    // upstream as anonymous
     get_req(&host, 11, "/keyed", &[]);
     p.on_request(&host, 11, true);
-    assert!(host.published(11).is_empty());
+    let denied = host.published(11);
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert_eq!(
+        denied.get("edgeguard_decision").map(String::as_str),
+        Some("deny")
+    );
+    assert_eq!(
+        denied.get("edgeguard_reason").map(String::as_str),
+        Some("missing")
+    );
     let report = config(r#", "mode": "report""#);
     let r = match Plugin::configure(&host, report.as_bytes(), 0, 1) {
         Ok(p) => p,
@@ -441,6 +453,18 @@ fn allowed_requests_publish_who_the_caller_is_and_report_mode_too() {
     assert_eq!(
         host.published(12).get("edgeguard_plan").map(String::as_str),
         Some("default")
+    );
+    assert_eq!(
+        host.published(12)
+            .get("edgeguard_decision")
+            .map(String::as_str),
+        Some("would_deny")
+    );
+    assert_eq!(
+        host.published(12)
+            .get("edgeguard_reason")
+            .map(String::as_str),
+        Some("missing")
     );
 }
 
@@ -473,8 +497,8 @@ fn a_rule_cost_is_published_for_every_allowed_request_once_some_rule_has_one() {
     get_req(&host, 11, "/public", &[]);
     q.on_request(&host, 11, true);
     assert_eq!(host.published(11).get("edgeguard_cost"), None);
-    assert_eq!(host.published(11).len(), 4);
-    // publishing off: nothing at all
+    assert_eq!(host.published(11).len(), 5, "4 of identity, the decision");
+    // publishing off: nothing at all, for an allow or a denial
     let off = config(r#", "publish_identity": false"#);
     let r = match Plugin::configure(&host, off.as_bytes(), 0, 3) {
         Ok(p) => p,
@@ -483,6 +507,9 @@ fn a_rule_cost_is_published_for_every_allowed_request_once_some_rule_has_one() {
     get_req(&host, 12, "/public", &[]);
     assert_eq!(r.on_request(&host, 12, true), Flow::Continue);
     assert!(host.published(12).is_empty());
+    get_req(&host, 13, "/keyed", &[]);
+    r.on_request(&host, 13, true);
+    assert!(host.published(13).is_empty());
 }
 
 fn get_req(host: &MockHost, id: u32, path: &str, extra: &[(&str, &str)]) {

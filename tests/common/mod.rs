@@ -615,9 +615,7 @@ pub fn http_request(
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
     s.write_all(&request_bytes(method, path, headers, body))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    parse_response(&raw)
+    parse_response(&read_response(&mut s)?)
 }
 
 /// Sends `raw` (a whole HTTP/1.1 request, bytes as given: the request target and header values may hold
