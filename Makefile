@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
+.PHONY: demo-env image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -111,37 +111,50 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 image: wasm
 	$(PYTHON) tools/oci_image.py $(WASM) target/oci $(VERSION)
 
+## demo-env: the demo's tokens (minted now, valid 1 h, signed with envoy/demo-signing-key.pem — public on
+## purpose) and key as shell variables in $(DEMO_ENV), for `source`. CLI= picks the edgeguard binary.
+DEMO_ENV ?= target/demo.env
+CLI      ?= target/release/edgeguard
+.PHONY: demo-env
+demo-env:
+	@sign="$(CLI) sign-token --key envoy/demo-signing-key.pem --kid demo-2026 --iss https://idp.edgeguard.demo --aud orders-api --ttl 3600"; \
+	reader=$$($$sign --sub alice --scope orders:read) && \
+	writer=$$($$sign --sub bob --scope 'orders:read orders:write') && \
+	admin=$$($$sign --sub carol --scope admin --claim role=admin) && \
+	mkdir -p $$(dirname $(DEMO_ENV)) && \
+	{ echo "# edgeguard demo (make run): source $(DEMO_ENV)"; \
+	  echo "export EG=http://127.0.0.1:$(DEMO_PORT)"; \
+	  echo "export EG_KEY=$(DEMO_KEY)"; \
+	  echo "export EG_REVOKED_KEY=$(DEMO_REVOKED_KEY)"; \
+	  echo "export READER=$$reader"; \
+	  echo "export WRITER=$$writer"; \
+	  echo "export ADMIN=$$admin"; } > $(DEMO_ENV)
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
-## Tokens are minted now with the demo signing key (envoy/demo-signing-key.pem, public on purpose).
-run: envoy build
-	@cli=target/release/edgeguard; sign="$$cli sign-token --key envoy/demo-signing-key.pem --kid demo-2026 --iss https://idp.edgeguard.demo --aud orders-api --ttl 3600"; \
-	reader=$$($$sign --sub alice --scope orders:read); \
-	writer=$$($$sign --sub bob --scope 'orders:read orders:write'); \
-	admin=$$($$sign --sub carol --scope admin --claim role=admin); \
-	u=http://127.0.0.1:$(DEMO_PORT); \
-	echo; \
-	echo "edgeguard demo on $$u — the upstream echoes the request it received (what edgeguard let through)"; \
+## Tokens are minted now (make demo-env) into target/demo.env, which the printed curl lines use.
+run: envoy build demo-env
+	@echo; \
+	echo "edgeguard demo on http://127.0.0.1:$(DEMO_PORT) — the upstream echoes the request it received (what edgeguard let through)"; \
 	echo "  policy: /health public; GET /orders: API key or token with orders:read;"; \
 	echo "          POST /orders: API key AND token with orders:write; /admin: token with scope admin and role=admin"; \
-	echo "  demo API key: $(DEMO_KEY)   (revoked key: $(DEMO_REVOKED_KEY))"; \
-	echo "  tokens (valid 1 h):  READER=$$reader"; \
-	echo "                       WRITER=$$writer"; \
-	echo "                       ADMIN=$$admin"; \
+	echo "  demo API key \$$EG_KEY, revoked key \$$EG_REVOKED_KEY, tokens \$$READER \$$WRITER \$$ADMIN (valid 1 h)"; \
 	echo; \
-	echo "  200 public:           curl -si $$u/health"; \
-	echo "  200 key:              curl -si -H 'x-api-key: $(DEMO_KEY)' $$u/orders"; \
-	echo "  200 key in query:     curl -si '$$u/orders?api_key=$(DEMO_KEY)&page=2'"; \
-	echo "  200 token:            curl -si -H \"authorization: Bearer $$reader\" $$u/orders"; \
-	echo "  200 key + token:      curl -si -X POST -H 'x-api-key: $(DEMO_KEY)' -H \"authorization: Bearer $$writer\" $$u/orders"; \
-	echo "  200 admin:            curl -si -H \"authorization: Bearer $$admin\" $$u/admin/users"; \
-	echo "  401 no credentials:   curl -si $$u/orders"; \
-	echo "  401 revoked key:      curl -si -H 'x-api-key: $(DEMO_REVOKED_KEY)' $$u/orders"; \
-	echo "  401 key, no token:    curl -si -X POST -H 'x-api-key: $(DEMO_KEY)' $$u/orders"; \
-	echo "  403 missing scope:    curl -si -X POST -H 'x-api-key: $(DEMO_KEY)' -H \"authorization: Bearer $$reader\" $$u/orders"; \
-	echo "  403 not admin:        curl -si -H \"authorization: Bearer $$writer\" $$u/admin/users"; \
-	echo "  403 no rule:          curl -si -H 'x-api-key: $(DEMO_KEY)' $$u/other"; \
+	echo "In another shell:   source $(DEMO_ENV)"; \
 	echo; \
-	echo "Envoy admin: http://127.0.0.1:9901/stats?filter=edgeguard   — Ctrl-C stops Envoy."; \
+	echo '  200 public:           curl -si $$EG/health'; \
+	echo '  200 key:              curl -si -H "x-api-key: $$EG_KEY" $$EG/orders'; \
+	echo '  200 key in query:     curl -si "$$EG/orders?api_key=$$EG_KEY&page=2"'; \
+	echo '  200 token:            curl -si -H "authorization: Bearer $$READER" $$EG/orders'; \
+	echo '  200 key + token:      curl -si -X POST -H "x-api-key: $$EG_KEY" -H "authorization: Bearer $$WRITER" $$EG/orders'; \
+	echo '  200 admin:            curl -si -H "authorization: Bearer $$ADMIN" $$EG/admin/users'; \
+	echo '  401 no credentials:   curl -si $$EG/orders'; \
+	echo '  401 revoked key:      curl -si -H "x-api-key: $$EG_REVOKED_KEY" $$EG/orders'; \
+	echo '  401 key, no token:    curl -si -X POST -H "x-api-key: $$EG_KEY" $$EG/orders'; \
+	echo '  403 missing scope:    curl -si -X POST -H "x-api-key: $$EG_KEY" -H "authorization: Bearer $$READER" $$EG/orders'; \
+	echo '  403 not admin:        curl -si -H "authorization: Bearer $$WRITER" $$EG/admin/users'; \
+	echo '  403 no rule:          curl -si -H "x-api-key: $$EG_KEY" $$EG/other'; \
+	echo; \
+	echo "Each request's decision is logged below (access log). Envoy admin: http://127.0.0.1:9901/stats?filter=edgeguard — Ctrl-C stops Envoy."; \
 	echo
 	exec $(ENVOY) -c envoy/demo.yaml --disable-hot-restart --base-id 7100 --log-level warn --component-log-level wasm:info
 

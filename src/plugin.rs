@@ -78,7 +78,8 @@ impl Plugin {
     ) -> Result<Plugin, ConfigError> {
         let config = Config::parse(bytes)?;
         log::info!(
-            "edgeguard: configured: mode={:?}, {} API key(s), {} provider(s)",
+            "edgeguard {}: configured: mode={:?}, {} API key(s), {} provider(s)",
+            env!("CARGO_PKG_VERSION"),
             config.mode,
             config.api_keys.as_ref().map_or(0, |k| k.keys().len()),
             config.providers.len()

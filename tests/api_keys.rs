@@ -377,6 +377,40 @@ fn demo_works_end_to_end_with_the_printed_key() {
         "{r:?}"
     );
 
+    // `make run`'s variables file (make demo-env): tokens minted now, usable as printed.
+    let env_file = dir.join("demo.env");
+    let made = std::process::Command::new("make")
+        .current_dir(repo())
+        .args(["-s", "demo-env"])
+        .arg(format!("CLI={}", env!("CARGO_BIN_EXE_edgeguard")))
+        .arg(format!("DEMO_ENV={}", env_file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let vars: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(vars["EG_KEY"], key);
+    let seen = upstream_saw(&envoy.get("/orders", &[("authorization", &bearer(&vars["READER"]))]));
+    assert_eq!(seen["headers"]["x-edgeguard-subject"], "alice", "{seen}");
+    assert_eq!(
+        envoy
+            .get(
+                "/admin/users",
+                &[("authorization", &bearer(&vars["ADMIN"]))]
+            )
+            .status,
+        200
+    );
+
     // The access log (stdout) shows each decision from edgeguard's filter state, and never a key
     // sent in the query.
     let bad_query_key = "edgeguard-demo-key-typo-in-query";

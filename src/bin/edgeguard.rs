@@ -1,5 +1,6 @@
 //! `edgeguard`: the host-side companion CLI.
 //!
+//! - `edgeguard --version`: the version (the plugin logs it when it is configured).
 //! - `edgeguard new-key [--id ID] [--scope SCOPE]... [--expires-in N(s|m|h|d)]`: a random 256-bit
 //!   key, printed once, and the config (or key-set) entry that stores only its digest, with
 //!   `expires_at` (Unix seconds) that far from now.
@@ -18,6 +19,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
+  edgeguard --version                               the version (also in the plugin's configure log line)
   edgeguard new-key [--id ID] [--scope SCOPE]... [--expires-in 90d]
                                                     generate an API key and its config entry
                                                     (expiry in s, m, h or d from now)
@@ -35,6 +37,10 @@ fn main() -> ExitCode {
         Some("check-config") => check_config(args.get(1..).unwrap_or_default()),
         Some("new-signing-key") => new_signing_key(args.get(1..).unwrap_or_default()),
         Some("sign-token") => sign_token(args.get(1..).unwrap_or_default()),
+        Some("-V" | "--version" | "version") => {
+            println!("edgeguard {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
