@@ -130,6 +130,14 @@ demo-env:
 	  echo "export WRITER=$$writer"; \
 	  echo "export ADMIN=$$admin"; } > $(DEMO_ENV)
 
+## prometheus-parser: the reference Prometheus text parser (PyPI prometheus-client) into ./.venv, which
+## tests/api_keys.rs reads Envoy's /stats/prometheus with (quick when it is there)
+PROM_PIN := prometheus-client==0.21.*
+.PHONY: prometheus-parser
+prometheus-parser: envoy
+	@$(VENV)/bin/python -c 'import prometheus_client' 2>/dev/null || \
+	  $(VENV)/bin/pip install $(PIP_FLAGS) '$(PROM_PIN)'
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now (make demo-env) into target/demo.env, which the printed curl lines use.
 run: envoy build demo-env
@@ -160,7 +168,7 @@ run: envoy build demo-env
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy oauth-server ratelimit-server wasm
+test: envoy oauth-server ratelimit-server prometheus-parser wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference

@@ -5,25 +5,32 @@
 //! the host in one call per changed counter when the timer flushes them ([`Counters::flush`], every
 //! tick), so `/stats` lags by at most a tick.
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::host::{MetricKind, Metrics};
 use crate::reason::Reason;
 use crate::stats;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+/// Remote keys with a usage series of their own (per VM); the others count as [`OTHER_KEYS`].
+pub const MAX_REMOTE_KEY_METRICS: usize = 1000;
+
+/// The `key_id` of the usage series shared by remote keys past [`MAX_REMOTE_KEY_METRICS`].
+pub const OTHER_KEYS: &str = "~other";
+
 /// Metric ids of one VM.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub allowed: Option<u32>,
-    pub denied: Option<u32>,
-    pub would_deny: Option<u32>,
     /// A credential named a plan not in `plans.names` (it fell back).
     pub unknown_plan: Option<u32>,
     pub cache_hit: Option<u32>,
     pub cache_miss: Option<u32>,
-    /// Indexed like `Reason::ALL`.
-    by_reason: Vec<Option<u32>>,
+    /// Denials by reason, indexed like `Reason::ALL`.
+    denied: Vec<Option<u32>>,
+    /// Report mode's would-be denials by reason, indexed like `Reason::ALL` (defined only in
+    /// report mode).
+    would_deny: Vec<Option<u32>>,
     by_key: HashMap<String, u32>,
     /// Keys of the remote set, by id, defined on first use.
     remote_keys: RefCell<HashMap<String, u32>>,
@@ -45,16 +52,21 @@ impl Counters {
                 .collect::<HashMap<_, _>>()
         };
         Counters {
-            allowed: counter(stats::ALLOWED),
-            denied: counter(stats::DENIED),
-            would_deny: counter(stats::WOULD_DENY),
-            unknown_plan: counter(stats::UNKNOWN_PLAN),
-            cache_hit: counter(stats::CACHE_HIT),
-            cache_miss: counter(stats::CACHE_MISS),
-            by_reason: Reason::ALL
+            allowed: counter(&stats::allowed()),
+            unknown_plan: counter(&stats::plan_unknown()),
+            cache_hit: counter(&stats::token_cache(true)),
+            cache_miss: counter(&stats::token_cache(false)),
+            denied: Reason::ALL
                 .iter()
-                .map(|r| counter(&stats::denied_by(*r)))
+                .map(|r| counter(&stats::denied(*r, true)))
                 .collect(),
+            would_deny: match config.mode {
+                Mode::Report => Reason::ALL
+                    .iter()
+                    .map(|r| counter(&stats::denied(*r, false)))
+                    .collect(),
+                Mode::Enforce => Vec::new(),
+            },
             by_key: named(
                 config
                     .api_keys
@@ -73,9 +85,16 @@ impl Counters {
         }
     }
 
-    pub fn reason(&self, reason: Reason) -> Option<u32> {
+    /// The counter of denials for `reason`.
+    pub fn denied(&self, reason: Reason) -> Option<u32> {
         let i = Reason::ALL.iter().position(|r| *r == reason)?;
-        self.by_reason.get(i).copied().flatten()
+        self.denied.get(i).copied().flatten()
+    }
+
+    /// The counter of report mode's would-be denials for `reason`.
+    pub fn would_deny(&self, reason: Reason) -> Option<u32> {
+        let i = Reason::ALL.iter().position(|r| *r == reason)?;
+        self.would_deny.get(i).copied().flatten()
     }
 
     pub fn key(&self, id: &str) -> Option<u32> {
@@ -90,8 +109,18 @@ impl Counters {
         }
         let known = self.remote_keys.borrow().get(id).copied();
         let k = known.or_else(|| {
-            let k = metrics.define(MetricKind::Counter, &stats::key_allowed(id))?;
-            self.remote_keys.borrow_mut().insert(id.to_string(), k);
+            // Metrics are never deleted: past the bound, keys share one series.
+            let full = self.remote_keys.borrow().len() >= MAX_REMOTE_KEY_METRICS;
+            let (label, name) = if full {
+                (OTHER_KEYS, stats::key_allowed(OTHER_KEYS))
+            } else {
+                (id, stats::key_allowed(id))
+            };
+            if let Some(k) = self.remote_keys.borrow().get(label) {
+                return Some(*k);
+            }
+            let k = metrics.define(MetricKind::Counter, &name)?;
+            self.remote_keys.borrow_mut().insert(label.to_string(), k);
             Some(k)
         });
         self.count(k, 1);
@@ -142,5 +171,33 @@ impl Counters {
         if let Some(id) = self.id(metrics, MetricKind::Gauge, name) {
             metrics.record(id, value);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::MockHost;
+
+    #[test]
+    fn remote_keys_get_a_bounded_number_of_usage_series() {
+        let host = MockHost::new(0);
+        let config = Config::parse(
+            br#"{"api_keys": {"remote": {"cluster": "k", "authority": "k", "path": "/k"}}}"#,
+        )
+        .unwrap();
+        let c = Counters::define(&config, &host);
+        for i in 0..MAX_REMOTE_KEY_METRICS + 5 {
+            c.key_allowed(&host, &format!("key-{i}"));
+        }
+        c.key_allowed(&host, "key-0");
+        c.flush(&host);
+        assert_eq!(host.metric(&stats::key_allowed("key-0")), Some(2));
+        let last = format!("key-{}", MAX_REMOTE_KEY_METRICS - 1);
+        assert_eq!(host.metric(&stats::key_allowed(&last)), Some(1));
+        assert_eq!(host.metric(&stats::key_allowed(OTHER_KEYS)), Some(5));
+        let past = format!("key-{MAX_REMOTE_KEY_METRICS}");
+        assert_eq!(host.metric(&stats::key_allowed(&past)), None);
     }
 }

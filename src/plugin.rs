@@ -244,8 +244,7 @@ impl Plugin {
                         req.path_only(),
                         reason.code()
                     );
-                    c.count(c.would_deny, 1);
-                    c.count(c.reason(reason), 1);
+                    c.count(c.would_deny(reason), 1);
                 }
                 c.count(c.allowed, 1);
                 if let Some(id) = &events.key_id {
@@ -284,8 +283,7 @@ impl Plugin {
                     events.key_id.as_deref().unwrap_or("-"),
                     events.subject.as_deref().unwrap_or("-")
                 );
-                c.count(c.denied, 1);
-                c.count(c.reason(denial.reason), 1);
+                c.count(c.denied(denial.reason), 1);
                 if self.engine.config().publish_identity {
                     publish_verdict(host, Some(denial.reason), true);
                 }

@@ -1,81 +1,177 @@
-//! Metric names. Every name starts with `edgeguard.`; Envoy shows wasm metrics under the
-//! `wasmcustom.` prefix (`/stats`) and as `envoy_wasmcustom_edgeguard_*` in `/stats/prometheus`.
+//! Metric names, ready for Prometheus: one family per concept, its labels carried in the name in
+//! Istio's tag form — `<family>.` then `<label>=.=<value>;.;` for each label — because the host ABI has no
+//! labels (`edgeguard_requests_total.decision=.=denied;.;reason=.=expired;.;`). Envoy's `stats_config.stats_tags` with one regex per label, `(<label>=\.=(.*?);\.;)`
+//! (shipped in `envoy/stats-tags.yaml`; in Istio, `proxyStatsMatcher` plus `extraStatTags`), turn
+//! them into labels, so `/stats/prometheus` reads
+//! `edgeguard_requests_total{decision="denied",reason="expired"}`. In `/stats` a metric keeps its
+//! whole name under Envoy's `wasmcustom.` prefix.
 //!
-//! | name | kind | meaning |
-//! |---|---|---|
-//! | `edgeguard.requests.allowed` | counter | requests let through (report mode included) |
-//! | `edgeguard.requests.denied` | counter | requests answered with a denial |
-//! | `edgeguard.requests.would_deny` | counter | report mode: requests that would have been denied |
-//! | `edgeguard.plan.unknown` | counter | allowed requests whose credential named a plan not in `plans.names` (they got the fallback plan) |
-//! | `edgeguard.denied.<reason>` | counter | denials (or would-be denials) by reason code |
-//! | `edgeguard.api_key.<id>.allowed` | counter | requests allowed with API key `<id>` (usage) |
-//! | `edgeguard.provider.<name>.verified` | counter | tokens verified by provider `<name>` |
-//! | `edgeguard.jwks.<name>.fetch_ok` / `fetch_failed` | counter | JWKS fetches by outcome |
-//! | `edgeguard.jwks.<name>.age_seconds` | gauge | age of the key set in use |
-//! | `edgeguard.discovery.<name>.fetch_ok` / `fetch_failed` | counter | discovery-document fetches by outcome (an issuer mismatch or a refused `jwks_uri` is a failed fetch) |
-//! | `edgeguard.discovery.<name>.age_seconds` | gauge | age of the discovery document in use |
-//! | `edgeguard.token_cache.hit` / `miss` | counter | signature checks answered by the verified-token cache, or not |
-//! | `edgeguard.introspection.<name>.active` / `inactive` / `error` | counter | introspection calls by outcome |
-//! | `edgeguard.introspection.<name>.cache_hit` / `coalesced` / `overloaded` | counter | tokens answered from the cache, requests that waited for another request's call, new tokens refused (503) beyond `max_in_flight` |
-//! | `edgeguard.api_key_set.fetch_ok` / `fetch_failed` | counter | remote API-key set fetches by outcome |
-//! | `edgeguard.api_key_set.keys` | gauge | keys of the remote set in use (after skipped entries) |
-//! | `edgeguard.api_key_set.age_seconds` | gauge | age of the remote key set in use |
+//! Label values are bounded and never secret: decisions, reason codes, results, and configured
+//! names (providers; API-key ids, which use the charset of [`crate::plan::is_plan_name`]). Nothing
+//! per user or per token is ever in a name.
+//!
+//! | family | kind | labels | meaning |
+//! |---|---|---|---|
+//! | `edgeguard_requests_total` | counter | `decision` (`allowed`, `denied`, `would_deny`), `reason` (denials) | requests by decision: let through (report mode included), answered with a denial, or (report mode) let through but would have been denied |
+//! | `edgeguard_plan_unknown_total` | counter | — | allowed requests whose credential named a plan not in `plans.names` (they got the fallback plan) |
+//! | `edgeguard_api_key_requests_total` | counter | `key_id` | requests allowed with each API key (usage) |
+//! | `edgeguard_tokens_verified_total` | counter | `provider` | tokens verified by each provider |
+//! | `edgeguard_token_cache_lookups_total` | counter | `result` (`hit`, `miss`) | signature checks answered by the verified-token cache, or not |
+//! | `edgeguard_jwks_fetches_total` | counter | `provider`, `result` (`ok`, `failed`) | JWKS fetches |
+//! | `edgeguard_jwks_age_seconds` | gauge | `provider` | age of the key set in use |
+//! | `edgeguard_discovery_fetches_total` | counter | `provider`, `result` | discovery-document fetches (an issuer mismatch or a refused `jwks_uri` is a failed fetch) |
+//! | `edgeguard_discovery_age_seconds` | gauge | `provider` | age of the discovery document in use |
+//! | `edgeguard_introspection_calls_total` | counter | `provider`, `result` (`active`, `inactive`, `error`) | introspection calls by outcome |
+//! | `edgeguard_introspection_lookups_total` | counter | `provider`, `result` (`cache_hit`, `coalesced`, `overloaded`) | tokens answered from the cache, requests that waited for another request's call, new tokens refused (503) beyond `max_in_flight` |
+//! | `edgeguard_api_key_set_fetches_total` | counter | `result` | remote API-key set fetches |
+//! | `edgeguard_api_key_set_keys` | gauge | — | keys of the remote set in use (after skipped entries) |
+//! | `edgeguard_api_key_set_age_seconds` | gauge | — | age of the remote key set in use |
 
 use crate::reason::Reason;
 
-pub const ALLOWED: &str = "edgeguard.requests.allowed";
-pub const DENIED: &str = "edgeguard.requests.denied";
-pub const WOULD_DENY: &str = "edgeguard.requests.would_deny";
-pub const UNKNOWN_PLAN: &str = "edgeguard.plan.unknown";
+/// Every label name a family uses (what `envoy/stats-tags.yaml` extracts).
+pub const LABELS: [&str; 5] = ["decision", "reason", "key_id", "provider", "result"];
 
-pub fn denied_by(reason: Reason) -> String {
-    format!("edgeguard.denied.{}", reason.code())
+pub const REQUESTS: &str = "edgeguard_requests_total";
+pub const PLAN_UNKNOWN: &str = "edgeguard_plan_unknown_total";
+pub const API_KEY_REQUESTS: &str = "edgeguard_api_key_requests_total";
+pub const TOKENS_VERIFIED: &str = "edgeguard_tokens_verified_total";
+pub const TOKEN_CACHE: &str = "edgeguard_token_cache_lookups_total";
+pub const JWKS_FETCHES: &str = "edgeguard_jwks_fetches_total";
+pub const JWKS_AGE: &str = "edgeguard_jwks_age_seconds";
+pub const DISCOVERY_FETCHES: &str = "edgeguard_discovery_fetches_total";
+pub const DISCOVERY_AGE: &str = "edgeguard_discovery_age_seconds";
+pub const INTROSPECTION_CALLS: &str = "edgeguard_introspection_calls_total";
+pub const INTROSPECTION_LOOKUPS: &str = "edgeguard_introspection_lookups_total";
+pub const KEY_SET_FETCHES: &str = "edgeguard_api_key_set_fetches_total";
+pub const KEY_SET_KEYS: &str = "edgeguard_api_key_set_keys";
+pub const KEY_SET_AGE: &str = "edgeguard_api_key_set_age_seconds";
+
+/// The metric name of `family` with `labels`, in Istio's tag form.
+pub fn name(family: &str, labels: &[(&str, &str)]) -> String {
+    let mut n = String::with_capacity(family.len() + labels.len() * 24);
+    n.push_str(family);
+    if !labels.is_empty() {
+        n.push('.');
+    }
+    for (label, value) in labels {
+        n.push_str(label);
+        n.push_str("=.=");
+        n.push_str(value);
+        n.push_str(";.;");
+    }
+    n
+}
+
+fn result(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "failed"
+    }
+}
+
+pub fn allowed() -> String {
+    name(REQUESTS, &[("decision", "allowed")])
+}
+
+/// Denials (`enforced`) or would-be denials (report mode) for `reason`.
+pub fn denied(reason: Reason, enforced: bool) -> String {
+    let decision = if enforced { "denied" } else { "would_deny" };
+    name(
+        REQUESTS,
+        &[("decision", decision), ("reason", reason.code())],
+    )
+}
+
+pub fn plan_unknown() -> String {
+    name(PLAN_UNKNOWN, &[])
 }
 
 pub fn key_allowed(id: &str) -> String {
-    format!("edgeguard.api_key.{id}.allowed")
+    name(API_KEY_REQUESTS, &[("key_id", id)])
 }
 
-pub fn provider_verified(name: &str) -> String {
-    format!("edgeguard.provider.{name}.verified")
+pub fn provider_verified(provider: &str) -> String {
+    name(TOKENS_VERIFIED, &[("provider", provider)])
 }
 
-pub fn jwks_fetch(name: &str, ok: bool) -> String {
-    format!(
-        "edgeguard.jwks.{name}.{}",
-        if ok { "fetch_ok" } else { "fetch_failed" }
+pub fn token_cache(hit: bool) -> String {
+    name(TOKEN_CACHE, &[("result", if hit { "hit" } else { "miss" })])
+}
+
+pub fn jwks_fetch(provider: &str, ok: bool) -> String {
+    name(
+        JWKS_FETCHES,
+        &[("provider", provider), ("result", result(ok))],
     )
 }
 
-pub fn jwks_age(name: &str) -> String {
-    format!("edgeguard.jwks.{name}.age_seconds")
+pub fn jwks_age(provider: &str) -> String {
+    name(JWKS_AGE, &[("provider", provider)])
 }
 
-pub fn discovery_fetch(name: &str, ok: bool) -> String {
-    format!(
-        "edgeguard.discovery.{name}.{}",
-        if ok { "fetch_ok" } else { "fetch_failed" }
+pub fn discovery_fetch(provider: &str, ok: bool) -> String {
+    name(
+        DISCOVERY_FETCHES,
+        &[("provider", provider), ("result", result(ok))],
     )
 }
 
-pub fn discovery_age(name: &str) -> String {
-    format!("edgeguard.discovery.{name}.age_seconds")
+pub fn discovery_age(provider: &str) -> String {
+    name(DISCOVERY_AGE, &[("provider", provider)])
 }
 
-pub const CACHE_HIT: &str = "edgeguard.token_cache.hit";
-pub const CACHE_MISS: &str = "edgeguard.token_cache.miss";
-
-/// `edgeguard.introspection.<name>.<what>` (`active`, `inactive`, `error`, `cache_hit`, `coalesced`,
-/// `overloaded`).
-pub fn introspection(name: &str, what: &str) -> String {
-    format!("edgeguard.introspection.{name}.{what}")
+/// An introspection outcome of `provider`: a call's (`active`, `inactive`, `error`) or a lookup's
+/// (`cache_hit`, `coalesced`, `overloaded`).
+pub fn introspection(provider: &str, what: &str) -> String {
+    let family = match what {
+        "active" | "inactive" | "error" => INTROSPECTION_CALLS,
+        _ => INTROSPECTION_LOOKUPS,
+    };
+    name(family, &[("provider", provider), ("result", what)])
 }
+
 pub fn key_set_fetch(ok: bool) -> String {
-    format!(
-        "edgeguard.api_key_set.{}",
-        if ok { "fetch_ok" } else { "fetch_failed" }
-    )
+    name(KEY_SET_FETCHES, &[("result", result(ok))])
 }
 
-pub const KEY_SET_KEYS: &str = "edgeguard.api_key_set.keys";
-pub const KEY_SET_AGE: &str = "edgeguard.api_key_set.age_seconds";
+pub fn key_set_keys() -> String {
+    name(KEY_SET_KEYS, &[])
+}
+
+pub fn key_set_age() -> String {
+    name(KEY_SET_AGE, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_their_labels_in_istio_tag_form() {
+        assert_eq!(allowed(), "edgeguard_requests_total.decision=.=allowed;.;");
+        assert_eq!(
+            denied(Reason::Expired, true),
+            "edgeguard_requests_total.decision=.=denied;.;reason=.=expired;.;"
+        );
+        assert_eq!(
+            introspection("as", "coalesced"),
+            "edgeguard_introspection_lookups_total.provider=.=as;.;result=.=coalesced;.;"
+        );
+        assert_eq!(plan_unknown(), "edgeguard_plan_unknown_total");
+        // every label of every name is one LABELS extracts
+        for n in [
+            denied(Reason::Missing, false),
+            key_allowed("ios-app"),
+            jwks_fetch("idp", true),
+            token_cache(false),
+            key_set_fetch(true),
+        ] {
+            for (before, _) in n.split(";.;").filter_map(|p| p.split_once("=.=")) {
+                let label = before.rsplit('.').next().unwrap_or(before);
+                assert!(LABELS.contains(&label), "{n}: {label}");
+            }
+        }
+    }
+}

@@ -10,6 +10,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use common::{envoy_validate_file, repo, validate_plugin, Envoy, Response};
 use edgeguard::credential::api_key::sha256_hex;
 use serde_json::{json, Value};
@@ -84,11 +86,14 @@ fn valid_key_in_header_is_forwarded_with_key_id_and_stripped() {
     assert_eq!(seen["method"], "GET", "{seen}");
     // Metrics (Envoy prefixes wasm metrics with `wasmcustom.`).
     let usage = common::wait_until(std::time::Duration::from_secs(5), || {
-        envoy.stat("wasmcustom.edgeguard.api_key.ios-app.allowed") == Some(1)
-            && envoy.stat("wasmcustom.edgeguard.requests.allowed") == Some(1)
+        envoy.stat(&format!("wasmcustom.{}", stats::key_allowed("ios-app"))) == Some(1)
+            && envoy.stat(&format!("wasmcustom.{}", stats::allowed())) == Some(1)
     });
     assert!(usage, "{:?}", envoy.stats_matching("edgeguard"));
-    assert_eq!(envoy.stat("wasmcustom.edgeguard.requests.allowed"), Some(1));
+    assert_eq!(
+        envoy.stat(&format!("wasmcustom.{}", stats::allowed())),
+        Some(1)
+    );
 }
 
 #[test]
@@ -158,16 +163,21 @@ fn missing_unknown_and_disabled_keys_get_401_with_reason() {
     // Metrics by reason (Envoy prefixes wasm metrics with `wasmcustom.`).
     // Each worker's VM flushes its counts on its own timer: wait until every VM's are in.
     let reasons = [("missing", 2), ("unknown_key", 1), ("disabled_key", 2)];
+    let denied = |reason: &str| {
+        stats::name(
+            stats::REQUESTS,
+            &[("decision", "denied"), ("reason", reason)],
+        )
+    };
     let counted = common::wait_until(std::time::Duration::from_secs(5), || {
-        envoy.stat("wasmcustom.edgeguard.requests.denied") == Some(5)
-            && reasons.iter().all(|(reason, n)| {
-                envoy.stat(&format!("wasmcustom.edgeguard.denied.{reason}")) == Some(*n)
-            })
+        Some(envoy.edgeguard_sum(stats::REQUESTS, &[("decision", "denied")])) == Some(5)
+            && reasons
+                .iter()
+                .all(|(reason, n)| envoy.edgeguard_count(&denied(reason)) == *n)
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
     for (reason, n) in reasons {
-        let name = format!("wasmcustom.edgeguard.denied.{reason}");
-        assert_eq!(envoy.stat(&name), Some(n), "{name}");
+        assert_eq!(envoy.edgeguard_count(&denied(reason)), n, "{reason}");
     }
 }
 
@@ -411,6 +421,85 @@ fn demo_works_end_to_end_with_the_printed_key() {
         200
     );
 
+    // /stats/prometheus, read by the reference Prometheus text parser: one family per concept with
+    // bounded labels (envoy/stats-tags.yaml, which the demo uses), nothing secret in a name.
+    let prom = common::http_get(envoy.admin, "/stats/prometheus")
+        .unwrap()
+        .body;
+    assert!(!prom.contains(&key), "the demo key in a metric");
+    let samples = prometheus_samples(&prom);
+    let sample = |family: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|(n, l, _)| {
+                n == family
+                    && l.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|(_, _, v)| *v)
+    };
+    let counted = |family: &str, labels: &[(&str, &str)], want: f64| {
+        common::wait_until(std::time::Duration::from_secs(5), || {
+            let p = common::http_get(envoy.admin, "/stats/prometheus")
+                .unwrap()
+                .body;
+            prometheus_samples(&p).iter().any(|(n, l, v)| {
+                n == family
+                    && l.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, x)| l.get(*k).map(String::as_str) == Some(*x))
+                    && *v >= want
+            })
+        })
+    };
+    assert!(
+        counted(
+            "edgeguard_requests_total",
+            &[("decision", "denied"), ("reason", "no_matching_rule")],
+            1.0
+        ),
+        "{prom}"
+    );
+    assert!(
+        counted(
+            "edgeguard_api_key_requests_total",
+            &[("key_id", "demo-app")],
+            3.0
+        ),
+        "{prom}"
+    );
+    assert!(
+        counted(
+            "edgeguard_tokens_verified_total",
+            &[("provider", "demo-idp")],
+            3.0
+        ),
+        "{prom}"
+    );
+    assert!(
+        sample("edgeguard_requests_total", &[("decision", "allowed")]).is_some(),
+        "{prom}"
+    );
+    assert!(
+        sample("edgeguard_plan_unknown_total", &[]).is_some(),
+        "{prom}"
+    );
+    for (name, labels, _) in &samples {
+        if name.starts_with("edgeguard_") {
+            assert!(
+                labels.keys().all(|k| stats::LABELS.contains(&k.as_str())),
+                "{name} {labels:?}"
+            );
+            assert!(
+                !name.contains("=") && !name.contains(';'),
+                "{name}: labels left in the name"
+            );
+        }
+    }
+
     // The access log (stdout) shows each decision from edgeguard's filter state, and never a key
     // sent in the query.
     let bad_query_key = "edgeguard-demo-key-typo-in-query";
@@ -447,4 +536,39 @@ fn demo_works_end_to_end_with_the_printed_key() {
     assert!(!l.contains(&key), "the demo key in the log:\n{l}");
     drop(envoy);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The samples of a Prometheus text exposition, parsed by the reference parser (PyPI
+/// `prometheus-client` in the project's `.venv`, installed by `make prometheus-parser`, part of
+/// `make test`): (family name, labels, value).
+fn prometheus_samples(
+    text: &str,
+) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    let python = repo().join(".venv/bin/python");
+    let mut child = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import json, sys\n\
+             from prometheus_client.parser import text_string_to_metric_families as parse\n\
+             print(json.dumps([[s.name, s.labels, s.value] for f in parse(sys.stdin.read()) for s in f.samples]))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} — run `make prometheus-parser` (or `make test`)", python.display()));
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused /stats/prometheus (or is missing: run `make prometheus-parser`): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -13,6 +13,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use base64::Engine as _;
 use common::{b64, cluster, validate_plugin, Envoy, HttpServer, Options, Reply, Response};
 use edgeguard::config::Config;
@@ -858,9 +860,10 @@ fn attack_table_is_refused_through_envoy() {
     }
     // Counters reach Envoy on the plugin's timer (100 ms).
     common::wait_until(std::time::Duration::from_secs(5), || {
-        envoy.stat("wasmcustom.edgeguard.requests.denied") == Some(cases.len() as u64)
+        Some(envoy.edgeguard_sum(stats::REQUESTS, &[("decision", "denied")]))
+            == Some(cases.len() as u64)
     });
-    let denied = envoy.stat("wasmcustom.edgeguard.requests.denied");
+    let denied = Some(envoy.edgeguard_sum(stats::REQUESTS, &[("decision", "denied")]));
     assert_eq!(
         denied,
         Some(cases.len() as u64),

@@ -15,6 +15,7 @@
 mod common;
 
 use common::{repo, temp_dir, validate_plugin};
+use edgeguard::stats;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 
@@ -158,4 +159,51 @@ fn kong_filter_chain_names_the_edgeguard_filter() {
     let remote = &filters[0]["config"]["providers"]["corp"]["jwks"]["remote"];
     assert!(remote["cluster"].as_str().unwrap().ends_with(":443"));
     assert_accepted("kong filter config", &filters[0]["config"]);
+}
+
+#[test]
+fn the_grafana_dashboard_queries_only_families_and_labels_edgeguard_exports() {
+    let families = [
+        stats::REQUESTS,
+        stats::PLAN_UNKNOWN,
+        stats::API_KEY_REQUESTS,
+        stats::TOKENS_VERIFIED,
+        stats::TOKEN_CACHE,
+        stats::JWKS_FETCHES,
+        stats::JWKS_AGE,
+        stats::DISCOVERY_FETCHES,
+        stats::DISCOVERY_AGE,
+        stats::INTROSPECTION_CALLS,
+        stats::INTROSPECTION_LOOKUPS,
+        stats::KEY_SET_FETCHES,
+        stats::KEY_SET_KEYS,
+        stats::KEY_SET_AGE,
+    ];
+    let d: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("deploy/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut queries = 0;
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            queries += 1;
+            let mut rest = expr;
+            while let Some(i) = rest.find("edgeguard_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(families.contains(&name.as_str()), "{expr}: {name}");
+                rest = &rest[i + name.len()..];
+            }
+            for by in expr.split("by (").skip(1) {
+                let labels = by.split(')').next().unwrap();
+                for l in labels.split(',').map(str::trim) {
+                    assert!(stats::LABELS.contains(&l), "{expr}: label {l}");
+                }
+            }
+        }
+    }
+    assert!(queries >= 8);
 }

@@ -14,6 +14,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use common::oauth_server::{Client, OAuthServer};
 use common::{b64, cluster, Envoy, HttpServer, Options, Reply, Response};
 use jwt_simple::prelude::*;
@@ -114,7 +116,10 @@ fn discovered_keys_on_another_host_verify_tokens_and_survive_an_outage() {
     }
     assert!(
         envoy
-            .stat("wasmcustom.edgeguard.discovery.as.fetch_ok")
+            .stat(&format!(
+                "wasmcustom.{}",
+                stats::discovery_fetch("as", true)
+            ))
             .unwrap_or(0)
             >= 1,
         "{}",
@@ -122,13 +127,19 @@ fn discovered_keys_on_another_host_verify_tokens_and_survive_an_outage() {
     );
     common::wait_until(std::time::Duration::from_secs(10), || {
         envoy
-            .stat("wasmcustom.edgeguard.discovery.as.fetch_failed")
+            .stat(&format!(
+                "wasmcustom.{}",
+                stats::discovery_fetch("as", false)
+            ))
             .unwrap_or(0)
             >= 1
     });
     assert!(
         envoy
-            .stat("wasmcustom.edgeguard.discovery.as.fetch_failed")
+            .stat(&format!(
+                "wasmcustom.{}",
+                stats::discovery_fetch("as", false)
+            ))
             .unwrap_or(0)
             >= 1,
         "{}",
@@ -230,8 +241,11 @@ fn a_real_authorization_servers_discovery_and_rsa_key_verify_its_id_tokens() {
 
     assert!(
         common::wait_until(std::time::Duration::from_secs(5), || {
-            envoy.stat("wasmcustom.edgeguard.discovery.dot.fetch_ok") == Some(1)
-                && envoy.stat("wasmcustom.edgeguard.jwks.dot.fetch_ok") == Some(1)
+            envoy.stat(&format!(
+                "wasmcustom.{}",
+                stats::discovery_fetch("dot", true)
+            )) == Some(1)
+                && envoy.stat(&format!("wasmcustom.{}", stats::jwks_fetch("dot", true))) == Some(1)
         }),
         "one discovery and one key-set fetch per proxy: {}",
         envoy.stats()

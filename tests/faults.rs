@@ -16,6 +16,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use common::{b64, cluster, Envoy, HttpServer, Options, Reply, Response};
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
@@ -355,12 +357,12 @@ fn garbage_jwks_responses_keep_last_good_keys() {
     // Counters reach Envoy on the plugin's timer (100 ms).
     common::wait_until(StdDuration::from_secs(5), || {
         envoy
-            .stat("wasmcustom.edgeguard.jwks.big.fetch_failed")
+            .stat(&format!("wasmcustom.{}", stats::jwks_fetch("big", false)))
             .unwrap_or(0)
             >= 2
     });
     let failed = envoy
-        .stat("wasmcustom.edgeguard.jwks.big.fetch_failed")
+        .stat(&format!("wasmcustom.{}", stats::jwks_fetch("big", false)))
         .unwrap_or(0);
     assert!(failed >= 2, "{:?}", envoy.stats_matching("jwks.big"));
     assert_vms_unchanged(&envoy, &before);

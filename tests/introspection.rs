@@ -18,6 +18,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use common::oauth_server::{Client, OAuthServer};
 use common::{
     cluster, temp_dir, validate_plugin, wait_until, wasm_path, EchoUpstream, Envoy, HttpServer,
@@ -175,18 +177,21 @@ fn tokens_of_a_real_authorization_server_are_introspected() {
 
     // The metrics, per provider.
     let metrics_ok = wait_until(Duration::from_secs(5), || {
-        envoy.edgeguard_count("introspection.as.active") >= 2
-            && envoy.edgeguard_count("introspection.as.inactive") >= 1
-            && envoy.edgeguard_count("introspection.as.cache_hit") >= 1
-            && envoy.edgeguard_count("introspection.as_post.active") >= 1
-            && envoy.edgeguard_count("introspection.as_post.inactive") >= 1
+        envoy.edgeguard_count(&stats::introspection("as", "active")) >= 2
+            && envoy.edgeguard_count(&stats::introspection("as", "inactive")) >= 1
+            && envoy.edgeguard_count(&stats::introspection("as", "cache_hit")) >= 1
+            && envoy.edgeguard_count(&stats::introspection("as_post", "active")) >= 1
+            && envoy.edgeguard_count(&stats::introspection("as_post", "inactive")) >= 1
     });
     assert!(
         metrics_ok,
         "introspection metrics: {:?}",
         envoy.stats_matching("introspection")
     );
-    assert_eq!(envoy.edgeguard_count("introspection.as.error"), 0);
+    assert_eq!(
+        envoy.edgeguard_count(&stats::introspection("as", "error")),
+        0
+    );
     let log = envoy.log();
     for secret in [
         svc_token.as_str(),
@@ -297,16 +302,16 @@ fn server_failures_are_503_and_a_burst_of_one_new_token_makes_one_call() {
     }
     assert_eq!(burst.hits(), 1, "one introspection call for 20 requests");
     let counted = wait_until(Duration::from_secs(5), || {
-        envoy.edgeguard_count("introspection.burst.active") == 1
-            && envoy.edgeguard_count("introspection.burst.coalesced")
-                + envoy.edgeguard_count("introspection.burst.cache_hit")
+        envoy.edgeguard_count(&stats::introspection("burst", "active")) == 1
+            && envoy.edgeguard_count(&stats::introspection("burst", "coalesced"))
+                + envoy.edgeguard_count(&stats::introspection("burst", "cache_hit"))
                 >= 18
     });
     assert!(counted, "{:?}", envoy.stats_matching("introspection.burst"));
     let errors = wait_until(Duration::from_secs(5), || {
         ["garbage", "status", "big", "slow", "down"]
             .iter()
-            .all(|n| envoy.edgeguard_count(&format!("introspection.{n}.error")) >= 1)
+            .all(|n| envoy.edgeguard_count(&stats::introspection(n, "error")) >= 1)
     });
     assert!(errors, "{:?}", envoy.stats_matching(".error"));
 }

@@ -13,6 +13,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use common::{b64, cluster, wait_until, Envoy, HttpServer, Options, Reply, Response};
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
@@ -322,7 +324,7 @@ fn every_algorithm_family_verifies_and_identity_is_forwarded() {
         }
     }
     let verified = wait_until(StdDuration::from_secs(5), || {
-        envoy.edgeguard_count("provider.main.verified") == 6
+        envoy.edgeguard_count(&stats::provider_verified("main")) == 6
     });
     assert!(verified, "{:?}", envoy.stats_matching("edgeguard"));
 }
@@ -465,13 +467,31 @@ fn reason_codes_through_envoy() {
     );
     // Each worker's VM flushes its counts on its own timer: wait until every VM's are in.
     let counted = wait_until(StdDuration::from_secs(5), || {
-        envoy.edgeguard_count("requests.denied") == n
-            && envoy.edgeguard_count("denied.alg_not_allowed") == 2
-            && envoy.edgeguard_count("denied.expired") == 1
+        envoy.edgeguard_sum(stats::REQUESTS, &[("decision", "denied")]) == n
+            && envoy.edgeguard_count(&stats::name(
+                stats::REQUESTS,
+                &[("decision", "denied"), ("reason", "alg_not_allowed")],
+            )) == 2
+            && envoy.edgeguard_count(&stats::name(
+                stats::REQUESTS,
+                &[("decision", "denied"), ("reason", "expired")],
+            )) == 1
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
-    assert_eq!(envoy.edgeguard_count("denied.alg_not_allowed"), 2);
-    assert_eq!(envoy.edgeguard_count("denied.expired"), 1);
+    assert_eq!(
+        envoy.edgeguard_count(&stats::name(
+            stats::REQUESTS,
+            &[("decision", "denied"), ("reason", "alg_not_allowed")]
+        )),
+        2
+    );
+    assert_eq!(
+        envoy.edgeguard_count(&stats::name(
+            stats::REQUESTS,
+            &[("decision", "denied"), ("reason", "expired")]
+        )),
+        1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -606,7 +626,7 @@ fn jwks_server_down_at_start_gives_503_then_recovers() {
     assert_401(&envoy.get("/", &[]), "missing");
     assert_eq!(envoy.echo.as_ref().unwrap().hits(), 0);
     let failed = wait_until(StdDuration::from_secs(5), || {
-        envoy.edgeguard_count("jwks.idp.fetch_failed") >= 1
+        envoy.edgeguard_count(&stats::jwks_fetch("idp", false)) >= 1
     });
     assert!(failed, "{:?}", envoy.stats_matching("edgeguard"));
 
@@ -614,7 +634,7 @@ fn jwks_server_down_at_start_gives_503_then_recovers() {
     server.restart();
     let r = poll(&envoy, &t, StdDuration::from_secs(20), |r| r.status == 200);
     assert_eq!(upstream_saw(&r)["headers"]["x-edgeguard-subject"], "alice");
-    assert!(envoy.edgeguard_count("jwks.idp.fetch_ok") >= 1);
+    assert!(envoy.edgeguard_count(&stats::jwks_fetch("idp", true)) >= 1);
 }
 
 #[test]
@@ -628,7 +648,7 @@ fn slow_jwks_at_start_holds_requests_then_503_then_recovers() {
     );
     let envoy = Envoy::start_with(&remote_plugin(2, 600, 1500), with_jwks_cluster(&server, 2));
     let t = ed_token(&k.ed, "k1");
-    let failed_before = envoy.edgeguard_count("jwks.idp.fetch_failed");
+    let failed_before = envoy.edgeguard_count(&stats::jwks_fetch("idp", false));
     let started = Instant::now();
     let r = envoy.get("/", &[("authorization", &bearer(&t))]);
     let held = started.elapsed();
@@ -665,7 +685,7 @@ fn cached_keys_survive_a_jwks_outage_until_max_stale() {
     server.stop();
     let down_at = Instant::now();
     let failed = wait_until(StdDuration::from_secs(10), || {
-        envoy.edgeguard_count("jwks.idp.fetch_failed") >= 1
+        envoy.edgeguard_count(&stats::jwks_fetch("idp", false)) >= 1
     });
     assert!(failed, "{:?}", envoy.stats_matching("edgeguard"));
     // Refreshes fail, the last good keys are still used.
@@ -708,10 +728,10 @@ fn garbage_or_oversized_jwks_keeps_the_old_keys() {
         ("no usable key", keyless),
     ];
     for (what, reply) in cases {
-        let before = envoy.edgeguard_count("jwks.idp.fetch_failed");
+        let before = envoy.edgeguard_count(&stats::jwks_fetch("idp", false));
         server.set(reply);
         let failed = wait_until(StdDuration::from_secs(10), || {
-            envoy.edgeguard_count("jwks.idp.fetch_failed") > before
+            envoy.edgeguard_count(&stats::jwks_fetch("idp", false)) > before
         });
         assert!(
             failed,
@@ -722,10 +742,10 @@ fn garbage_or_oversized_jwks_keeps_the_old_keys() {
         assert_eq!(r.status, 200, "{what}: the old keys were dropped: {r:?}");
     }
     // And a good document is picked up again.
-    let ok_before = envoy.edgeguard_count("jwks.idp.fetch_ok");
+    let ok_before = envoy.edgeguard_count(&stats::jwks_fetch("idp", true));
     server.set(Reply::json(&good));
     assert!(wait_until(StdDuration::from_secs(10), || {
-        envoy.edgeguard_count("jwks.idp.fetch_ok") > ok_before
+        envoy.edgeguard_count(&stats::jwks_fetch("idp", true)) > ok_before
     }));
 }
 

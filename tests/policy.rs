@@ -13,6 +13,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use common::{b64, validate_plugin, wait_until, Envoy, Options, Response};
 use edgeguard::credential::api_key::sha256_hex;
 use serde_json::{json, Value};
@@ -449,15 +451,36 @@ fn report_mode_denies_nothing_and_reports() {
     assert!(seen["headers"].get("authorization").is_none(), "{seen}");
     // Each worker's VM flushes its counts on its own timer: wait until every VM's are in.
     let counted = wait_until(Duration::from_secs(5), || {
-        envoy.edgeguard_count("requests.would_deny") == 3
-            && envoy.edgeguard_count("requests.allowed") == 4
+        envoy.edgeguard_sum(stats::REQUESTS, &[("decision", "would_deny")]) == 3
+            && envoy.edgeguard_count(&stats::allowed()) == 4
     });
     assert!(counted, "{:?}", envoy.stats_matching("edgeguard"));
-    assert_eq!(envoy.edgeguard_count("requests.denied"), 0);
-    assert_eq!(envoy.edgeguard_count("requests.allowed"), 4);
-    assert_eq!(envoy.edgeguard_count("denied.key_not_allowed"), 1);
-    assert_eq!(envoy.edgeguard_count("denied.missing"), 1);
-    assert_eq!(envoy.edgeguard_count("denied.no_matching_rule"), 1);
+    assert_eq!(
+        envoy.edgeguard_sum(stats::REQUESTS, &[("decision", "denied")]),
+        0
+    );
+    assert_eq!(envoy.edgeguard_count(&stats::allowed()), 4);
+    assert_eq!(
+        envoy.edgeguard_count(&stats::name(
+            stats::REQUESTS,
+            &[("decision", "would_deny"), ("reason", "key_not_allowed")]
+        )),
+        1
+    );
+    assert_eq!(
+        envoy.edgeguard_count(&stats::name(
+            stats::REQUESTS,
+            &[("decision", "would_deny"), ("reason", "missing")]
+        )),
+        1
+    );
+    assert_eq!(
+        envoy.edgeguard_count(&stats::name(
+            stats::REQUESTS,
+            &[("decision", "would_deny"), ("reason", "no_matching_rule")]
+        )),
+        1
+    );
 }
 
 #[test]
@@ -491,24 +514,30 @@ fn metrics_after_known_traffic() {
     assert_eq!(envoy.get("/nowhere", &[]).status, 403);
     assert_eq!(envoy.get("/nowhere/again", &[]).status, 403);
 
+    let denied = |reason: &str| {
+        stats::name(
+            stats::REQUESTS,
+            &[("decision", "denied"), ("reason", reason)],
+        )
+    };
     let expected = [
-        ("requests.allowed", 7),
-        ("requests.denied", 4),
-        ("denied.missing", 1),
-        ("denied.insufficient_scope", 1),
-        ("denied.no_matching_rule", 2),
-        ("api_key.ios.allowed", 1),
-        ("api_key.ops.allowed", 2),
-        ("provider.corp.verified", 3),
-        ("token_cache.miss", 1),
-        ("token_cache.hit", 2),
+        (stats::allowed(), 7),
+        (denied("missing"), 1),
+        (denied("insufficient_scope"), 1),
+        (denied("no_matching_rule"), 2),
+        (stats::key_allowed("ios"), 1),
+        (stats::key_allowed("ops"), 2),
+        (stats::provider_verified("corp"), 3),
+        (stats::token_cache(false), 1),
+        (stats::token_cache(true), 2),
     ];
     let all = wait_until(Duration::from_secs(5), || {
         expected.iter().all(|(n, v)| envoy.edgeguard_count(n) == *v)
+            && envoy.edgeguard_sum(stats::REQUESTS, &[("decision", "denied")]) == 4
     });
     let got: Vec<(&str, u64)> = expected
         .iter()
-        .map(|(n, _)| (*n, envoy.edgeguard_count(n)))
+        .map(|(n, _)| (n.as_str(), envoy.edgeguard_count(n)))
         .collect();
     assert!(
         all,

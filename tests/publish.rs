@@ -14,6 +14,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use common::{b64, cluster, wait_until, Envoy, HttpServer, Options, Reply, Response};
 use edgeguard::credential::api_key::sha256_hex;
 use serde_json::{json, Value};
@@ -199,7 +201,7 @@ fn every_method_publishes_its_identity_plan_rule_and_cost() {
 
     assert!(
         wait_until(Duration::from_secs(5), || envoy
-            .edgeguard_count("plan.unknown")
+            .edgeguard_count(&stats::plan_unknown())
             == 1),
         "the unknown plan claim value is counted: {:?}",
         envoy.stats_matching("plan")

@@ -16,6 +16,8 @@
 
 mod common;
 
+use edgeguard::stats;
+
 use common::{
     cluster, http_raw, request_bytes, validate_plugin, wait_until, Envoy, HttpServer, Options,
     Reply, Response,
@@ -170,18 +172,24 @@ fn remote_keys_pass_and_revocations_reach_every_worker_within_one_refresh() {
     // Metrics (counters reach Envoy on the 100 ms tick): fetches, and the keys of the set in use
     // (k2, disabled, is still loaded).
     let counted = || {
-        envoy.stat("wasmcustom.edgeguard.api_key_set.keys") == Some(1)
-            && envoy.edgeguard_count("api_key.k1.allowed") >= 20
-            && envoy.edgeguard_count("denied.unknown_key") >= 30
-            && envoy.edgeguard_count("denied.disabled_key") >= 30
+        envoy.stat(&format!("wasmcustom.{}", stats::key_set_keys())) == Some(1)
+            && envoy.edgeguard_count(&stats::key_allowed("k1")) >= 20
+            && envoy.edgeguard_count(&stats::name(
+                stats::REQUESTS,
+                &[("decision", "denied"), ("reason", "unknown_key")],
+            )) >= 30
+            && envoy.edgeguard_count(&stats::name(
+                stats::REQUESTS,
+                &[("decision", "denied"), ("reason", "disabled_key")],
+            )) >= 30
     };
     assert!(
         wait_until(Duration::from_secs(5), counted),
         "{:?}",
         envoy.stats_matching("edgeguard")
     );
-    assert!(envoy.edgeguard_count("api_key_set.fetch_ok") >= 2);
-    assert_eq!(envoy.edgeguard_count("api_key_set.fetch_failed"), 0);
+    assert!(envoy.edgeguard_count(&stats::key_set_fetch(true)) >= 2);
+    assert_eq!(envoy.edgeguard_count(&stats::key_set_fetch(false)), 0);
     // Once per refresh (1 s) per proxy, over a window of at least 4 s: three VMs (two workers and
     // the main thread) fetching on their own would be three times that.
     std::thread::sleep(Duration::from_secs(4).saturating_sub(measured.elapsed()));
@@ -193,7 +201,7 @@ fn remote_keys_pass_and_revocations_reach_every_worker_within_one_refresh() {
     );
     assert!(
         envoy
-            .stat("wasmcustom.edgeguard.api_key_set.age_seconds")
+            .stat(&format!("wasmcustom.{}", stats::key_set_age()))
             .is_some(),
         "{:?}",
         envoy.stats_matching("api_key_set")
@@ -219,7 +227,7 @@ fn store_down_at_start_then_back_then_dying_serves_the_last_good_set_until_max_s
     assert!(r.header("retry-after").is_some(), "{r:?}");
     assert_eq!(upstream_key_id(&get(&envoy, INLINE_KEY)), "inline-app");
     assert!(wait_until(Duration::from_secs(3), || {
-        envoy.edgeguard_count("api_key_set.fetch_failed") >= 1
+        envoy.edgeguard_count(&stats::key_set_fetch(false)) >= 1
     }));
     // The store comes back: the retry (back-off at most refresh_seconds) loads the set.
     server.restart();
@@ -329,7 +337,7 @@ fn validity_windows_inline_duplicates_and_oversized_sets() {
     server.set(Reply::json(&big));
     assert!(
         wait_until(WITHIN_REFRESH, || envoy
-            .edgeguard_count("api_key_set.fetch_failed")
+            .edgeguard_count(&stats::key_set_fetch(false))
             >= 1),
         "{:?}",
         envoy.stats_matching("api_key_set")

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::host::Callout;
+use crate::stats;
 use crate::testing::MockHost;
 use base64::Engine as _;
 use jwt_simple::prelude::{Duration as JDuration, Ed25519KeyPair, EdDSAKeyPairLike, UnixTimeStamp};
@@ -107,8 +108,8 @@ fn discovery_then_its_key_set_then_the_waiting_request_passes() {
     assert!(host.resumed(7), "{:?}", host.reply(7));
     assert!(host.reply(7).is_none());
     p.on_tick(&host);
-    assert_eq!(host.metric("edgeguard.discovery.as.fetch_ok"), Some(1));
-    assert_eq!(host.metric("edgeguard.jwks.as.fetch_ok"), Some(1));
+    assert_eq!(host.metric(&stats::discovery_fetch("as", true)), Some(1));
+    assert_eq!(host.metric(&stats::jwks_fetch("as", true)), Some(1));
 }
 
 #[test]
@@ -149,6 +150,6 @@ fn a_document_for_another_issuer_or_an_unlisted_host_is_a_503_naming_discovery()
             "{body:?}"
         );
         p.on_tick(&host);
-        assert_eq!(host.metric("edgeguard.discovery.as.fetch_failed"), Some(1));
+        assert_eq!(host.metric(&stats::discovery_fetch("as", false)), Some(1));
     }
 }

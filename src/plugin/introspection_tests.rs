@@ -3,6 +3,7 @@
 //! never 401), the in-flight bound, and the identity sent upstream.
 
 use super::*;
+use crate::stats;
 use crate::testing::MockHost;
 use base64::Engine as _;
 
@@ -135,11 +136,11 @@ fn concurrent_requests_for_a_new_token_make_one_call_and_are_resumed_by_it() {
     assert_eq!(status(&host, 7), Some(403));
     p.on_tick(&host);
     assert!(host.pending_calls().is_empty());
-    let m = |n: &str| host.metric(&format!("edgeguard.introspection.as.{n}"));
+    let m = |n: &str| host.metric(&stats::introspection("as", n));
     assert_eq!(m("active"), Some(1));
     assert_eq!(m("coalesced"), Some(4));
     assert_eq!(m("cache_hit"), Some(2));
-    assert_eq!(host.metric("edgeguard.requests.allowed"), Some(6));
+    assert_eq!(host.metric(&stats::allowed()), Some(6));
     assert!(
         host.shared_keys().iter().all(|k| !k.contains("opaque")),
         "no token in shared-data keys"
@@ -248,7 +249,7 @@ fn server_failures_are_503_with_retry_after_never_401() {
         assert!(String::from_utf8_lossy(&reply.body).contains("introspection_unavailable"));
         assert!(reply.headers.iter().any(|(n, _)| n == "retry-after"));
         p.on_tick(&host);
-        assert_eq!(host.metric("edgeguard.introspection.as.error"), Some(1));
+        assert_eq!(host.metric(&stats::introspection("as", "error")), Some(1));
         // Held for a second, then asked again.
         host.advance(1_001);
         get(&host, 2, "/orders", "t");
@@ -285,7 +286,7 @@ fn beyond_max_in_flight_new_tokens_are_503_at_once() {
     p.on_tick(&host);
     assert_eq!(host.pending_calls().len(), 2);
     assert_eq!(
-        host.metric("edgeguard.introspection.as.overloaded"),
+        host.metric(&stats::introspection("as", "overloaded")),
         Some(1)
     );
 }

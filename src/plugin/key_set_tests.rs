@@ -5,6 +5,7 @@
 use super::*;
 use crate::api_key_set::sha256_hex;
 use crate::host::Clock;
+use crate::stats;
 use crate::testing::MockHost;
 use serde_json::json;
 
@@ -112,10 +113,10 @@ fn a_remote_key_waits_for_the_first_fetch_and_an_inline_key_does_not() {
         Some((401, "unknown_key".into()))
     );
     p.on_tick(&host);
-    assert_eq!(host.metric("edgeguard.api_key_set.fetch_ok"), Some(1));
-    assert_eq!(host.metric("edgeguard.api_key_set.keys"), Some(1));
-    assert_eq!(host.metric("edgeguard.api_key.remote-app.allowed"), Some(2));
-    assert_eq!(host.metric("edgeguard.api_key.inline-app.allowed"), Some(1));
+    assert_eq!(host.metric(&stats::key_set_fetch(true)), Some(1));
+    assert_eq!(host.metric(&stats::key_set_keys()), Some(1));
+    assert_eq!(host.metric(&stats::key_allowed("remote-app")), Some(2));
+    assert_eq!(host.metric(&stats::key_allowed("inline-app")), Some(1));
 }
 
 #[test]
@@ -210,8 +211,14 @@ fn down_at_start_is_503_for_remote_keys_but_inline_keys_pass() {
     );
     assert_eq!(send(&host, &p, 3, "inline-key"), (Flow::Continue, None));
     p.on_tick(&host);
-    assert_eq!(host.metric("edgeguard.api_key_set.fetch_failed"), Some(1));
-    assert_eq!(host.metric("edgeguard.denied.key_set_unavailable"), Some(2));
+    assert_eq!(host.metric(&stats::key_set_fetch(false)), Some(1));
+    assert_eq!(
+        host.metric(&stats::name(
+            stats::REQUESTS,
+            &[("decision", "denied"), ("reason", "key_set_unavailable")]
+        )),
+        Some(2)
+    );
 }
 
 #[test]
@@ -229,7 +236,7 @@ fn the_last_good_set_serves_until_max_stale_then_503_and_oversized_bodies_fail()
     assert!(big.len() > 2048);
     assert_eq!(answer(&host, &p, Some(200), &big), 1);
     p.on_tick(&host);
-    assert_eq!(host.metric("edgeguard.api_key_set.fetch_failed"), Some(1));
+    assert_eq!(host.metric(&stats::key_set_fetch(false)), Some(1));
     assert_eq!(send(&host, &p, 1, "remote-key"), (Flow::Continue, None));
     // Retries keep failing (garbage, server errors); past max_stale (60 s) the set is gone: 503.
     for body in [&b"<html>"[..], b"{}", b""] {
@@ -282,6 +289,6 @@ fn refetching_the_same_document_renews_it_on_every_vm() {
         assert_eq!(send(h, p, 1, "remote-key"), (Flow::Continue, None));
     }
     pa.on_tick(&a);
-    assert_eq!(a.metric("edgeguard.api_key_set.fetch_ok"), Some(4));
-    assert_eq!(a.metric("edgeguard.api_key_set.age_seconds"), Some(0));
+    assert_eq!(a.metric(&stats::key_set_fetch(true)), Some(4));
+    assert_eq!(a.metric(&stats::key_set_age()), Some(0));
 }

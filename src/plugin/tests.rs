@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::host::Clock;
+use crate::stats;
 use crate::testing::MockHost;
 use base64::Engine as _;
 use jwt_simple::prelude::{Duration as JDuration, Ed25519KeyPair, EdDSAKeyPairLike, UnixTimeStamp};
@@ -124,10 +125,10 @@ fn a_request_starts_the_first_fetch_and_is_resumed_by_its_answer() {
     );
     assert!(host.resumed(7) && host.resumed(8));
     // Counters reach the host on the tick.
-    assert_eq!(host.metric("edgeguard.requests.allowed"), Some(0));
+    assert_eq!(host.metric(&stats::allowed()), Some(0));
     p.on_tick(&host);
-    assert_eq!(host.metric("edgeguard.jwks.idp.fetch_ok"), Some(1));
-    assert_eq!(host.metric("edgeguard.requests.allowed"), Some(2));
+    assert_eq!(host.metric(&stats::jwks_fetch("idp", true)), Some(1));
+    assert_eq!(host.metric(&stats::allowed()), Some(2));
 }
 
 #[test]
@@ -229,7 +230,7 @@ fn failures_back_off_stale_keys_serve_then_fail_closed_with_503() {
     host.advance(500);
     p.on_tick(&host);
     assert!(host.pending_calls().is_empty(), "in back-off");
-    assert_eq!(host.metric("edgeguard.jwks.idp.fetch_failed"), Some(1));
+    assert_eq!(host.metric(&stats::jwks_fetch("idp", false)), Some(1));
     let t = bearer(&token(&k, "a", host.now_ms()));
     get(&host, 1, "/orders", &[("authorization", &t)]);
     assert_eq!(
@@ -296,7 +297,10 @@ fn a_request_that_waits_too_long_gets_503_and_a_gone_one_nothing() {
     host.advance(3001); // timeout 1000 ms + 2 s
     p.on_tick(&host);
     assert_eq!(status(&host, 1), Some(503));
-    assert_eq!(host.metric("edgeguard.requests.denied"), Some(1));
+    assert_eq!(
+        host.metric(&stats::denied(crate::reason::Reason::JwksUnavailable, true)),
+        Some(1)
+    );
 }
 
 #[test]

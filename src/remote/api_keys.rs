@@ -62,11 +62,11 @@ impl Document for ApiKeySetDoc {
     }
 
     fn age_metric(_name: &str) -> String {
-        stats::KEY_SET_AGE.to_string()
+        stats::key_set_age()
     }
 
     fn gauges(value: &Rc<ApiKeySet>) -> Vec<(String, u64)> {
         let n = u64::try_from(value.remote_len()).unwrap_or(u64::MAX);
-        vec![(stats::KEY_SET_KEYS.to_string(), n)]
+        vec![(stats::key_set_keys(), n)]
     }
 }

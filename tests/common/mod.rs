@@ -428,10 +428,28 @@ impl Envoy {
     }
 
     /// One counter or gauge from admin `/stats`, by its full name; `None` if absent (or a histogram).
-    /// An edgeguard counter (`wasmcustom.edgeguard.<name>`), 0 while it does not exist yet.
+    /// An edgeguard metric by its whole name (`edgeguard::stats`, e.g. `stats::allowed()`), which
+    /// Envoy keeps under `wasmcustom.`; 0 while it does not exist yet.
     pub fn edgeguard_count(&self, name: &str) -> u64 {
-        self.stat(&format!("wasmcustom.edgeguard.{name}"))
-            .unwrap_or(0)
+        self.stat(&format!("wasmcustom.{name}")).unwrap_or(0)
+    }
+
+    /// The sum of every edgeguard metric of `family` that has all of `labels` (e.g. every reason
+    /// of `edgeguard_requests_total` with `decision` `denied`).
+    pub fn edgeguard_sum(&self, family: &str, labels: &[(&str, &str)]) -> u64 {
+        let prefix = format!("wasmcustom.{family}");
+        self.stats()
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .filter(|(n, _)| {
+                (n.len() == prefix.len() || n.starts_with(&format!("{prefix}.")))
+                    && n.starts_with(&prefix)
+                    && labels
+                        .iter()
+                        .all(|(k, v)| n.contains(&format!(".{k}=.={v};.;")))
+            })
+            .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+            .sum()
     }
 
     pub fn stat(&self, name: &str) -> Option<u64> {
