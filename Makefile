@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
+.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server schema-validator run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -104,6 +104,13 @@ ratelimit-server: envoy
 	@$(VENV)/bin/python -c 'import grpc, yaml; from envoy.service.ratelimit.v3 import rls_pb2_grpc' 2>/dev/null || \
 	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(RLS_PINS),'$(p)')
 
+## schema-validator: python-jsonschema (Draft 4 and 2020-12) and PyYAML into ./.venv, what tests/schema.rs
+## validates the configuration schema and the Kong meta file with (tools/schema_check.py; quick when there)
+SCHEMA_PINS := jsonschema==4.26.* pyyaml==6.*
+schema-validator: envoy
+	@$(VENV)/bin/python -c 'import jsonschema, yaml' 2>/dev/null || \
+	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(SCHEMA_PINS),'$(p)')
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now with the demo signing key (envoy/demo-signing-key.pem, public on purpose).
 run: envoy build
@@ -140,7 +147,7 @@ run: envoy build
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy oauth-server ratelimit-server wasm
+test: envoy oauth-server ratelimit-server schema-validator wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference
