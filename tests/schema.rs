@@ -710,6 +710,136 @@ fn broken_configurations_are_refused_by_the_schema_and_the_parser_at_the_same_fi
     );
 }
 
+/// The members the schema allows in the object at `def` (a `$defs` name, a `/`-separated path of
+/// members below it, or "" for the document): its `properties`, with those of every `oneOf` branch
+/// (a requirement, a source).
+fn schema_members(schema: &Value, def: &str) -> Vec<String> {
+    let mut node = schema;
+    let mut parts = def.split('/').filter(|p| !p.is_empty());
+    if let Some(name) = parts.next() {
+        node = &schema["$defs"][name];
+    }
+    for member in parts {
+        node = &node["properties"][member];
+    }
+    let resolve = |n: &'_ Value| -> Value {
+        match n["$ref"].as_str().and_then(|r| r.strip_prefix("#/$defs/")) {
+            Some(name) => schema["$defs"][name].clone(),
+            None => n.clone(),
+        }
+    };
+    let node = resolve(node);
+    assert!(node.is_object(), "no schema object at {def:?}");
+    let mut out: Vec<String> = Vec::new();
+    let branches = node["oneOf"].as_array().cloned().unwrap_or_default();
+    for n in std::iter::once(node).chain(branches.iter().map(resolve)) {
+        if let Some(props) = n["properties"].as_object() {
+            out.extend(props.keys().cloned());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn every_object_of_the_schema_has_exactly_the_parsers_members() {
+    let schema = schema();
+    let full = json!({
+        "api_keys": {"from": [{"header": "x-api-key"}], "keys": [{"id": "a", "sha256": digest(1)}],
+                     "remote": {"cluster": "k", "authority": "k.internal", "path": "/k"}},
+        "providers": {
+            "corp": {"issuer": "https://idp.example",
+                     "jwks": {"remote": {"cluster": "idp", "authority": "idp.example", "path": "/jwks"}},
+                     "claims_to_headers": [{"claim": "sub", "header": "x-user"}]},
+            "disc": {"issuer": "https://idp.example", "jwks": {"discovery": {"cluster": "idp", "authority": "idp.example"}}},
+            "as": {"issuer": "https://as.example",
+                   "introspection": {"cluster": "as", "authority": "as.example", "path": "/i",
+                                     "client_id": "edge", "client_secret": "s", "cache": {}}}
+        },
+        "headers": {}, "path": {}, "token_cache": {},
+        "rules": [{"match": {}, "require": {"api_key": {}}}],
+        "plans": {"names": ["default"]}
+    });
+    parse(full.to_string().as_bytes(), &full).expect("the base is valid");
+    // (where in `full`, which schema object)
+    let places = [
+        ("", ""),
+        ("/api_keys", "api_keys"),
+        ("/api_keys/from/0", "source"),
+        ("/api_keys/keys/0", "key_entry"),
+        ("/api_keys/remote", "remote_key_set"),
+        ("/providers/corp", "provider"),
+        ("/providers/corp/jwks", "jwks"),
+        ("/providers/corp/jwks/remote", "remote_jwks"),
+        ("/providers/corp/claims_to_headers/0", "claim_header"),
+        ("/providers/disc/jwks/discovery", "discovery"),
+        ("/providers/as/introspection", "introspection"),
+        ("/providers/as/introspection/cache", "introspection/cache"),
+        ("/headers", "headers"),
+        ("/path", "path_policy"),
+        ("/token_cache", "token_cache"),
+        ("/rules/0", "rule"),
+        ("/rules/0/match", "match"),
+        ("/rules/0/require", "requirement"),
+        ("/rules/0/require/api_key", "requirement_api_key/api_key"),
+        ("/plans", "plans"),
+    ];
+    let mut failures = Vec::new();
+    for (ptr, def) in places {
+        let mut doc = full.clone();
+        doc.pointer_mut(ptr).unwrap()["zz_unknown"] = json!(1);
+        let e = parse(doc.to_string().as_bytes(), &doc).expect_err(ptr);
+        let listed = e
+            .problem
+            .strip_prefix("unknown field `zz_unknown`, expected one of ")
+            .unwrap_or_else(|| panic!("{ptr}: not an unknown-field error: {e}"));
+        let mut parser: Vec<String> = listed
+            .split(", ")
+            .map(|m| m.trim_matches('`').to_string())
+            .collect();
+        parser.sort();
+        let schema_side = schema_members(&schema, def);
+        if parser != schema_side {
+            failures.push(format!(
+                "{ptr} ({def}): the parser reads {parser:?}, the schema has {schema_side:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_object_with_members_in_the_schema_refuses_other_members() {
+    // The one open object: an inline JWKS, whose members the JWKS parser reads leniently (RFC 7517).
+    const OPEN: [&str; 1] = ["/$defs/jwks/properties/inline"];
+    fn walk(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                let closed = m.get("additionalProperties") == Some(&Value::Bool(false));
+                if m.contains_key("properties") && !closed && !OPEN.contains(&at) {
+                    out.push(at.to_string());
+                }
+                for (k, x) in m {
+                    walk(x, &format!("{at}/{k}"), out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, &format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut open = Vec::new();
+    walk(&schema(), "", &mut open);
+    assert!(
+        open.is_empty(),
+        "objects without additionalProperties: false: {open:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // 3. What only the parser checks
 // ---------------------------------------------------------------------------------------------------
