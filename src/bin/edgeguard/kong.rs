@@ -8,6 +8,8 @@
 //!   `exclusiveMinimum`/`exclusiveMaximum` → `minimum`/`maximum` with the Draft 4 boolean;
 //! - a `$ref` with other keywords than `description` becomes `allOf: [{$ref}]` next to them (Draft 4
 //!   ignores a `$ref`'s siblings);
+//! - a pattern must mean the same to Kong's PCRE (byte mode, through `ngx.re`) as to ECMA 262 and
+//!   Python: no `\u` or `\p` escapes (`\x00`-`\x7f` ranges instead);
 //! - any other keyword is an error, never dropped: a schema edit that uses a 2020-12-only keyword
 //!   (`prefixItems`, `unevaluatedProperties`, `propertyNames`, `if`, ...) fails `edgeguard schema
 //!   --kong` and the test that compares its output with the checked-in file.
@@ -17,7 +19,7 @@ use serde_json::{json, Map, Value};
 const DRAFT_04: &str = "http://json-schema.org/draft-04/schema#";
 
 /// Keywords whose value is kept as it is (no subschema inside).
-const PLAIN: [&str; 16] = [
+const PLAIN: [&str; 15] = [
     "type",
     "enum",
     "required",
@@ -26,7 +28,6 @@ const PLAIN: [&str; 16] = [
     "uniqueItems",
     "minLength",
     "maxLength",
-    "pattern",
     "minimum",
     "maximum",
     "minProperties",
@@ -63,8 +64,20 @@ fn convert(v: &Value, at: &str) -> Result<Value, String> {
             "$defs" => {
                 out.insert("definitions".into(), map_of_schemas(val, &here)?);
             }
-            "properties" | "patternProperties" => {
+            "properties" => {
                 out.insert(k.clone(), map_of_schemas(val, &here)?);
+            }
+            "patternProperties" => {
+                if let Some(m) = val.as_object() {
+                    for p in m.keys() {
+                        portable_pattern(p, &here)?;
+                    }
+                }
+                out.insert(k.clone(), map_of_schemas(val, &here)?);
+            }
+            "pattern" => {
+                portable_pattern(val.as_str().unwrap_or_default(), &here)?;
+                out.insert(k.clone(), val.clone());
             }
             "additionalProperties" | "items" | "not" => {
                 if k == "items" && !val.is_object() {
@@ -120,6 +133,18 @@ fn convert(v: &Value, at: &str) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
+/// Refuses the escapes PCRE (Kong) does not read as ECMA 262 does.
+fn portable_pattern(p: &str, at: &str) -> Result<(), String> {
+    for esc in ["\\u", "\\p", "\\P"] {
+        if p.contains(esc) {
+            return Err(format!(
+                "{at}: the pattern {p:?} uses {esc}, which Kong's PCRE does not read as ECMA 262 does"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn map_of_schemas(v: &Value, at: &str) -> Result<Value, String> {
     let Value::Object(m) = v else {
         return Err(format!("{at}: expected an object"));
@@ -166,6 +191,8 @@ mod tests {
             json!({"propertyNames": {"pattern": "^a"}}),
             json!({"$ref": "https://example.com/other.json"}),
             json!({"items": [{}]}),
+            json!({"pattern": "^[^\\u0000-\\u001f]+$"}),
+            json!({"patternProperties": {"^\\p{L}+$": {}}}),
         ] {
             assert!(meta(&s).is_err(), "{s}");
         }
