@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: demo-env image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
+.PHONY: demo-env image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server schema-validator prometheus-parser run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -137,6 +137,12 @@ PROM_PIN := prometheus-client==0.21.*
 prometheus-parser: envoy
 	@$(VENV)/bin/python -c 'import prometheus_client' 2>/dev/null || \
 	  $(VENV)/bin/pip install $(PIP_FLAGS) '$(PROM_PIN)'
+## schema-validator: python-jsonschema (Draft 4 and 2020-12) and PyYAML into ./.venv, what tests/schema.rs
+## validates the configuration schema and the Kong meta file with (tools/schema_check.py; quick when there)
+SCHEMA_PINS := jsonschema==4.26.* pyyaml==6.*
+schema-validator: envoy
+	@$(VENV)/bin/python -c 'import jsonschema, yaml' 2>/dev/null || \
+	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(SCHEMA_PINS),'$(p)')
 
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now (make demo-env) into target/demo.env, which the printed curl lines use.
@@ -168,7 +174,7 @@ run: envoy build demo-env
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy oauth-server ratelimit-server prometheus-parser wasm
+test: envoy oauth-server ratelimit-server schema-validator prometheus-parser wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference

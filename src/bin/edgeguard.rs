@@ -7,6 +7,9 @@
 //! - `edgeguard hash-key [KEY]`: the SHA-256 digest of a key (read from stdin when KEY is omitted,
 //!   which keeps it out of shell history).
 //! - `edgeguard check-config FILE`: validates a plugin configuration with the filter's own parser.
+//! - `edgeguard schema [--kong]`: the JSON Schema (draft 2020-12) of the plugin configuration, the
+//!   checked-in `schema/edgeguard.schema.json`; with `--kong`, Kong's `edgeguard.meta.json`
+//!   (`{"config_schema": ...}` in Draft 4) generated from it (see `kong.rs`).
 //! - `edgeguard new-signing-key --kid KID --out FILE`: an Ed25519 signing key (PEM) for trying edgeguard
 //!   without an identity provider; prints the public JWKS to put in a provider's `jwks.inline`.
 //! - `edgeguard sign-token --key FILE [--kid KID] [--iss I] [--aud A] [--sub S] [--scope "a b"]
@@ -18,6 +21,13 @@ use edgeguard::credential::api_key::sha256_hex;
 use std::io::Read;
 use std::process::ExitCode;
 
+// Not `src/bin/kong.rs`: cargo would take that for a binary of its own.
+#[path = "edgeguard/kong.rs"]
+mod kong;
+
+/// The configuration's JSON Schema (draft 2020-12), kept true by `tests/schema.rs`.
+const SCHEMA: &str = include_str!("../../schema/edgeguard.schema.json");
+
 const USAGE: &str = "usage:
   edgeguard --version                               the version (also in the plugin's configure log line)
   edgeguard new-key [--id ID] [--scope SCOPE]... [--expires-in 90d]
@@ -25,6 +35,8 @@ const USAGE: &str = "usage:
                                                     (expiry in s, m, h or d from now)
   edgeguard hash-key [KEY]                          SHA-256 digest of KEY (or of stdin)
   edgeguard check-config FILE                       validate a plugin configuration (JSON)
+  edgeguard schema [--kong]                         the configuration's JSON Schema (2020-12); --kong:
+                                                    Kong's edgeguard.meta.json (Draft 4) from it
   edgeguard new-signing-key --kid KID --out FILE    Ed25519 test signing key; prints its public JWKS
   edgeguard sign-token --key FILE [--kid KID] [--iss I] [--aud A] [--sub S] [--scope \"a b\"]
                        [--ttl SECONDS] [--claim NAME=VALUE]...   a signed EdDSA token (tests, demos)";
@@ -35,6 +47,7 @@ fn main() -> ExitCode {
         Some("new-key") => new_key(args.get(1..).unwrap_or_default()),
         Some("hash-key") => hash_key(args.get(1..).unwrap_or_default()),
         Some("check-config") => check_config(args.get(1..).unwrap_or_default()),
+        Some("schema") => schema(args.get(1..).unwrap_or_default()),
         Some("new-signing-key") => new_signing_key(args.get(1..).unwrap_or_default()),
         Some("sign-token") => sign_token(args.get(1..).unwrap_or_default()),
         Some("-V" | "--version" | "version") => {
@@ -150,6 +163,22 @@ fn check_config(args: &[String]) -> Result<(), String> {
         config.api_keys.as_ref().map_or(0, |k| k.keys().len()),
         config.providers.len()
     );
+    Ok(())
+}
+
+fn schema(args: &[String]) -> Result<(), String> {
+    match args {
+        [] => print!("{SCHEMA}"),
+        [k] if k == "--kong" => {
+            let schema: serde_json::Value = serde_json::from_str(SCHEMA)
+                .map_err(|e| format!("the built-in schema is not JSON: {e}"))?;
+            let meta = kong::meta(&schema)?;
+            let text = serde_json::to_string_pretty(&meta)
+                .map_err(|e| format!("cannot print the Kong schema: {e}"))?;
+            println!("{text}");
+        }
+        _ => return Err(USAGE.to_string()),
+    }
     Ok(())
 }
 
