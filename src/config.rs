@@ -19,6 +19,7 @@ use crate::reading::{
     METHOD_OVERRIDE_HEADERS,
 };
 use crate::spelling::same_header;
+use crate::transport::{Transport, TransportConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -116,6 +117,7 @@ struct RawConfig {
     rule_sets: Option<BTreeMap<String, Vec<RuleConfig>>>,
     default: Option<DefaultAction>,
     plans: Option<PlansConfig>,
+    transport: Option<TransportConfig>,
 }
 
 from_json_struct!(RawConfig {
@@ -133,6 +135,7 @@ from_json_struct!(RawConfig {
     rule_sets,
     default,
     plans,
+    transport,
 });
 
 /// The validated configuration.
@@ -155,6 +158,9 @@ pub struct Config {
     /// Throttling plans; without a `plans` section every caller is on plan `default` and no plan
     /// header is sent upstream.
     pub plans: Option<Plans>,
+    /// Credentials only over TLS (without a `transport` section, only rules that say
+    /// `require_tls: true` require it).
+    pub transport: Transport,
 }
 
 impl Config {
@@ -242,6 +248,11 @@ impl Config {
             ));
         }
         let plans = raw.plans.map(|p| p.validate("plans")).transpose()?;
+        let transport = raw
+            .transport
+            .map(|t| t.validate("transport"))
+            .transpose()?
+            .unwrap_or_default();
         // An inline key's plan must be a configured one (a remote key's unknown plan falls back
         // at runtime, counted: a fetched document cannot be refused field by field).
         if let Some(keys) = &api_keys {
@@ -271,6 +282,7 @@ impl Config {
             token_cache,
             rules,
             plans,
+            transport,
         })
     }
 

@@ -6,6 +6,7 @@
 //! tick), so `/stats` lags by at most a tick.
 
 use crate::config::Config;
+use crate::credential::Kind;
 use crate::host::{MetricKind, Metrics};
 use crate::reason::Reason;
 use crate::stats;
@@ -24,6 +25,8 @@ pub struct Counters {
     pub cache_miss: Option<u32>,
     /// Indexed like `Reason::ALL`.
     by_reason: Vec<Option<u32>>,
+    /// Credentials sent over plaintext where TLS is required, indexed like `Kind::ALL`.
+    plaintext: Vec<Option<u32>>,
     by_key: HashMap<String, u32>,
     /// Keys of the remote set, by id, defined on first use.
     remote_keys: RefCell<HashMap<String, u32>>,
@@ -55,6 +58,10 @@ impl Counters {
                 .iter()
                 .map(|r| counter(&stats::denied_by(*r)))
                 .collect(),
+            plaintext: Kind::ALL
+                .iter()
+                .map(|k| counter(&stats::plaintext_credential(*k)))
+                .collect(),
             by_key: named(
                 config
                     .api_keys
@@ -76,6 +83,12 @@ impl Counters {
     pub fn reason(&self, reason: Reason) -> Option<u32> {
         let i = Reason::ALL.iter().position(|r| *r == reason)?;
         self.by_reason.get(i).copied().flatten()
+    }
+
+    /// The counter of credentials of `kind` sent over plaintext where TLS is required.
+    pub fn plaintext_credential(&self, kind: Kind) -> Option<u32> {
+        let i = Kind::ALL.iter().position(|k| *k == kind)?;
+        self.plaintext.get(i).copied().flatten()
     }
 
     pub fn key(&self, id: &str) -> Option<u32> {

@@ -16,7 +16,8 @@
 //!
 //! A rule has a `match` (optional: missing or `{}` matches every request; path, method and host,
 //! see [`crate::rule_match`]) and exactly one of `require` (a requirement, see [`crate::policy`]) or
-//! `"allow": "anonymous"`. A rule may also carry post-authentication checks ([`crate::check`]),
+//! `"allow": "anonymous"`, and optionally `"require_tls": true|false` (overriding
+//! `transport.require_tls`, see [`crate::transport`]). A rule may also carry post-authentication checks ([`crate::check`]),
 //! run on what its requirement granted; no JSON member names one yet.
 //!
 //! # Matching
@@ -70,6 +71,7 @@ pub struct RuleConfig {
     matches: MatchConfig,
     require: Option<RequirementConfig>,
     allow: Option<String>,
+    require_tls: Option<bool>,
 }
 
 from_json_struct!(RuleConfig {
@@ -77,6 +79,7 @@ from_json_struct!(RuleConfig {
     matches as "match" = default,
     require,
     allow,
+    require_tls,
 });
 #[derive(Debug, Clone, PartialEq)]
 enum RuleAction {
@@ -92,6 +95,8 @@ struct Rule {
     action: RuleAction,
     /// Run, in order, once the action's requirement is met (see [`crate::check`]).
     checks: Checks,
+    /// Overrides `transport.require_tls` (see [`crate::transport`]).
+    require_tls: Option<bool>,
 }
 
 /// The validated rules.
@@ -128,6 +133,9 @@ pub struct Selection<'a> {
     /// The `name` of the rule that chose `action` (the case-sensitive reading's, when the two
     /// readings chose different rules).
     pub rule: Option<&'a str>,
+    /// The rules' own `require_tls` (of both rules: `true` if either says so), overriding
+    /// `transport.require_tls`; `None` when they do not say (or no rule matched).
+    pub require_tls: Option<bool>,
 }
 
 impl RuleTable {
@@ -288,10 +296,16 @@ fn selection<'a>(action: Action<'a>, rules: [Option<&'a Rule>; 2]) -> Selection<
             .collect(),
     };
     let rule = rules.into_iter().flatten().find_map(|r| r.name.as_deref());
+    let require_tls = rules
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.require_tls)
+        .reduce(|a, b| a || b);
     Selection {
         action,
         checks,
         rule,
+        require_tls,
     }
 }
 
@@ -302,6 +316,7 @@ fn implicit_rule(known: Configured<'_>) -> Rule {
         pattern: RuleMatch::any(),
         action: RuleAction::Require(policy::any_configured(known)),
         checks: Checks::default(),
+        require_tls: None,
     }
 }
 
@@ -349,6 +364,7 @@ impl RuleConfig {
             pattern: self.matches.validate(&format!("{field}.match"))?,
             action,
             checks: Checks::default(),
+            require_tls: self.require_tls,
         })
     }
 }

@@ -20,6 +20,9 @@ use crate::introspection::{self, Introspections};
 use crate::need::Need;
 use crate::remote::Remotes;
 use crate::request::Request;
+use crate::transport::{
+    Connection, PEER_URI_SAN_PROPERTY, SOURCE_ADDRESS_PROPERTY, TLS_VERSION_PROPERTY,
+};
 use crate::waiters::{Attempt, Waiter, Waiters};
 use std::cell::{Cell, RefCell};
 
@@ -210,8 +213,9 @@ impl Plugin {
                 resumed: attempt.paused_since().is_some(),
                 last: attempt.is_last(),
             };
+            let conn = StreamConnection(host);
             self.engine
-                .check(&req, now / 1000, &view, rule_set.as_deref())
+                .check(&req, now / 1000, &view, rule_set.as_deref(), &conn)
         };
         let c = &self.counters;
         for p in &events.verified {
@@ -219,6 +223,22 @@ impl Plugin {
         }
         c.count(c.cache_hit, events.cache_hits);
         c.count(c.cache_miss, events.cache_misses);
+        if matches!(outcome, Outcome::Decided(_)) {
+            for e in &events.exposed {
+                log::warn!(
+                    "edgeguard: {} credential sent without TLS: {} {} ({}); consider it leaked and rotate it",
+                    crate::publish::method(e.kind),
+                    req.method,
+                    req.path_only(),
+                    match (&e.source, &e.id) {
+                        (Some(p), Some(id)) => format!("provider {p}, subject {id}"),
+                        (None, Some(id)) => format!("id {id}"),
+                        _ => "not identified".to_string(),
+                    }
+                );
+                c.count(c.plaintext_credential(e.kind), 1);
+            }
+        }
         match outcome {
             Outcome::Wait(needs) => {
                 log::debug!("edgeguard: waiting for {needs:?}");
@@ -286,6 +306,27 @@ impl Plugin {
     }
 }
 
+/// The downstream connection's facts, each read from the host only when the transport check asks.
+struct StreamConnection<'a, H>(&'a H);
+
+impl<H: Host> Connection for StreamConnection<'_, H> {
+    fn is_tls(&self) -> bool {
+        self.0.property(&TLS_VERSION_PROPERTY).is_some()
+    }
+
+    fn source_address(&self) -> Option<String> {
+        self.0
+            .property(&SOURCE_ADDRESS_PROPERTY)
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+
+    fn peer_uri_san(&self) -> Option<String> {
+        self.0
+            .property(&PEER_URI_SAN_PROPERTY)
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+}
+
 fn send<H: Host>(host: &H, denial: &Denial) {
     let headers = denial.headers();
     let headers: Vec<(&str, &str)> = headers
@@ -304,3 +345,6 @@ mod tests;
 
 #[cfg(test)]
 mod key_set_tests;
+
+#[cfg(test)]
+mod transport_tests;

@@ -8,6 +8,7 @@
 //! | `edgeguard.requests.would_deny` | counter | report mode: requests that would have been denied |
 //! | `edgeguard.plan.unknown` | counter | allowed requests whose credential named a plan not in `plans.names` (they got the fallback plan) |
 //! | `edgeguard.denied.<reason>` | counter | denials (or would-be denials) by reason code |
+//! | `edgeguard.transport.plaintext_credential.<kind>` | counter | credentials of `<kind>` (`api_key`, `jwt`) presented over plaintext on a rule that requires TLS (to be rotated; both transport modes) |
 //! | `edgeguard.api_key.<id>.allowed` | counter | requests allowed with API key `<id>` (usage) |
 //! | `edgeguard.provider.<name>.verified` | counter | tokens verified by provider `<name>` |
 //! | `edgeguard.jwks.<name>.fetch_ok` / `fetch_failed` | counter | JWKS fetches by outcome |
@@ -30,6 +31,14 @@ pub const UNKNOWN_PLAN: &str = "edgeguard.plan.unknown";
 
 pub fn denied_by(reason: Reason) -> String {
     format!("edgeguard.denied.{}", reason.code())
+}
+
+/// `edgeguard.transport.plaintext_credential.<kind>`, the kind named as in `edgeguard_auth_method`.
+pub fn plaintext_credential(kind: crate::credential::Kind) -> String {
+    format!(
+        "edgeguard.transport.plaintext_credential.{}",
+        crate::publish::method(kind)
+    )
 }
 
 pub fn key_allowed(id: &str) -> String {

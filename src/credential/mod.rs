@@ -27,7 +27,7 @@ use crate::need::Need;
 use crate::provider::Provider;
 use crate::reason::Reason;
 use crate::request::Request;
-use crate::resources::Resources;
+use crate::resources::{AtOnce, Resources};
 use api_key::{ApiKeyAuth, ApiKeys};
 use jwt::{JwtAuth, TokenCacheConfig};
 use requirement::CredentialRequirement;
@@ -274,6 +274,57 @@ impl Credentials for RequestCredentials<'_> {
             .push((kind, source.map(str::to_string), state.clone()));
         state
     }
+}
+
+/// A credential presented where it must not be (over plaintext, on a rule that requires TLS): its
+/// kind and, when it could be told at once and locally, whom it names — for the warning that it
+/// must be rotated. Key ids and subjects only, never the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposed {
+    pub kind: Kind,
+    /// The named configuration that verified it (a token's provider).
+    pub source: Option<String>,
+    /// The API key's id, the token's `sub`; `None` when it could not be identified at once.
+    pub id: Option<String>,
+}
+
+/// The credentials `req` presents in any configured place, one entry per kind present (`places`:
+/// each kind's places), each identified if its own check can tell it locally and at once: the
+/// kind's [`Authenticator::check`] runs against `resources` seen [`AtOnce`] (a key set not loaded
+/// yet, an introspection not answered yet: unidentified), and its side facts are dropped. Nothing
+/// here waits, and nothing here is part of a decision.
+pub fn exposed(
+    authenticators: &Authenticators,
+    configured: Configured<'_>,
+    places: &[(Kind, Vec<Source>)],
+    req: &Request,
+    now: u64,
+    resources: &dyn Resources,
+) -> Vec<Exposed> {
+    let at_once = AtOnce(resources);
+    let leaves = configured.any_valid();
+    places
+        .iter()
+        .filter(|(_, sources)| !matches!(extract(sources, req), Extraction::Absent))
+        .map(|(kind, _)| {
+            let mut cx = Context::new(configured, req, now, &at_once);
+            let identity =
+                leaves.iter().filter(|leaf| leaf.kind == *kind).find_map(
+                    |leaf| match authenticators
+                        .of(*kind)
+                        .check(leaf.source.as_deref(), &mut cx)
+                    {
+                        CredentialState::Valid(identity) => Some(identity),
+                        _ => None,
+                    },
+                );
+            Exposed {
+                kind: *kind,
+                source: identity.as_ref().and_then(|i| i.source.clone()),
+                id: identity.and_then(|i| i.key_id.or(i.subject)),
+            }
+        })
+        .collect()
 }
 
 /// The 401 or 403 of a failed requirement, with an RFC 6750-style challenge
