@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
+.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server tls-tools run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -104,6 +104,14 @@ ratelimit-server: envoy
 	@$(VENV)/bin/python -c 'import grpc, yaml; from envoy.service.ratelimit.v3 import rls_pb2_grpc' 2>/dev/null || \
 	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(RLS_PINS),'$(p)')
 
+## tls-tools: what tests/transport.rs and tests/differential.rs run — the openssl CLI (certificates)
+## and curl with HTTP/2 (TLS, client certificates, bound source addresses, h2c), from Debian's apt
+tls-tools:
+	@command -v openssl >/dev/null && command -v curl >/dev/null || { \
+	  echo "installing openssl and curl" >&2; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y openssl curl >/dev/null; }
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now with the demo signing key (envoy/demo-signing-key.pem, public on purpose).
 run: envoy build
@@ -140,7 +148,7 @@ run: envoy build
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy oauth-server ratelimit-server wasm
+test: envoy oauth-server ratelimit-server tls-tools wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference
