@@ -226,13 +226,13 @@ impl Engine {
         let (req, now, reading, rule_set) = (at.req, at.now, at.reading, at.rule_set);
         let rules = &self.config.rules;
         let selection = rules.selection(reading.method, &reading.path, &reading.host, rule_set);
-        if let Some(denial) = self.transport_check(at, &selection, transport) {
+        let preflight = self.config.bypass_cors_preflight
+            && is_cors_preflight(req)
+            && rules.has_rule(reading.method, &reading.path, &reading.host, rule_set);
+        if let Some(denial) = self.transport_check(at, &selection, preflight, transport) {
             return Verdict::Deny(denial);
         }
-        if self.config.bypass_cors_preflight
-            && is_cors_preflight(req)
-            && rules.has_rule(reading.method, &reading.path, &reading.host, rule_set)
-        {
+        if preflight {
             return Verdict::Allow(Vec::new());
         }
         *rule = selection.rule;
@@ -275,12 +275,13 @@ impl Engine {
     /// any configured place; valid or not) or needing one is refused `insecure_transport` — or,
     /// report-only, noted in `finding` and let on. The presented credentials are identified for the
     /// log at once and locally ([`credential::exposed`]); the answer never depends on them. A public
-    /// rule without a credential, a TLS channel, or a rule that does not require TLS: nothing, and
-    /// no connection fact is read.
+    /// rule (or a CORS preflight that bypasses its rule) without a credential, a TLS channel, or a
+    /// rule that does not require TLS: nothing, and no connection fact is read.
     fn transport_check(
         &self,
         at: &Site<'_>,
         selection: &crate::matcher::Selection<'_>,
+        preflight: bool,
         finding: &mut TransportFinding,
     ) -> Option<Denial> {
         let t = &self.config.transport;
@@ -293,10 +294,11 @@ impl Engine {
                 crate::extractor::Extraction::Absent
             )
         });
-        let needs = matches!(
-            selection.action,
-            Action::Require(_) | Action::RequireBoth(..)
-        );
+        let needs = !preflight
+            && matches!(
+                selection.action,
+                Action::Require(_) | Action::RequireBoth(..)
+            );
         if !(presents || needs) || t.channel(at.req, at.conn) != Channel::Clear {
             return None;
         }

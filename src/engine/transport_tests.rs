@@ -293,3 +293,60 @@ fn identification_never_waits_for_a_remote_key_set() {
         assert_eq!(matches!(c.outcome, Outcome::Wait(_)), id.is_none(), "{key}");
     }
 }
+
+#[test]
+fn a_cors_preflight_without_credentials_needs_no_tls_one_with_a_key_does() {
+    let k = key_pair();
+    let e = engine(
+        &k,
+        &format!(r#", "bypass_cors_preflight": true, "transport": {{}} {RULES}"#),
+    );
+    let preflight = |extra: &[(&str, &str)]| {
+        let mut h = vec![
+            (":method".to_string(), "OPTIONS".to_string()),
+            (":path".to_string(), "/o".to_string()),
+            (":authority".to_string(), "api.test".to_string()),
+            ("origin".to_string(), "https://app.test".to_string()),
+            (
+                "access-control-request-method".to_string(),
+                "GET".to_string(),
+            ),
+        ];
+        h.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Request::from_headers(h)
+    };
+    let conn = FixedConnection::plaintext();
+    let c = run(&e, &preflight(&[]), &conn);
+    assert_eq!(c.events.denied, None);
+    assert!(matches!(decided(&c), Decision::Allow { .. }));
+    assert_eq!(conn.reads.get(), 0);
+    let c = run(
+        &e,
+        &preflight(&[("x-api-key", "k1")]),
+        &FixedConnection::plaintext(),
+    );
+    assert_eq!(denial(&c).reason, Reason::InsecureTransport);
+}
+
+#[test]
+fn two_case_readings_require_tls_if_either_rule_does() {
+    let k = key_pair();
+    let e = engine(
+        &k,
+        r#", "rules": [{"match": {"path_prefix": "/admin"}, "require_tls": true, "require": {"api_key": {}}},
+                        {"match": {"path_prefix": "/Admin"}, "require": {"api_key": {}}}]"#,
+    );
+    // `/Admin` matches the second rule case-sensitively and the first case-folded: both apply.
+    let c = run(
+        &e,
+        &req("/Admin", &[("x-api-key", "k1")]),
+        &FixedConnection::plaintext(),
+    );
+    assert_eq!(denial(&c).reason, Reason::InsecureTransport);
+    let c = run(
+        &e,
+        &req("/Admin", &[("x-api-key", "k1")]),
+        &FixedConnection::tls(),
+    );
+    assert!(matches!(decided(&c), Decision::Allow { .. }));
+}
