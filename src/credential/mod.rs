@@ -141,6 +141,18 @@ pub trait Authenticator {
 
     /// The headers [`Authenticator::forward`] may set: client copies are removed from every request.
     fn owned_headers<'a>(&self, configured: Configured<'a>) -> Vec<&'a str>;
+
+    /// Whom the request's credential of this kind from `source` names, for the warning that it
+    /// was sent over plaintext (see [`exposed`]): `cx` sees the remote resources [`AtOnce`], and
+    /// nothing here is part of a decision. By default the kind's own [`Authenticator::check`]: a
+    /// valid credential's identity. A kind whose check is costly (a password hash) should name
+    /// the credential more cheaply (its user name) rather than pay for a request it refuses.
+    fn identify(&self, source: Option<&str>, cx: &mut Context<'_>) -> Option<Identity> {
+        match self.check(source, cx) {
+            CredentialState::Valid(identity) => Some(identity),
+            _ => None,
+        }
+    }
 }
 
 /// The authenticator of every kind, with what each keeps across requests (the JWT kind's
@@ -289,10 +301,10 @@ pub struct Exposed {
 }
 
 /// The credentials `req` presents in any configured place, one entry per kind present (`places`:
-/// each kind's places), each identified if its own check can tell it locally and at once: the
-/// kind's [`Authenticator::check`] runs against `resources` seen [`AtOnce`] (a key set not loaded
-/// yet, an introspection not answered yet: unidentified), and its side facts are dropped. Nothing
-/// here waits, and nothing here is part of a decision.
+/// each kind's places), each identified if its kind can tell it locally and at once
+/// ([`Authenticator::identify`], by default its check) against `resources` seen [`AtOnce`] (a key
+/// set not loaded yet, an introspection not answered yet: unidentified); the side facts of that are
+/// dropped. Nothing here waits, and nothing here is part of a decision.
 pub fn exposed(
     authenticators: &Authenticators,
     configured: Configured<'_>,
@@ -308,16 +320,14 @@ pub fn exposed(
         .filter(|(_, sources)| !matches!(extract(sources, req), Extraction::Absent))
         .map(|(kind, _)| {
             let mut cx = Context::new(configured, req, now, &at_once);
-            let identity =
-                leaves.iter().filter(|leaf| leaf.kind == *kind).find_map(
-                    |leaf| match authenticators
+            let identity = leaves
+                .iter()
+                .filter(|leaf| leaf.kind == *kind)
+                .find_map(|leaf| {
+                    authenticators
                         .of(*kind)
-                        .check(leaf.source.as_deref(), &mut cx)
-                    {
-                        CredentialState::Valid(identity) => Some(identity),
-                        _ => None,
-                    },
-                );
+                        .identify(leaf.source.as_deref(), &mut cx)
+                });
             Exposed {
                 kind: *kind,
                 source: identity.as_ref().and_then(|i| i.source.clone()),
