@@ -311,7 +311,10 @@ struct StreamConnection<'a, H>(&'a H);
 
 impl<H: Host> Connection for StreamConnection<'_, H> {
     fn is_tls(&self) -> bool {
-        self.0.property(&TLS_VERSION_PROPERTY).is_some()
+        // Envoy: `TLSv1.3` on TLS, NotFound on plaintext; an empty value is not TLS (fail closed).
+        self.0
+            .property(&TLS_VERSION_PROPERTY)
+            .is_some_and(|v| !v.is_empty())
     }
 
     fn source_address(&self) -> Option<String> {

@@ -45,7 +45,8 @@ pub const PEER_URI_SAN_PROPERTY: [&str; 2] = ["connection", "uri_san_peer_certif
 /// What the transport check may ask of the downstream connection. Each call may cost a host call:
 /// the check asks only what it needs, at most once each.
 pub trait Connection {
-    /// Whether the downstream connection is TLS (`connection.tls_version` is present).
+    /// Whether the downstream connection is TLS (`connection.tls_version` is present and not
+    /// empty).
     fn is_tls(&self) -> bool;
     /// The downstream peer's address as the host reports it (`source.address`: `ip:port`).
     fn source_address(&self) -> Option<String>;

@@ -277,10 +277,12 @@ fn a_trusted_front_proxys_forwarded_proto_is_believed_and_nobody_elses() {
         None,
         None,
     );
+    // An edge proxy: it appends the client's address to x-forwarded-for and sets
+    // x-forwarded-proto from its own TLS state.
     let front = start(
         None,
         Some(certs.downstream_tls(false)),
-        json!({}),
+        json!({"use_remote_address": true}),
         Some(back.port),
         Some(FRONT_SOURCE),
     );
@@ -293,7 +295,19 @@ fn a_trusted_front_proxys_forwarded_proto_is_believed_and_nobody_elses() {
     );
     let seen = upstream_headers(&via_front, "through the TLS front");
     assert_eq!(seen["x-forwarded-proto"], "https", "{seen}");
+    assert_eq!(seen["x-forwarded-for"], CLIENT_SOURCE, "{seen}");
     assert_eq!(seen["x-edgeguard-key-id"], "ios-app", "{seen}");
+    // A client's own x-forwarded-for entry, forwarded by the front, becomes the back's remote
+    // address (one trusted hop): not the TCP peer, so not trusted (fail closed).
+    assert_insecure(
+        &curl(
+            &over_tls(&certs),
+            front.listener_port("tls"),
+            "/orders",
+            &[("x-forwarded-for", FRONT_SOURCE), key[0]],
+        ),
+        "client x-forwarded-for through the front",
+    );
     // The same header straight from an untrusted client.
     let https = ("x-forwarded-proto", "https");
     let direct = |source: &'static str, headers: &[(&str, &str)]| {
@@ -332,8 +346,8 @@ fn a_trusted_front_proxys_forwarded_proto_is_believed_and_nobody_elses() {
     wait_counts(
         &back,
         &[
-            ("transport.plaintext_credential.api_key", 7),
-            ("denied.insecure_transport", 7),
+            ("transport.plaintext_credential.api_key", 8),
+            ("denied.insecure_transport", 8),
             ("requests.allowed", 2),
         ],
     );

@@ -92,3 +92,13 @@ fn a_key_over_plaintext_is_refused_and_counted_by_kind() {
         Some(0)
     );
 }
+
+#[test]
+fn an_empty_tls_version_is_not_tls() {
+    let host = MockHost::new(T0);
+    let p = plugin(&host, r#", "transport": {}"#);
+    get(&host, 7, "/o", &[("x-api-key", "the-key")]);
+    host.set_property(7, &TLS_VERSION_PROPERTY, b"");
+    assert_eq!(p.on_request(&host, 7, true), Flow::Pause);
+    assert_eq!(host.reply(7).map(|r| r.status), Some(403));
+}
