@@ -16,7 +16,8 @@
 //!
 //! # When the channel is TLS ([`Transport::channel`])
 //! - The downstream peer is **trusted** when its address (`source.address`, see
-//!   [`Connection::source_address`]) is in `source_cidrs`, or the first URI SAN of its certificate
+//!   [`Connection::source_address`]) is in `source_cidrs` — never an address Envoy took from
+//!   `x-forwarded-for`, which it reports with port 0 — or the first URI SAN of its certificate
 //!   (`connection.uri_san_peer_certificate`) is one of `peer_uri_sans` (byte for byte).
 //! - A trusted peer that sends `x-forwarded-proto` decides: the channel is TLS if and only if it
 //!   sent exactly one such header whose value is `https` (ASCII case ignored); two headers, a list
@@ -37,7 +38,8 @@ use std::net::{IpAddr, SocketAddr};
 
 /// The host property that is present only on a TLS downstream connection.
 pub const TLS_VERSION_PROPERTY: [&str; 2] = ["connection", "tls_version"];
-/// The host property with the downstream peer's `ip:port`.
+/// The host property with Envoy's remote address of the downstream (`ip:port`): the TCP peer, or
+/// `ip:0` when Envoy took it from `x-forwarded-for` (Envoy 1.40 has no property for the TCP peer).
 pub const SOURCE_ADDRESS_PROPERTY: [&str; 2] = ["source", "address"];
 /// The host property with the first URI SAN of the downstream peer's certificate.
 pub const PEER_URI_SAN_PROPERTY: [&str; 2] = ["connection", "uri_san_peer_certificate"];
@@ -48,7 +50,8 @@ pub trait Connection {
     /// Whether the downstream connection is TLS (`connection.tls_version` is present and not
     /// empty).
     fn is_tls(&self) -> bool;
-    /// The downstream peer's address as the host reports it (`source.address`: `ip:port`).
+    /// The downstream peer's address as the host reports it (`source.address`: `ip:port`; see
+    /// [`SOURCE_ADDRESS_PROPERTY`]).
     fn source_address(&self) -> Option<String>;
     /// The first URI SAN of the downstream peer's certificate, if it presented one.
     fn peer_uri_san(&self) -> Option<String>;
