@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: demo-env image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server schema-validator prometheus-parser run test check bench fuzz soak clean
+.PHONY: demo-env image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server schema-validator prometheus-parser tls-tools run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -144,6 +144,14 @@ schema-validator: envoy
 	@$(VENV)/bin/python -c 'import jsonschema, yaml' 2>/dev/null || \
 	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(SCHEMA_PINS),'$(p)')
 
+## tls-tools: what tests/transport.rs and tests/differential.rs run — the openssl CLI (certificates)
+## and curl with HTTP/2 (TLS, client certificates, bound source addresses, h2c), from Debian's apt
+tls-tools:
+	@command -v openssl >/dev/null && command -v curl >/dev/null || { \
+	  echo "installing openssl and curl" >&2; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y openssl curl >/dev/null; }
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now (make demo-env) into target/demo.env, which the printed curl lines use.
 run: envoy build demo-env
@@ -174,7 +182,7 @@ run: envoy build demo-env
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy oauth-server ratelimit-server schema-validator prometheus-parser wasm
+test: envoy oauth-server ratelimit-server schema-validator prometheus-parser tls-tools wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference

@@ -16,6 +16,22 @@ use edgeguard::config::Config;
 use edgeguard::engine::{Engine, Outcome};
 use edgeguard::request::Request;
 use edgeguard::resources::{KeyAvailability, Resources};
+use edgeguard::transport::Connection;
+
+/// A plaintext connection (no configuration here requires TLS: never asked).
+struct Plain;
+
+impl Connection for Plain {
+    fn is_tls(&self) -> bool {
+        false
+    }
+    fn source_address(&self) -> Option<String> {
+        None
+    }
+    fn peer_uri_san(&self) -> Option<String> {
+        None
+    }
+}
 use jwt_simple::prelude::*;
 use serde_json::json;
 
@@ -100,7 +116,7 @@ fn main() {
     };
     let allowed = |r: &Request| {
         matches!(
-            engine.check(r, now, &NoRemote, None).outcome,
+            engine.check(r, now, &NoRemote, None, &Plain).outcome,
             Outcome::Decided(edgeguard::decision::Decision::Allow { .. })
         )
     };

@@ -19,6 +19,7 @@ use crate::reading::{
     METHOD_OVERRIDE_HEADERS,
 };
 use crate::spelling::same_header;
+use crate::transport::{Transport, TransportConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -117,6 +118,7 @@ struct RawConfig {
     default: Option<DefaultAction>,
     plans: Option<PlansConfig>,
     publish_identity: Option<bool>,
+    transport: Option<TransportConfig>,
 }
 
 from_json_struct!(RawConfig {
@@ -135,6 +137,7 @@ from_json_struct!(RawConfig {
     default,
     plans,
     publish_identity,
+    transport,
 });
 
 /// The validated configuration.
@@ -160,6 +163,9 @@ pub struct Config {
     /// Publish who the caller is as filter state after every allow (default `true`; see
     /// [`crate::publish`]). Off saves the host calls where nothing reads it.
     pub publish_identity: bool,
+    /// Credentials only over TLS (without a `transport` section, only rules that say
+    /// `require_tls: true` require it).
+    pub transport: Transport,
 }
 
 impl Config {
@@ -247,6 +253,11 @@ impl Config {
             ));
         }
         let plans = raw.plans.map(|p| p.validate("plans")).transpose()?;
+        let transport = raw
+            .transport
+            .map(|t| t.validate("transport"))
+            .transpose()?
+            .unwrap_or_default();
         // An inline key's plan must be a configured one (a remote key's unknown plan falls back
         // at runtime, counted: a fetched document cannot be refused field by field).
         if let Some(keys) = &api_keys {
@@ -277,6 +288,7 @@ impl Config {
             rules,
             plans,
             publish_identity: raw.publish_identity.unwrap_or(true),
+            transport,
         })
     }
 

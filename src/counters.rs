@@ -6,6 +6,7 @@
 //! tick), so `/stats` lags by at most a tick.
 
 use crate::config::{Config, Mode};
+use crate::credential::Kind;
 use crate::host::{MetricKind, Metrics};
 use crate::reason::Reason;
 use crate::stats;
@@ -31,6 +32,8 @@ pub struct Counters {
     /// Report mode's would-be denials by reason, indexed like `Reason::ALL` (defined only in
     /// report mode).
     would_deny: Vec<Option<u32>>,
+    /// Credentials sent over plaintext where TLS is required, indexed like `Kind::ALL`.
+    plaintext: Vec<Option<u32>>,
     by_key: HashMap<String, u32>,
     /// Keys of the remote set, by id, defined on first use.
     remote_keys: RefCell<HashMap<String, u32>>,
@@ -60,13 +63,19 @@ impl Counters {
                 .iter()
                 .map(|r| counter(&stats::denied(*r, true)))
                 .collect(),
-            would_deny: match config.mode {
-                Mode::Report => Reason::ALL
+            // Only a configuration that can report (top-level or transport `mode: report`).
+            would_deny: if config.mode == Mode::Report || config.transport.mode == Mode::Report {
+                Reason::ALL
                     .iter()
                     .map(|r| counter(&stats::denied(*r, false)))
-                    .collect(),
-                Mode::Enforce => Vec::new(),
+                    .collect()
+            } else {
+                Vec::new()
             },
+            plaintext: Kind::ALL
+                .iter()
+                .map(|k| counter(&stats::plaintext_credential(*k)))
+                .collect(),
             by_key: named(
                 config
                     .api_keys
@@ -95,6 +104,12 @@ impl Counters {
     pub fn would_deny(&self, reason: Reason) -> Option<u32> {
         let i = Reason::ALL.iter().position(|r| *r == reason)?;
         self.would_deny.get(i).copied().flatten()
+    }
+
+    /// The counter of credentials of `kind` sent over plaintext where TLS is required.
+    pub fn plaintext_credential(&self, kind: Kind) -> Option<u32> {
+        let i = Kind::ALL.iter().position(|k| *k == kind)?;
+        self.plaintext.get(i).copied().flatten()
     }
 
     pub fn key(&self, id: &str) -> Option<u32> {

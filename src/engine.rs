@@ -11,7 +11,8 @@
 use crate::check::{self, Stage};
 use crate::config::{Config, Mode};
 use crate::credential::{
-    is_header_exact, Authenticators, Configured, Context, Identity, Kind, RequestCredentials,
+    self, is_header_exact, Authenticators, Configured, Context, Exposed, Identity, Kind,
+    RequestCredentials,
 };
 use crate::decision::{Decision, Denial, Edits};
 use crate::events::Events;
@@ -26,6 +27,7 @@ use crate::reason::Reason;
 use crate::request::Request;
 use crate::resources::Resources;
 use crate::spelling::header_key;
+use crate::transport::{Channel, Connection};
 
 /// What the core decided, or that it must wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct Engine {
     /// Every place any configured credential is read from: each is stripped from every request
     /// (unless it held a verified credential whose forwarding is configured).
     credential_sources: Vec<Source>,
+    /// Each credential kind's places, for telling which kinds a request presents.
+    kind_places: Vec<(Kind, Vec<Source>)>,
     /// The credential kinds, with what they keep across requests.
     authenticators: Authenticators,
     /// The plans when none are configured (built once, not per request).
@@ -90,10 +94,17 @@ impl Engine {
             .flat_map(|a| a.sources(configured))
             .cloned()
             .collect();
+        let kind_places = Kind::ALL
+            .iter()
+            .map(|k| (*k, authenticators.of(*k).sources(configured)))
+            .filter(|(_, places)| !places.is_empty())
+            .map(|(k, places)| (k, places.into_iter().cloned().collect()))
+            .collect();
         Engine {
             config,
             owned_headers: owned,
             credential_sources,
+            kind_places,
             authenticators,
             default_plans: Plans::default(),
         }
@@ -104,7 +115,8 @@ impl Engine {
     }
 
     /// Checks a request at `now` (seconds since the epoch, from the host). `rule_set` is the name
-    /// carried by the matched Envoy route's metadata, if any.
+    /// carried by the matched Envoy route's metadata, if any; `conn` is asked about the downstream
+    /// connection only when the rule requires TLS.
     ///
     /// Whatever the outcome, the request that goes upstream (allowed, or let through in report mode)
     /// carries no client copy of an edgeguard header in any spelling, and no credential from any
@@ -115,6 +127,7 @@ impl Engine {
         now: u64,
         keys: &dyn Resources,
         rule_set: Option<&str>,
+        conn: &dyn Connection,
     ) -> Check {
         let mut edits = Edits::removing(&self.owned_headers);
         let configured = self.config.credentials();
@@ -123,11 +136,26 @@ impl Engine {
             Context::new(configured, req, now, keys),
         );
         let mut rule = RuleTag::default();
+        let mut transport = TransportFinding::default();
         let verdict = match reading::read(req, &self.config.reading, &mut edits) {
             Err(reason) => Verdict::Deny(Denial::bad_request(reason)),
-            Ok(reading) => self.evaluate(req, now, &reading, rule_set, &mut creds, &mut rule),
+            Ok(reading) => {
+                let at = Site {
+                    req,
+                    now,
+                    reading: &reading,
+                    rule_set,
+                    conn,
+                    keys,
+                };
+                self.evaluate(&at, &mut creds, &mut rule, &mut transport)
+            }
         };
         let (mut events, forwarded) = creds.finish();
+        events.exposed = transport.exposed;
+        // Report-only transport: the would-be denial is reported in place of an allow (identities
+        // still asserted: only TLS is missing), and first of all in policy report mode.
+        let reported = transport.reported;
         let verdict = match verdict {
             Verdict::Wait(needs) => {
                 return Check {
@@ -147,11 +175,22 @@ impl Engine {
             Ok(identities) => {
                 self.forward_identities(&identities, configured, &mut edits);
                 self.publish(&identities, rule, &mut edits, &mut events);
+                if let Some(reason) = reported {
+                    events.denied = Some(reason);
+                    edits.set(
+                        &self.config.headers.decision,
+                        format!("deny; reason={}", reason.code()),
+                    );
+                }
                 Decision::Allow {
                     ops: edits.finish(req),
                 }
             }
             Err(denial) => {
+                let denial = match (self.config.mode, reported) {
+                    (Mode::Report, Some(reason)) => Denial::forbidden(reason, None),
+                    _ => denial,
+                };
                 events.denied = Some(denial.reason);
                 match self.config.mode {
                     Mode::Enforce => Decision::Deny(denial),
@@ -176,24 +215,26 @@ impl Engine {
         }
     }
 
-    /// The rule, its requirement, then its checks.
+    /// The rule, the transport check, its requirement, then its checks.
     fn evaluate<'s>(
         &'s self,
-        req: &Request,
-        now: u64,
-        reading: &Reading<'_>,
-        rule_set: Option<&str>,
+        at: &Site<'_>,
         creds: &mut RequestCredentials<'_>,
         rule: &mut RuleTag<'s>,
+        transport: &mut TransportFinding,
     ) -> Verdict {
+        let (req, now, reading, rule_set) = (at.req, at.now, at.reading, at.rule_set);
         let rules = &self.config.rules;
-        if self.config.bypass_cors_preflight
+        let selection = rules.selection(reading.method, &reading.path, &reading.host, rule_set);
+        let preflight = self.config.bypass_cors_preflight
             && is_cors_preflight(req)
-            && rules.has_rule(reading.method, &reading.path, &reading.host, rule_set)
-        {
+            && rules.has_rule(reading.method, &reading.path, &reading.host, rule_set);
+        if let Some(denial) = self.transport_check(at, &selection, preflight, transport) {
+            return Verdict::Deny(denial);
+        }
+        if preflight {
             return Verdict::Allow(Vec::new());
         }
-        let selection = rules.selection(reading.method, &reading.path, &reading.host, rule_set);
         *rule = selection.rule;
         let both;
         let requirement = match selection.action {
@@ -227,6 +268,60 @@ impl Engine {
             Stage::Pass => Verdict::Allow(identities),
             Stage::Deny(denial) => Verdict::Deny(denial),
             Stage::Wait(needs) => Verdict::Wait(needs),
+        }
+    }
+
+    /// On a rule that requires TLS, over plaintext: a request presenting a credential (any kind, in
+    /// any configured place; valid or not) or needing one is refused `insecure_transport` — or,
+    /// report-only, noted in `finding` and let on. The presented credentials are identified for the
+    /// log at once and locally ([`credential::exposed`]); the answer never depends on them. A public
+    /// rule (or a CORS preflight that bypasses its rule) without a credential, a TLS channel, or a
+    /// rule that does not require TLS: nothing, and no connection fact is read.
+    fn transport_check(
+        &self,
+        at: &Site<'_>,
+        selection: &crate::matcher::Selection<'_>,
+        preflight: bool,
+        finding: &mut TransportFinding,
+    ) -> Option<Denial> {
+        let t = &self.config.transport;
+        if !selection.require_tls.unwrap_or(t.require_tls) {
+            return None;
+        }
+        let presents = self.kind_places.iter().any(|(_, places)| {
+            !matches!(
+                crate::extractor::extract(places, at.req),
+                crate::extractor::Extraction::Absent
+            )
+        });
+        let needs = !preflight
+            && matches!(
+                selection.action,
+                Action::Require(_) | Action::RequireBoth(..)
+            );
+        if !(presents || needs) || t.channel(at.req, at.conn) != Channel::Clear {
+            return None;
+        }
+        finding.exposed = if presents {
+            credential::exposed(
+                &self.authenticators,
+                self.config.credentials(),
+                &self.kind_places,
+                at.req,
+                at.now,
+                at.keys,
+            )
+        } else {
+            Vec::new()
+        };
+        match (t.mode, self.config.mode) {
+            (Mode::Enforce, Mode::Enforce) => {
+                Some(Denial::forbidden(Reason::InsecureTransport, None))
+            }
+            _ => {
+                finding.reported = Some(Reason::InsecureTransport);
+                None
+            }
         }
     }
 
@@ -295,6 +390,25 @@ impl Engine {
     }
 }
 
+/// What one check reads: the request, its reading, the route's rule set, the connection and the
+/// remote resources.
+struct Site<'a> {
+    req: &'a Request,
+    now: u64,
+    reading: &'a Reading<'a>,
+    rule_set: Option<&'a str>,
+    conn: &'a dyn Connection,
+    keys: &'a dyn Resources,
+}
+
+/// What the transport check found besides a denial: the credentials sent over plaintext, and the
+/// would-be denial when it only reports.
+#[derive(Default)]
+struct TransportFinding {
+    exposed: Vec<Exposed>,
+    reported: Option<Reason>,
+}
+
 enum Verdict {
     Allow(Vec<Identity>),
     Deny(Denial),
@@ -355,7 +469,13 @@ mod tests {
 
     pub(super) fn decide(e: &Engine, r: &Request) -> Decision {
         match e
-            .check(r, 1_700_000_000, &FixedResources::none(), None)
+            .check(
+                r,
+                1_700_000_000,
+                &FixedResources::none(),
+                None,
+                &crate::testing::FixedConnection::default(),
+            )
             .outcome
         {
             Outcome::Decided(d) => d,
@@ -684,7 +804,13 @@ mod jwt_tests {
     }
 
     fn check(e: &Engine, r: &Request, now: u64, store: &Store) -> Check {
-        e.check(r, now, store, None)
+        e.check(
+            r,
+            now,
+            store,
+            None,
+            &crate::testing::FixedConnection::default(),
+        )
     }
 
     fn ready() -> Store {
@@ -883,6 +1009,7 @@ mod check_stage {
             1_700_000_000,
             &crate::testing::FixedResources::none(),
             None,
+            &crate::testing::FixedConnection::default(),
         )
     }
 
@@ -1057,3 +1184,6 @@ mod reading_properties {
         }
     }
 }
+
+#[cfg(test)]
+mod transport_tests;

@@ -1,6 +1,7 @@
 //! Side facts of one request's check, for the host to act on: metrics, refetches, logs. Filled by
 //! the credential kinds and the engine; never part of the decision.
 
+use crate::credential::Exposed;
 use crate::publish::Published;
 use crate::reason::Reason;
 
@@ -24,4 +25,7 @@ pub struct Events {
     pub published: Option<Published>,
     /// A credential named a plan that is not in `plans.names` (it fell back).
     pub unknown_plan: bool,
+    /// Credentials presented over plaintext on a rule that requires TLS (to be considered leaked:
+    /// logged by id and counted by kind, in both transport modes).
+    pub exposed: Vec<Exposed>,
 }

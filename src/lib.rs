@@ -14,6 +14,7 @@ mod config_json;
 pub mod api_key_set;
 pub mod authority;
 pub mod check;
+pub mod cidr;
 pub mod claim_path;
 pub mod config;
 pub mod config_error;
@@ -48,6 +49,7 @@ pub mod stats;
 mod test_support;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod transport;
 pub mod waiters;
 
 #[cfg(target_arch = "wasm32")]

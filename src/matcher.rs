@@ -16,7 +16,8 @@
 //!
 //! A rule has a `match` (optional: missing or `{}` matches every request; path, method and host,
 //! see [`crate::rule_match`]) and exactly one of `require` (a requirement, see [`crate::policy`]) or
-//! `"allow": "anonymous"`. A rule may also carry post-authentication checks ([`crate::check`]),
+//! `"allow": "anonymous"`, and optionally `"require_tls": true|false` (overriding
+//! `transport.require_tls`, see [`crate::transport`]). A rule may also carry post-authentication checks ([`crate::check`]),
 //! run on what its requirement granted; no JSON member names one yet.
 //!
 //! # Matching
@@ -71,6 +72,7 @@ pub struct RuleConfig {
     matches: MatchConfig,
     require: Option<RequirementConfig>,
     allow: Option<String>,
+    require_tls: Option<bool>,
 }
 
 from_json_struct!(RuleConfig {
@@ -79,6 +81,7 @@ from_json_struct!(RuleConfig {
     matches as "match" = default,
     require,
     allow,
+    require_tls,
 });
 #[derive(Debug, Clone, PartialEq)]
 enum RuleAction {
@@ -96,6 +99,8 @@ struct Rule {
     action: RuleAction,
     /// Run, in order, once the action's requirement is met (see [`crate::check`]).
     checks: Checks,
+    /// Overrides `transport.require_tls` (see [`crate::transport`]).
+    require_tls: Option<bool>,
 }
 
 /// The validated rules.
@@ -133,6 +138,9 @@ pub struct Selection<'a> {
     pub checks: Vec<&'a dyn RuleCheck>,
     /// The `name` and `cost` of the rule that chose `action`.
     pub rule: RuleTag<'a>,
+    /// The rules' own `require_tls` (of both rules: `true` if either says so), overriding
+    /// `transport.require_tls`; `None` when they do not say (or no rule matched).
+    pub require_tls: Option<bool>,
 }
 
 /// What a rule adds to the published identity (see [`crate::publish`]).
@@ -320,10 +328,16 @@ fn selection<'a>(action: Action<'a>, rules: [Option<&'a Rule>; 2]) -> Selection<
         name: rules.into_iter().flatten().find_map(|r| r.name.as_deref()),
         cost: rules.into_iter().flatten().filter_map(|r| r.cost).max(),
     };
+    let require_tls = rules
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.require_tls)
+        .reduce(|a, b| a || b);
     Selection {
         action,
         checks,
         rule,
+        require_tls,
     }
 }
 
@@ -335,6 +349,7 @@ fn implicit_rule(known: Configured<'_>) -> Rule {
         pattern: RuleMatch::any(),
         action: RuleAction::Require(policy::any_configured(known)),
         checks: Checks::default(),
+        require_tls: None,
     }
 }
 
@@ -395,6 +410,7 @@ impl RuleConfig {
             pattern: self.matches.validate(&format!("{field}.match"))?,
             action,
             checks: Checks::default(),
+            require_tls: self.require_tls,
         })
     }
 }

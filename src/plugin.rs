@@ -22,6 +22,9 @@ use crate::publish;
 use crate::reason::Reason;
 use crate::remote::Remotes;
 use crate::request::Request;
+use crate::transport::{
+    Connection, PEER_URI_SAN_PROPERTY, SOURCE_ADDRESS_PROPERTY, TLS_VERSION_PROPERTY,
+};
 use crate::waiters::{Attempt, Waiter, Waiters};
 use std::cell::{Cell, RefCell};
 
@@ -213,8 +216,9 @@ impl Plugin {
                 resumed: attempt.paused_since().is_some(),
                 last: attempt.is_last(),
             };
+            let conn = StreamConnection(host);
             self.engine
-                .check(&req, now / 1000, &view, rule_set.as_deref())
+                .check(&req, now / 1000, &view, rule_set.as_deref(), &conn)
         };
         let c = &self.counters;
         for p in &events.verified {
@@ -222,6 +226,22 @@ impl Plugin {
         }
         c.count(c.cache_hit, events.cache_hits);
         c.count(c.cache_miss, events.cache_misses);
+        if matches!(outcome, Outcome::Decided(_)) {
+            for e in &events.exposed {
+                log::warn!(
+                    "edgeguard: {} credential sent without TLS: {} {} ({}); consider it leaked and rotate it",
+                    e.kind.name(),
+                    req.method,
+                    req.path_only(),
+                    match (&e.source, &e.id) {
+                        (Some(p), Some(id)) => format!("provider {p}, subject {id}"),
+                        (None, Some(id)) => format!("id {id}"),
+                        _ => "not identified".to_string(),
+                    }
+                );
+                c.count(c.plaintext_credential(e.kind), 1);
+            }
+        }
         match outcome {
             Outcome::Wait(needs) => {
                 log::debug!("edgeguard: waiting for {needs:?}");
@@ -303,6 +323,30 @@ fn publish_verdict<H: Host>(host: &H, denied: Option<Reason>, enforced: bool) {
     }
 }
 
+/// The downstream connection's facts, each read from the host only when the transport check asks.
+struct StreamConnection<'a, H>(&'a H);
+
+impl<H: Host> Connection for StreamConnection<'_, H> {
+    fn is_tls(&self) -> bool {
+        // Envoy: `TLSv1.3` on TLS, NotFound on plaintext; an empty value is not TLS (fail closed).
+        self.0
+            .property(&TLS_VERSION_PROPERTY)
+            .is_some_and(|v| !v.is_empty())
+    }
+
+    fn source_address(&self) -> Option<String> {
+        self.0
+            .property(&SOURCE_ADDRESS_PROPERTY)
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+
+    fn peer_uri_san(&self) -> Option<String> {
+        self.0
+            .property(&PEER_URI_SAN_PROPERTY)
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+}
+
 fn send<H: Host>(host: &H, denial: &Denial) {
     let headers = denial.headers();
     let headers: Vec<(&str, &str)> = headers
@@ -321,3 +365,6 @@ mod tests;
 
 #[cfg(test)]
 mod key_set_tests;
+
+#[cfg(test)]
+mod transport_tests;

@@ -71,6 +71,11 @@ pub enum Reason {
     /// The request carries a method override (`X-HTTP-Method-Override`, `X-HTTP-Method`,
     /// `X-Method-Override`, `?_method=`) and `method_override` is `reject`. 400.
     MethodOverride,
+    // --- transport ---
+    /// The rule requires TLS (`transport`, `rules[].require_tls`) and the request came over
+    /// plaintext with a credential (which is then considered leaked: stripped, logged by id and
+    /// counted), or without one on a rule that needs one. 403, no challenge.
+    InsecureTransport,
     // --- availability ---
     /// The provider's key set has not been loaded (or went stale) and the fetch failed: 503.
     JwksUnavailable,
@@ -117,6 +122,7 @@ impl Reason {
             Reason::BadHost => "bad_host",
             Reason::BadMethod => "bad_method",
             Reason::MethodOverride => "method_override",
+            Reason::InsecureTransport => "insecure_transport",
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::DiscoveryUnavailable => "discovery_unavailable",
             Reason::InactiveToken => "inactive_token",
@@ -126,7 +132,7 @@ impl Reason {
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 32] = [
+    pub const ALL: [Reason; 33] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -154,6 +160,7 @@ impl Reason {
         Reason::BadHost,
         Reason::BadMethod,
         Reason::MethodOverride,
+        Reason::InsecureTransport,
         Reason::JwksUnavailable,
         Reason::DiscoveryUnavailable,
         Reason::InactiveToken,
@@ -191,6 +198,7 @@ impl Reason {
             Reason::BadHost => "the request authority is not acceptable",
             Reason::BadMethod => "the request method is not acceptable",
             Reason::MethodOverride => "method override headers and parameters are not accepted",
+            Reason::InsecureTransport => "credentials are accepted only over TLS (https)",
             Reason::JwksUnavailable => "the token cannot be checked right now; retry later",
             Reason::DiscoveryUnavailable => "the token cannot be checked right now; retry later",
             Reason::InactiveToken => "the token is not active",
@@ -213,6 +221,7 @@ impl Reason {
                 | Reason::BadHost
                 | Reason::BadMethod
                 | Reason::MethodOverride
+                | Reason::InsecureTransport
         )
     }
 }

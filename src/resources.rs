@@ -77,3 +77,33 @@ pub trait Resources {
     /// configured).
     fn api_key_set(&self) -> Loaded<Rc<ApiKeySet>>;
 }
+
+/// `inner` as a check that must not wait sees it: what is ready is used, anything else is
+/// unavailable — no fetch, refetch or introspection call is started. For identifying a credential
+/// without letting the identification change the answer or delay it (a credential sent over
+/// plaintext, see [`crate::credential::exposed`]).
+pub struct AtOnce<'a>(pub &'a dyn Resources);
+
+impl Resources for AtOnce<'_> {
+    fn key_set(&self, provider: &str) -> KeyAvailability {
+        match self.0.key_set(provider) {
+            KeyAvailability::Loading(doc) => KeyAvailability::Unavailable(doc),
+            other => other,
+        }
+    }
+
+    fn refetch_key_set(&self, _provider: &str) -> bool {
+        false
+    }
+
+    fn introspect(&self, _provider: &str, _token: &str) -> Introspected {
+        Introspected::Unavailable
+    }
+
+    fn api_key_set(&self) -> Loaded<Rc<ApiKeySet>> {
+        match self.0.api_key_set() {
+            Loaded::Loading => Loaded::Unavailable,
+            other => other,
+        }
+    }
+}

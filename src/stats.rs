@@ -14,6 +14,7 @@
 //! |---|---|---|---|
 //! | `edgeguard_requests_total` | counter | `decision` (`allowed`, `denied`, `would_deny`), `reason` (denials) | requests by decision: let through (report mode included), answered with a denial, or (report mode) let through but would have been denied |
 //! | `edgeguard_plan_unknown_total` | counter | — | allowed requests whose credential named a plan not in `plans.names` (they got the fallback plan) |
+//! | `edgeguard_transport_plaintext_credentials_total` | counter | `kind` (`api_key`, `jwt`) | credentials presented over plaintext on a rule that requires TLS (to be rotated; both transport modes) |
 //! | `edgeguard_api_key_requests_total` | counter | `key_id` | requests allowed with each API key (usage) |
 //! | `edgeguard_tokens_verified_total` | counter | `provider` | tokens verified by each provider |
 //! | `edgeguard_token_cache_lookups_total` | counter | `result` (`hit`, `miss`) | signature checks answered by the verified-token cache, or not |
@@ -30,10 +31,11 @@
 use crate::reason::Reason;
 
 /// Every label name a family uses (what `envoy/stats-tags.yaml` extracts).
-pub const LABELS: [&str; 5] = ["decision", "reason", "key_id", "provider", "result"];
+pub const LABELS: [&str; 6] = ["decision", "reason", "key_id", "provider", "result", "kind"];
 
 pub const REQUESTS: &str = "edgeguard_requests_total";
 pub const PLAN_UNKNOWN: &str = "edgeguard_plan_unknown_total";
+pub const PLAINTEXT_CREDENTIALS: &str = "edgeguard_transport_plaintext_credentials_total";
 pub const API_KEY_REQUESTS: &str = "edgeguard_api_key_requests_total";
 pub const TOKENS_VERIFIED: &str = "edgeguard_tokens_verified_total";
 pub const TOKEN_CACHE: &str = "edgeguard_token_cache_lookups_total";
@@ -86,6 +88,11 @@ pub fn denied(reason: Reason, enforced: bool) -> String {
 
 pub fn plan_unknown() -> String {
     name(PLAN_UNKNOWN, &[])
+}
+
+/// Credentials of `kind` presented over plaintext where TLS is required.
+pub fn plaintext_credential(kind: crate::credential::Kind) -> String {
+    name(PLAINTEXT_CREDENTIALS, &[("kind", kind.name())])
 }
 
 pub fn key_allowed(id: &str) -> String {

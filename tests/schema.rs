@@ -647,6 +647,17 @@ fn broken() -> Vec<Broken> {
         b("plans.by_method unknown method", keys(json!({"plans": {"names": ["default"], "by_method": {"basic": "default"}}})), "plans.by_method.basic"),
         b("plans.default charset", keys(json!({"plans": {"names": ["default"], "default": "a b"}})), "plans.default"),
         b("plans: unknown field", keys(json!({"plans": {"names": ["default"], "fallback": "default"}})), "plans.fallback"),
+        // transport
+        b("transport.mode unknown", keys(json!({"transport": {"mode": "audit"}})), "transport.mode"),
+        b("transport.require_tls not a boolean", keys(json!({"transport": {"require_tls": "yes"}})), "transport.require_tls"),
+        b("transport: unknown field", keys(json!({"transport": {"require": true}})), "transport.require"),
+        b("transport source_cidrs: no prefix length", keys(json!({"transport": {"trust_forwarded_proto": {"source_cidrs": ["10.0.0.0"]}}})),
+          "transport.trust_forwarded_proto.source_cidrs[0]"),
+        b("transport peer_uri_sans: empty", keys(json!({"transport": {"trust_forwarded_proto": {"peer_uri_sans": [""]}}})),
+          "transport.trust_forwarded_proto.peer_uri_sans[0]"),
+        b("transport trust_forwarded_proto: unknown field", keys(json!({"transport": {"trust_forwarded_proto": {"cidrs": ["10.0.0.0/8"]}}})),
+          "transport.trust_forwarded_proto.cidrs"),
+        b("rule require_tls not a boolean", with_rule(json!({"require_tls": 1, "allow": "anonymous"})), "rules[0].require_tls"),
     ]
 }
 

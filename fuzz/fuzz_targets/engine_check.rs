@@ -12,6 +12,21 @@ use edgeguard::resources::{KeyAvailability, KeyDocument, Resources};
 use edgeguard::request::Request;
 use libfuzzer_sys::fuzz_target;
 
+/// A plaintext connection from a peer no configuration trusts.
+struct Plain;
+
+impl edgeguard::transport::Connection for Plain {
+    fn is_tls(&self) -> bool {
+        false
+    }
+    fn source_address(&self) -> Option<String> {
+        Some("192.0.2.1:4000".into())
+    }
+    fn peer_uri_san(&self) -> Option<String> {
+        None
+    }
+}
+
 struct Store(u8);
 
 impl Resources for Store {
@@ -72,7 +87,13 @@ fuzz_target!(|data: &[u8]| {
     // The fixture leaves `bypass_cors_preflight` at its default (off): no request bypasses rules.
     let preflight = false;
     ENGINE.with(|engine| {
-        let check = engine.check(&req, NOW, &Store(knob), rule_set);
+        let check = engine.check(
+            &req,
+            NOW,
+            &Store(knob),
+            rule_set,
+            &Plain,
+        );
         if let Outcome::Decided(Decision::Allow { ops }) = &check.outcome {
             // Enforce mode: an allowed request went through no denial ...
             assert!(check.events.denied.is_none());

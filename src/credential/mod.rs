@@ -27,7 +27,7 @@ use crate::need::Need;
 use crate::provider::Provider;
 use crate::reason::Reason;
 use crate::request::Request;
-use crate::resources::Resources;
+use crate::resources::{AtOnce, Resources};
 use api_key::{ApiKeyAuth, ApiKeys};
 use jwt::{JwtAuth, TokenCacheConfig};
 use requirement::CredentialRequirement;
@@ -46,6 +46,14 @@ pub enum Kind {
 impl Kind {
     /// Every kind, in a fixed order.
     pub const ALL: [Kind; 2] = [Kind::ApiKey, Kind::Jwt];
+
+    /// The public name (`api_key`, `jwt`): metric labels, logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "api_key",
+            Kind::Jwt => "jwt",
+        }
+    }
 
     /// Whether a credential of this kind can wait for a remote resource (a provider's JWKS, the
     /// remote API-key set). A state of a kind that cannot that says pending or unavailable is
@@ -167,6 +175,18 @@ pub trait Authenticator {
 
     /// The headers [`Authenticator::forward`] may set: client copies are removed from every request.
     fn owned_headers<'a>(&self, configured: Configured<'a>) -> Vec<&'a str>;
+
+    /// Whom the request's credential of this kind from `source` names, for the warning that it
+    /// was sent over plaintext (see [`exposed`]): `cx` sees the remote resources [`AtOnce`], and
+    /// nothing here is part of a decision. By default the kind's own [`Authenticator::check`]: a
+    /// valid credential's identity. A kind whose check is costly (a password hash) should name
+    /// the credential more cheaply (its user name) rather than pay for a request it refuses.
+    fn identify(&self, source: Option<&str>, cx: &mut Context<'_>) -> Option<Identity> {
+        match self.check(source, cx) {
+            CredentialState::Valid(identity) => Some(identity),
+            _ => None,
+        }
+    }
 }
 
 /// The authenticator of every kind, with what each keeps across requests (the JWT kind's
@@ -300,6 +320,55 @@ impl Credentials for RequestCredentials<'_> {
             .push((kind, source.map(str::to_string), state.clone()));
         state
     }
+}
+
+/// A credential presented where it must not be (over plaintext, on a rule that requires TLS): its
+/// kind and, when it could be told at once and locally, whom it names — for the warning that it
+/// must be rotated. Key ids and subjects only, never the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposed {
+    pub kind: Kind,
+    /// The named configuration that verified it (a token's provider).
+    pub source: Option<String>,
+    /// The API key's id, the token's `sub`; `None` when it could not be identified at once.
+    pub id: Option<String>,
+}
+
+/// The credentials `req` presents in any configured place, one entry per kind present (`places`:
+/// each kind's places), each identified if its kind can tell it locally and at once
+/// ([`Authenticator::identify`], by default its check) against `resources` seen [`AtOnce`] (a key
+/// set not loaded yet, an introspection not answered yet: unidentified); the side facts of that are
+/// dropped. Nothing here waits, and nothing here is part of a decision.
+pub fn exposed(
+    authenticators: &Authenticators,
+    configured: Configured<'_>,
+    places: &[(Kind, Vec<Source>)],
+    req: &Request,
+    now: u64,
+    resources: &dyn Resources,
+) -> Vec<Exposed> {
+    let at_once = AtOnce(resources);
+    let leaves = configured.any_valid();
+    places
+        .iter()
+        .filter(|(_, sources)| !matches!(extract(sources, req), Extraction::Absent))
+        .map(|(kind, _)| {
+            let mut cx = Context::new(configured, req, now, &at_once);
+            let identity = leaves
+                .iter()
+                .filter(|leaf| leaf.kind == *kind)
+                .find_map(|leaf| {
+                    authenticators
+                        .of(*kind)
+                        .identify(leaf.source.as_deref(), &mut cx)
+                });
+            Exposed {
+                kind: *kind,
+                source: identity.as_ref().and_then(|i| i.source.clone()),
+                id: identity.and_then(|i| i.key_id.or(i.subject)),
+            }
+        })
+        .collect()
 }
 
 /// The 401 or 403 of a failed requirement, with an RFC 6750-style challenge

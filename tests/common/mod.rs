@@ -14,6 +14,7 @@
 
 pub mod oauth_server;
 pub mod ratelimit;
+pub mod tls;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -391,6 +392,22 @@ impl Envoy {
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or_else(|| panic!("no listener port in {}", listeners.body));
+    }
+
+    /// The bound port of the listener named `name` (from admin `/listeners`).
+    pub fn listener_port(&self, name: &str) -> u16 {
+        let listeners = http_get(self.admin, "/listeners?format=json")
+            .unwrap_or_else(|e| panic!("admin /listeners: {e}"));
+        let v: Value = serde_json::from_str(&listeners.body)
+            .unwrap_or_else(|e| panic!("admin /listeners is not JSON ({e}): {}", listeners.body));
+        v["listener_statuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["name"] == name)
+            .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| panic!("no listener {name:?} in {}", listeners.body))
     }
 
     /// The listener address.
@@ -772,7 +789,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
+pub fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
     let end = find(raw, b"\r\n\r\n").ok_or_else(|| {
         bad(format!(
             "incomplete response: {:?}",
