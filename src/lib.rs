@@ -29,6 +29,7 @@ pub mod json;
 pub mod jwt;
 pub mod matcher;
 pub mod need;
+pub mod password;
 pub mod path;
 pub mod plan;
 pub mod plugin;
