@@ -22,6 +22,8 @@ pub struct Counters {
     pub unknown_plan: Option<u32>,
     pub cache_hit: Option<u32>,
     pub cache_miss: Option<u32>,
+    /// HTTP Basic (defined only when `basic_auth` is configured).
+    pub basic: BasicCounters,
     /// Indexed like `Reason::ALL`.
     by_reason: Vec<Option<u32>>,
     by_key: HashMap<String, u32>,
@@ -32,6 +34,16 @@ pub struct Counters {
     named: RefCell<HashMap<String, u32>>,
     /// Counts not yet handed to the host, by metric id.
     pending: RefCell<HashMap<u32, u64>>,
+}
+
+/// Metric ids of the HTTP Basic counters.
+#[derive(Debug, Default)]
+pub struct BasicCounters {
+    pub verified: Option<u32>,
+    pub failed: Option<u32>,
+    pub cache_hit: Option<u32>,
+    pub busy: Option<u32>,
+    pub locked: Option<u32>,
 }
 
 impl Counters {
@@ -51,6 +63,17 @@ impl Counters {
             unknown_plan: counter(stats::UNKNOWN_PLAN),
             cache_hit: counter(stats::CACHE_HIT),
             cache_miss: counter(stats::CACHE_MISS),
+            basic: if config.basic_auth.is_some() {
+                BasicCounters {
+                    verified: counter(stats::BASIC_VERIFIED),
+                    failed: counter(stats::BASIC_FAILED),
+                    cache_hit: counter(stats::BASIC_CACHE_HIT),
+                    busy: counter(stats::BASIC_BUSY),
+                    locked: counter(stats::BASIC_LOCKED),
+                }
+            } else {
+                BasicCounters::default()
+            },
             by_reason: Reason::ALL
                 .iter()
                 .map(|r| counter(&stats::denied_by(*r)))

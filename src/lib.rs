@@ -27,6 +27,7 @@ pub mod host;
 pub mod introspection;
 pub mod json;
 pub mod jwt;
+pub mod lockout;
 pub mod matcher;
 pub mod need;
 pub mod password;

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub const DEFAULT_PLAN: &str = "default";
 
 /// The methods `by_method` may name: `anonymous` and each credential kind's method name.
-pub const METHODS: [&str; 3] = ["anonymous", "api_key", "jwt"];
+pub const METHODS: [&str; 4] = ["anonymous", "api_key", "jwt", "basic"];
 
 /// JSON form of `plans`.
 #[derive(Debug)]
@@ -191,8 +191,8 @@ mod tests {
                 "plans.by_method.jwt",
             ),
             (
-                json!({"by_method": {"basic": "default"}, "names": ["default"]}),
-                "plans.by_method.basic",
+                json!({"by_method": {"mtls": "default"}, "names": ["default"]}),
+                "plans.by_method.mtls",
             ),
             (json!({"names": ["default", "a b"]}), "plans.names[1]"),
             (json!({"names": ["default", "default"]}), "plans.names[1]"),

@@ -7,8 +7,8 @@
 //!
 //! | name | value |
 //! |---|---|
-//! | `edgeguard_auth_method` | `anonymous`, `api_key`, `jwt`; for several credentials (`all`) their methods joined with `+` in a fixed order (`api_key+jwt`) |
-//! | `edgeguard_principal` | `anonymous`, `api_key:<id>`, `jwt:<provider>:<sub>`; for several, joined with `+` in the same order |
+//! | `edgeguard_auth_method` | `anonymous`, `api_key`, `jwt`, `basic`; for several credentials (`all`) their methods joined with `+` in a fixed order (`api_key+jwt`) |
+//! | `edgeguard_principal` | `anonymous`, `api_key:<id>`, `jwt:<provider>:<sub>`, `basic:<user name>`; for several, joined with `+` in the same order |
 //! | `edgeguard_plan` | the caller's plan ([`crate::plan`]) |
 //! | `edgeguard_rule` | the `name` of the rule that allowed the request; empty when it has none |
 //!
@@ -44,6 +44,7 @@ pub fn method(kind: Kind) -> &'static str {
     match kind {
         Kind::ApiKey => "api_key",
         Kind::Jwt => "jwt",
+        Kind::Basic => "basic",
     }
 }
 
@@ -100,6 +101,7 @@ impl Published {
 fn principal(id: &Identity) -> String {
     match id.kind {
         Kind::ApiKey => format!("api_key:{}", id.key_id.as_deref().unwrap_or("~")),
+        Kind::Basic => format!("basic:{}", subject_part(id.subject.as_deref())),
         Kind::Jwt => format!(
             "jwt:{}:{}",
             id.source.as_deref().unwrap_or("~"),

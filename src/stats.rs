@@ -20,6 +20,9 @@
 //! | `edgeguard.api_key_set.fetch_ok` / `fetch_failed` | counter | remote API-key set fetches by outcome |
 //! | `edgeguard.api_key_set.keys` | gauge | keys of the remote set in use (after skipped entries) |
 //! | `edgeguard.api_key_set.age_seconds` | gauge | age of the remote key set in use |
+//! | `edgeguard.basic.verified` / `failed` | counter | HTTP Basic passwords checked with their slow hash, by outcome (an unknown user's dummy check counts as failed) |
+//! | `edgeguard.basic.cache_hit` | counter | HTTP Basic credentials answered from the verified-credential cache (one keyed hash) |
+//! | `edgeguard.basic.busy` / `locked` | counter | HTTP Basic credentials refused before any hash: the VM's slow-hash budget was spent (503), the name had too many failures this minute (429) |
 
 use crate::reason::Reason;
 
@@ -64,6 +67,12 @@ pub fn discovery_age(name: &str) -> String {
 
 pub const CACHE_HIT: &str = "edgeguard.token_cache.hit";
 pub const CACHE_MISS: &str = "edgeguard.token_cache.miss";
+
+pub const BASIC_VERIFIED: &str = "edgeguard.basic.verified";
+pub const BASIC_FAILED: &str = "edgeguard.basic.failed";
+pub const BASIC_CACHE_HIT: &str = "edgeguard.basic.cache_hit";
+pub const BASIC_BUSY: &str = "edgeguard.basic.busy";
+pub const BASIC_LOCKED: &str = "edgeguard.basic.locked";
 
 /// `edgeguard.introspection.<name>.<what>` (`active`, `inactive`, `error`, `cache_hit`, `coalesced`,
 /// `overloaded`).

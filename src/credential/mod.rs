@@ -16,6 +16,7 @@
 //!   `headers.subject`, `headers.client_id`) are set by the engine from the [`Identity`] fields of the same meaning.
 
 pub mod api_key;
+pub mod basic;
 pub mod introspected;
 pub mod jwt;
 pub mod requirement;
@@ -29,6 +30,7 @@ use crate::reason::Reason;
 use crate::request::Request;
 use crate::resources::Resources;
 use api_key::{ApiKeyAuth, ApiKeys};
+use basic::{BasicAuth, BasicUsers, Limits};
 use jwt::{JwtAuth, TokenCacheConfig};
 use requirement::CredentialRequirement;
 use std::collections::BTreeMap;
@@ -41,11 +43,13 @@ pub enum Kind {
     ApiKey,
     /// A bearer token of a named provider: a JWT verified locally, or a token introspected.
     Jwt,
+    /// A user and password of the `basic_auth` section (`Authorization: Basic`).
+    Basic,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 2] = [Kind::ApiKey, Kind::Jwt];
+    pub const ALL: [Kind; 3] = [Kind::ApiKey, Kind::Jwt, Kind::Basic];
 
     /// Whether a credential of this kind can wait for a remote resource (a provider's JWKS, the
     /// remote API-key set). A state of a kind that cannot that says pending or unavailable is
@@ -53,6 +57,7 @@ impl Kind {
     pub fn can_wait(self) -> bool {
         match self {
             Kind::ApiKey | Kind::Jwt => true,
+            Kind::Basic => false,
         }
     }
 }
@@ -104,11 +109,13 @@ pub struct Configured<'a> {
     pub api_keys: Option<&'a ApiKeys>,
     /// JWT providers by name.
     pub providers: &'a BTreeMap<String, Provider>,
+    /// The `basic_auth` section, if configured.
+    pub basic_auth: Option<&'a BasicUsers>,
 }
 
 impl Configured<'_> {
     /// A leaf accepting any valid credential, for each configured one: a key if `api_keys` is
-    /// configured, then a token of each provider.
+    /// configured, then a token of each provider, then a Basic user if `basic_auth` is.
     pub fn any_valid(&self) -> Vec<CredentialRequirement> {
         let api_key = self
             .api_keys
@@ -117,7 +124,10 @@ impl Configured<'_> {
             .providers
             .keys()
             .map(|p| CredentialRequirement::any(Kind::Jwt, Some(p.clone())));
-        api_key.into_iter().chain(tokens).collect()
+        let basic = self
+            .basic_auth
+            .map(|_| CredentialRequirement::any(Kind::Basic, None));
+        api_key.into_iter().chain(tokens).chain(basic).collect()
     }
 }
 
@@ -144,18 +154,21 @@ pub trait Authenticator {
 }
 
 /// The authenticator of every kind, with what each keeps across requests (the JWT kind's
-/// verified-token cache).
+/// verified-token cache, the Basic kind's verified-credential cache and slow-hash budget).
 #[derive(Debug)]
 pub struct Authenticators {
     api_key: ApiKeyAuth,
     jwt: JwtAuth,
+    basic: BasicAuth,
 }
 
 impl Authenticators {
-    pub fn new(token_cache: TokenCacheConfig) -> Self {
+    /// `basic`: the `basic_auth` limits, when configured.
+    pub fn new(token_cache: TokenCacheConfig, basic: Option<&Limits>) -> Self {
         Authenticators {
             api_key: ApiKeyAuth,
             jwt: JwtAuth::new(token_cache),
+            basic: BasicAuth::new(basic.unwrap_or(&Limits::default())),
         }
     }
 
@@ -164,6 +177,7 @@ impl Authenticators {
         match kind {
             Kind::ApiKey => &self.api_key,
             Kind::Jwt => &self.jwt,
+            Kind::Basic => &self.basic,
         }
     }
 }
