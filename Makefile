@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server run test check bench fuzz soak clean
+.PHONY: build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server password-fixtures run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -104,6 +104,13 @@ ratelimit-server: envoy
 	@$(VENV)/bin/python -c 'import grpc, yaml; from envoy.service.ratelimit.v3 import rls_pb2_grpc' 2>/dev/null || \
 	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(RLS_PINS),'$(p)')
 
+## password-fixtures: PyPI's bcrypt, argon2-cffi and passlib into ./.venv, the reference
+## implementations that make tests/basic_auth.rs's password hashes (quick when they are there)
+PASSWORD_PINS := bcrypt==5.0.* argon2-cffi==25.1.* passlib==1.7.*
+password-fixtures: envoy
+	@$(VENV)/bin/python -c 'import bcrypt, argon2; from passlib.hash import sha512_crypt, ldap_sha1' 2>/dev/null || \
+	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(PASSWORD_PINS),'$(p)')
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now with the demo signing key (envoy/demo-signing-key.pem, public on purpose).
 run: envoy build
@@ -140,7 +147,7 @@ run: envoy build
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy oauth-server ratelimit-server wasm
+test: envoy oauth-server ratelimit-server password-fixtures wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference
