@@ -258,6 +258,15 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
+    fn every_code_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for r in Reason::ALL {
+            let row = format!("| `{}` |", r.code());
+            assert!(readme.contains(&row), "README's reason table lacks {row}");
+        }
+    }
+
+    #[test]
     fn codes_are_unique_and_snake_case() {
         let codes: HashSet<_> = Reason::ALL.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), Reason::ALL.len());
