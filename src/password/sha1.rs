@@ -3,7 +3,6 @@
 
 use super::{same_bytes, HashError};
 use base64::Engine;
-use sha1::{Digest, Sha1};
 
 /// A `{SHA}` hash: the 20-byte digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +23,7 @@ impl Sha1Hash {
     }
 
     pub fn verify(&self, password: &[u8]) -> bool {
-        same_bytes(&Sha1::digest(password), &self.digest)
+        same_bytes(&hmac_sha1_compact::Hash::hash(password), &self.digest)
     }
 
     pub fn dummy(&self) -> Sha1Hash {

@@ -17,10 +17,10 @@ const NOW: u64 = 1_700_000_000;
 
 /// `{SHA}` of `pw` (fast: most tests need no slow hash).
 fn sha1(pw: &str) -> String {
-    use sha1::Digest;
     format!(
         "{{SHA}}{}",
-        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(pw.as_bytes()))
+        base64::engine::general_purpose::STANDARD
+            .encode(hmac_sha1_compact::Hash::hash(pw.as_bytes()))
     )
 }
 
