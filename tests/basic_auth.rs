@@ -459,3 +459,37 @@ fn envoy_refuses_hashes_above_the_caps_naming_the_field() {
         );
     }
 }
+
+#[test]
+fn hash_password_writes_a_bcrypt_hash_the_reference_implementation_accepts() {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeguard"))
+        .args(["hash-password", "--cost", "5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run edgeguard hash-password");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"pa:ss word\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$2b$05$") && hash.len() == 60, "{hash}");
+    let check = |pw: &str| {
+        Command::new(python())
+            .args(["-c", "import bcrypt, sys; sys.exit(0 if bcrypt.checkpw(sys.argv[1].encode(), sys.argv[2].encode()) else 3)", pw, &hash])
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(check("pa:ss word"), Some(0), "PyPI bcrypt refuses {hash}");
+    assert_eq!(
+        check("pa:ss word\n"),
+        Some(3),
+        "the newline is not part of the password"
+    );
+}
