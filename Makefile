@@ -36,7 +36,7 @@ else
 PIP_FLAGS := --quiet --disable-pip-version-check
 endif
 
-.PHONY: demo-env image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server schema-validator prometheus-parser tls-tools run test check bench fuzz soak clean
+.PHONY: demo-env image build wasm wasm-opt cli wasm-target rust-components envoy oauth-server ratelimit-server schema-validator prometheus-parser tls-tools password-fixtures run test check bench fuzz soak clean
 
 ## build: the plugin (target/edgeguard.wasm) and the native CLI (target/release/edgeguard)
 build: wasm cli
@@ -152,6 +152,13 @@ tls-tools:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y openssl curl >/dev/null; }
 
+## password-fixtures: PyPI's bcrypt, argon2-cffi and passlib into ./.venv, the reference
+## implementations that make tests/basic_auth.rs's password hashes (quick when they are there)
+PASSWORD_PINS := bcrypt==5.0.* argon2-cffi==25.1.* passlib==1.7.*
+password-fixtures: envoy
+	@$(VENV)/bin/python -c 'import bcrypt, argon2; from passlib.hash import sha512_crypt, ldap_sha1' 2>/dev/null || \
+	  $(VENV)/bin/pip install $(PIP_FLAGS) $(foreach p,$(PASSWORD_PINS),'$(p)')
+
 ## run: the demo — 127.0.0.1:$(DEMO_PORT) -> edgeguard -> an upstream that echoes the headers it got.
 ## Tokens are minted now (make demo-env) into target/demo.env, which the printed curl lines use.
 run: envoy build demo-env
@@ -182,7 +189,7 @@ run: envoy build demo-env
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
-test: envoy oauth-server ratelimit-server schema-validator prometheus-parser tls-tools wasm
+test: envoy oauth-server ratelimit-server schema-validator prometheus-parser tls-tools password-fixtures wasm
 	ENVOY_BIN="$${ENVOY_BIN:-$(CURDIR)/$(ENVOY)}" $(CARGO) test
 	$(CARGO) test -p edgeguard-abi
 	@# The crypto differentials (thousands of random keys and signatures against the reference

@@ -9,6 +9,9 @@
 //!   audience but signed by another key (bad signature);
 //! - `warm.tokens`: a few tokens of every algorithm (not in any pool) for warming Envoy up;
 //! - `apikey.txt`, `apikey.sha256`, `apikey.invalid`: the API key, its digest, 5000 unknown keys;
+//! - `basic.txt`, `basic.users.json`: an HTTP Basic credential (the base64 of `bench:<password>`) and
+//!   `basic_auth.users` entries with bcrypt cost-10 hashes: `bench`, and `first1`..`first5` (same
+//!   password) whose first verification the bench times;
 //! - `meta.json`: issuer, audience, sizes.
 //!
 //! Tokens expire one year after generation; `bench/run.sh` regenerates fixtures older than 30 days.
@@ -133,6 +136,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|i| format!("eg-bench-unknown-{i:06}-{}", b64(&seed[..8])))
         .collect();
     write_lines(&out.join("apikey.invalid"), &invalid_keys)?;
+
+    let password = format!("pw:{}", b64(&seed[8..]));
+    let credential = base64::engine::general_purpose::STANDARD.encode(format!("bench:{password}"));
+    write_lines(&out.join("basic.txt"), &[credential])?;
+    let mut users = Vec::new();
+    for name in ["bench", "first1", "first2", "first3", "first4", "first5"] {
+        let mut salt = [0u8; 16];
+        getrandom::getrandom(&mut salt)?;
+        let hash = edgeguard::password::format_bcrypt(password.as_bytes(), 10, salt);
+        users.push(json!({"name": name, "hash": hash}));
+    }
+    fs::write(
+        out.join("basic.users.json"),
+        serde_json::to_string_pretty(&users)?,
+    )?;
+    fs::write(out.join("basic.password"), &password)?;
 
     let meta =
         json!({"issuer": ISSUER, "audience": AUDIENCE, "pool_size": pool, "invalid": INVALID});

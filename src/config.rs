@@ -7,6 +7,7 @@
 
 use crate::config_json::{At, FromJson, Obj};
 use crate::credential::api_key::{ApiKeys, ApiKeysConfig};
+use crate::credential::basic::{BasicAuthConfig, BasicUsers};
 use crate::credential::jwt::TokenCacheConfig;
 use crate::credential::Configured;
 use crate::extractor::{is_lowercase_header_name, Source};
@@ -107,6 +108,7 @@ struct RawConfig {
     realm: Option<String>,
     api_keys: Option<ApiKeysConfig>,
     providers: Option<BTreeMap<String, ProviderConfig>>,
+    basic_auth: Option<BasicAuthConfig>,
     headers: Option<HeaderNames>,
     bypass_cors_preflight: Option<bool>,
     path: Option<PathPolicy>,
@@ -126,6 +128,7 @@ from_json_struct!(RawConfig {
     realm,
     api_keys,
     providers,
+    basic_auth,
     headers,
     bypass_cors_preflight,
     path,
@@ -149,6 +152,8 @@ pub struct Config {
     pub api_keys: Option<ApiKeys>,
     /// JWT providers by name.
     pub providers: BTreeMap<String, Provider>,
+    /// HTTP Basic users.
+    pub basic_auth: Option<BasicUsers>,
     pub headers: HeaderNames,
     /// Let real CORS preflights through without credentials (default `false`).
     pub bypass_cors_preflight: bool,
@@ -201,6 +206,10 @@ impl Config {
             }
             providers.insert(name.clone(), p.validate(&name, &field)?);
         }
+        let basic_auth = raw
+            .basic_auth
+            .map(|b| b.validate("basic_auth"))
+            .transpose()?;
         let headers = raw.headers.unwrap_or_default();
         for (f, v) in [
             ("key_id", &headers.key_id),
@@ -217,9 +226,9 @@ impl Config {
                 ));
             }
         }
-        check_header_names(&headers, api_keys.as_ref(), &providers)?;
-        if api_keys.is_none() && providers.is_empty() {
-            return Err(ConfigError::new("", "configure \"api_keys\" and/or \"providers\": edgeguard needs at least one kind of credential"));
+        check_header_names(&headers, api_keys.as_ref(), &providers, basic_auth.as_ref())?;
+        if api_keys.is_none() && providers.is_empty() && basic_auth.is_none() {
+            return Err(ConfigError::new("", "configure \"api_keys\", \"providers\" and/or \"basic_auth\": edgeguard needs at least one kind of credential"));
         }
         let token_cache = raw.token_cache.unwrap_or_default();
         if token_cache.max_entries > 1_000_000 || token_cache.max_bytes > 1 << 30 {
@@ -231,6 +240,7 @@ impl Config {
         let known = Configured {
             providers: &providers,
             api_keys: api_keys.as_ref(),
+            basic_auth: basic_auth.as_ref(),
         };
         let reading = ReadingPolicy {
             path: raw.path.unwrap_or_default(),
@@ -276,11 +286,26 @@ impl Config {
                 }
             }
         }
+        // A Basic user's plan too, like an inline key's.
+        if let Some(basic) = &basic_auth {
+            for (i, u) in basic.users.iter().enumerate() {
+                let Some(plan) = u.plan.as_deref() else {
+                    continue;
+                };
+                if !plans.as_ref().is_some_and(|p| p.contains(plan)) {
+                    return Err(ConfigError::new(
+                        &format!("basic_auth.users[{i}].plan"),
+                        format!("plan {plan:?} is not in plans.names (configure \"plans\")"),
+                    ));
+                }
+            }
+        }
         Ok(Config {
             mode: raw.mode.unwrap_or_default(),
             realm,
             api_keys,
             providers,
+            basic_auth,
             headers,
             bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(false),
             reading,
@@ -297,6 +322,7 @@ impl Config {
         Configured {
             api_keys: self.api_keys.as_ref(),
             providers: &self.providers,
+            basic_auth: self.basic_auth.as_ref(),
         }
     }
 }
@@ -308,6 +334,7 @@ fn check_header_names(
     headers: &HeaderNames,
     api_keys: Option<&ApiKeys>,
     providers: &BTreeMap<String, Provider>,
+    basic_auth: Option<&BasicUsers>,
 ) -> Result<(), ConfigError> {
     let mut owners: Vec<(String, String)> = Vec::new();
     let mut claim = |field: String, name: &str| -> Result<(), ConfigError> {
@@ -349,6 +376,11 @@ fn check_header_names(
             if let Source::Header { name, .. } = s {
                 sources.push((format!("providers.{pname}.from[{i}]"), name));
             }
+        }
+    }
+    for s in basic_auth.map(|b| b.sources.as_slice()).unwrap_or_default() {
+        if let Source::Header { name, .. } = s {
+            sources.push(("basic_auth (the Authorization header)".to_string(), name));
         }
     }
     for (pname, p) in providers {

@@ -34,6 +34,8 @@ pub struct Counters {
     would_deny: Vec<Option<u32>>,
     /// Credentials sent over plaintext where TLS is required, indexed like `Kind::ALL`.
     plaintext: Vec<Option<u32>>,
+    /// HTTP Basic (defined only when `basic_auth` is configured).
+    pub basic: BasicCounters,
     by_key: HashMap<String, u32>,
     /// Keys of the remote set, by id, defined on first use.
     remote_keys: RefCell<HashMap<String, u32>>,
@@ -42,6 +44,16 @@ pub struct Counters {
     named: RefCell<HashMap<String, u32>>,
     /// Counts not yet handed to the host, by metric id.
     pending: RefCell<HashMap<u32, u64>>,
+}
+
+/// Metric ids of the HTTP Basic counters.
+#[derive(Debug, Default)]
+pub struct BasicCounters {
+    pub verified: Option<u32>,
+    pub failed: Option<u32>,
+    pub cache_hit: Option<u32>,
+    pub busy: Option<u32>,
+    pub locked: Option<u32>,
 }
 
 impl Counters {
@@ -59,6 +71,17 @@ impl Counters {
             unknown_plan: counter(&stats::plan_unknown()),
             cache_hit: counter(&stats::token_cache(true)),
             cache_miss: counter(&stats::token_cache(false)),
+            basic: if config.basic_auth.is_some() {
+                BasicCounters {
+                    verified: counter(&stats::basic("verified")),
+                    failed: counter(&stats::basic("failed")),
+                    cache_hit: counter(&stats::basic("cache_hit")),
+                    busy: counter(&stats::basic("busy")),
+                    locked: counter(&stats::basic("locked")),
+                }
+            } else {
+                BasicCounters::default()
+            },
             denied: Reason::ALL
                 .iter()
                 .map(|r| counter(&stats::denied(*r, true)))

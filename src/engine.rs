@@ -65,7 +65,10 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: Config) -> Self {
         let h = &config.headers;
-        let authenticators = Authenticators::new(config.token_cache);
+        let authenticators = Authenticators::new(
+            config.token_cache,
+            config.basic_auth.as_ref().map(|b| &b.limits),
+        );
         let configured = config.credentials();
         let kinds = Kind::ALL.map(|k| authenticators.of(k));
         // Every header edgeguard sets, and those no request may carry upstream, folded once here.

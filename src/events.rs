@@ -28,4 +28,21 @@ pub struct Events {
     /// Credentials presented over plaintext on a rule that requires TLS (to be considered leaked:
     /// logged by id and counted by kind, in both transport modes).
     pub exposed: Vec<Exposed>,
+    /// What the HTTP Basic check did.
+    pub basic: BasicFacts,
+}
+
+/// What the HTTP Basic check did (metric `edgeguard_basic_checks_total{result}`, the shared failure counter).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BasicFacts {
+    /// Slow password verifications that succeeded / failed (an unknown name's dummy included).
+    pub verified: u32,
+    pub failed: u32,
+    /// Answered from the verified-credential cache.
+    pub cache_hits: u32,
+    /// Refused for the VM's slow-hash budget (503) / for the name's failures (429).
+    pub busy: u32,
+    pub locked: u32,
+    /// The name whose password failed: the host counts it in the shared failure counters.
+    pub failed_user: Option<String>,
 }

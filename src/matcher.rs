@@ -456,6 +456,7 @@ mod tests {
         let known = Configured {
             providers: &p,
             api_keys: api_keys.then_some(&keys),
+            basic_auth: None,
         };
         let at = At::Root;
         let rules = match v.get("rules") {

@@ -195,8 +195,8 @@ mod tests {
                 "plans.by_method.jwt",
             ),
             (
-                json!({"by_method": {"basic": "default"}, "names": ["default"]}),
-                "plans.by_method.basic",
+                json!({"by_method": {"mtls": "default"}, "names": ["default"]}),
+                "plans.by_method.mtls",
             ),
             (json!({"names": ["default", "a b"]}), "plans.names[1]"),
             (json!({"names": ["default", "default"]}), "plans.names[1]"),

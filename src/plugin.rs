@@ -17,6 +17,7 @@ use crate::decision::{Decision, Denial, HeaderOp};
 use crate::engine::{Check, Engine, Outcome};
 use crate::host::{CalloutResponse, Host};
 use crate::introspection::{self, Introspections};
+use crate::lockout::{self, Lockout};
 use crate::need::Need;
 use crate::publish;
 use crate::reason::Reason;
@@ -60,6 +61,8 @@ pub struct Plugin {
     remotes: RefCell<Remotes>,
     /// Token introspection: cache lookups, queued tokens, calls in flight.
     introspections: Introspections,
+    /// HTTP Basic's per-user failure counters (shared by the VMs), when `basic_auth` is configured.
+    lockout: Option<Lockout>,
     waiters: RefCell<Waiters>,
     counters: Counters,
     /// Whether route metadata must be read (only when rule sets are configured).
@@ -81,11 +84,12 @@ impl Plugin {
     ) -> Result<Plugin, ConfigError> {
         let config = Config::parse(bytes)?;
         log::info!(
-            "edgeguard {}: configured: mode={:?}, {} API key(s), {} provider(s)",
+            "edgeguard {}: configured: mode={:?}, {} API key(s), {} provider(s), {} Basic user(s)",
             env!("CARGO_PKG_VERSION"),
             config.mode,
             config.api_keys.as_ref().map_or(0, |k| k.keys().len()),
-            config.providers.len()
+            config.providers.len(),
+            config.basic_auth.as_ref().map_or(0, |b| b.users.len())
         );
         if config
             .providers
@@ -99,6 +103,17 @@ impl Plugin {
         remotes.create_records(host);
         let introspections = Introspections::new(&config, host, vm);
         introspections.create_records(host);
+        let lockout = config.basic_auth.as_ref().map(Lockout::new);
+        if let Some(l) = &lockout {
+            l.create(host);
+        }
+        if let Some(basic) = &config.basic_auth {
+            for (i, u) in basic.users.iter().enumerate() {
+                if !u.hash.is_slow() {
+                    log::warn!("edgeguard: basic_auth.users[{i}] ({}): a {{SHA}} hash (unsalted SHA-1) is weak; replace it (edgeguard hash-password)", u.name);
+                }
+            }
+        }
         let max_wait_ms = remotes.max_wait_ms().max(introspections.max_wait_ms());
         // The timer flushes the counters, and drives remote resources.
         host.set_tick_ms(TICK_MS);
@@ -108,6 +123,7 @@ impl Plugin {
             waiters: RefCell::new(Waiters::new(max_wait_ms)),
             remotes: RefCell::new(remotes),
             introspections,
+            lockout,
             engine: Engine::new(config),
             root_context,
             kicked: Cell::new(false),
@@ -216,6 +232,12 @@ impl Plugin {
                 resumed: attempt.paused_since().is_some(),
                 last: attempt.is_last(),
             };
+            let view = lockout::View {
+                inner: &view,
+                lockout: self.lockout.as_ref(),
+                shared: host,
+                now: now / 1000,
+            };
             let conn = StreamConnection(host);
             self.engine
                 .check(&req, now / 1000, &view, rule_set.as_deref(), &conn)
@@ -240,6 +262,17 @@ impl Plugin {
                     }
                 );
                 c.count(c.plaintext_credential(e.kind), 1);
+            }
+        }
+        let b = &events.basic;
+        c.count(c.basic.verified, b.verified);
+        c.count(c.basic.failed, b.failed);
+        c.count(c.basic.cache_hit, b.cache_hits);
+        c.count(c.basic.busy, b.busy);
+        c.count(c.basic.locked, b.locked);
+        if let (Some(name), Some(l)) = (&b.failed_user, &self.lockout) {
+            if l.record(host, name, now / 1000).is_err() {
+                log::warn!("edgeguard: basic_auth: the failure of user {name} was not counted (shared data refused it)");
             }
         }
         match outcome {
@@ -363,6 +396,8 @@ mod introspection_tests;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod basic_tests;
 #[cfg(test)]
 mod key_set_tests;
 

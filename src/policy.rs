@@ -15,10 +15,14 @@
 //!   same leaf under its general name (a provider's token may be a JWT or introspected);
 //! - `{"api_key": {"scopes": [...], "ids": [...]}}` — a valid API key carrying every listed scope and,
 //!   if `ids` is given, being one of those keys; `{"api_key": {}}` accepts any valid key;
+//! - `{"basic": {"users": [...], "scopes": [...]}}` — a valid HTTP Basic user of `basic_auth`
+//!   carrying every listed scope and, if `users` is given, being one of them (otherwise 403
+//!   `user_not_allowed`); `{"basic": {}}` accepts any valid user;
 //! - `{"any": [<requirement>, ...]}` — at least one child is satisfied;
 //! - `{"all": [<requirement>, ...]}` — every child is satisfied (every child's identity is forwarded).
 //!
-//! Validation: unknown providers, `api_key` without an `api_keys` section, empty `any`/`all`/`scopes`/
+//! Validation: unknown providers, `api_key` without an `api_keys` section, `basic` without a
+//! `basic_auth` section or naming a user it does not configure, empty `any`/`all`/`scopes`/
 //! `ids`/`claims`, scopes with whitespace, quotes or backslashes, non-scalar claim values and nesting
 //! deeper than [`MAX_DEPTH`] are configuration errors naming the field.
 //!
@@ -46,7 +50,7 @@
 
 use crate::config_error::ConfigError;
 use crate::credential::requirement::CredentialRequirement;
-use crate::credential::{api_key, jwt};
+use crate::credential::{api_key, basic, jwt};
 use crate::credential::{Configured, CredentialState, Credentials, Identity, Kind};
 use crate::need::Need;
 use crate::reason::Reason;
@@ -83,6 +87,7 @@ pub struct RequirementConfig {
     scopes: Option<Vec<String>>,
     claims: Option<BTreeMap<String, Value>>,
     api_key: Option<api_key::RequirementConfig>,
+    basic: Option<basic::RequirementConfig>,
     any: Option<Vec<RequirementConfig>>,
     all: Option<Vec<RequirementConfig>>,
 }
@@ -93,6 +98,7 @@ from_json_struct!(RequirementConfig {
     scopes,
     claims,
     api_key,
+    basic,
     any,
     all,
 });
@@ -119,13 +125,14 @@ impl RequirementConfig {
             self.jwt.is_some(),
             self.token.is_some(),
             self.api_key.is_some(),
+            self.basic.is_some(),
             self.any.is_some(),
             self.all.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             return Err(ConfigError::new(
                 field,
-                "needs exactly one of \"jwt\", \"token\", \"api_key\", \"any\", \"all\"",
+                "needs exactly one of \"jwt\", \"token\", \"api_key\", \"basic\", \"any\", \"all\"",
             ));
         }
         let token = match (self.jwt, self.token) {
@@ -135,7 +142,7 @@ impl RequirementConfig {
         };
         if token.is_none() {
             let hint =
-                "only applies to \"jwt\" and \"token\" (for API keys use {\"api_key\": {\"scopes\": [...]}})";
+                "only applies to \"jwt\" and \"token\" (for API keys use {\"api_key\": {\"scopes\": [...]}}, for Basic users {\"basic\": {\"scopes\": [...]}})";
             if self.scopes.is_some() {
                 return Err(ConfigError::new(&format!("{field}.scopes"), hint));
             }
@@ -150,6 +157,11 @@ impl RequirementConfig {
         if let Some(k) = self.api_key {
             return k
                 .validate(&format!("{field}.api_key"), known)
+                .map(Requirement::Credential);
+        }
+        if let Some(b) = self.basic {
+            return b
+                .validate(&format!("{field}.basic"), known)
                 .map(Requirement::Credential);
         }
         let (name, list) = match (self.any, self.all) {
@@ -358,7 +370,7 @@ mod tests {
                     self.asked.push(provider.into());
                     self.jwts.get(provider).cloned().unwrap_or(S::Missing)
                 }
-                (Kind::Jwt, None) => S::Missing,
+                (Kind::Jwt, None) | (Kind::Basic, _) => S::Missing,
             }
         }
     }
@@ -429,6 +441,7 @@ mod tests {
         let known = Configured {
             providers: &p,
             api_keys: api_keys.then_some(&keys),
+            basic_auth: None,
         };
         let cfg: RequirementConfig =
             crate::config_json::FromJson::from_json(&v, &crate::config_json::At::Root)?;

@@ -7,8 +7,8 @@
 //!
 //! | name | value |
 //! |---|---|
-//! | `edgeguard_auth_method` | `anonymous`, `api_key`, `jwt`, `introspection`; for several credentials (`all`) their methods joined with `+` in a fixed order (`api_key+jwt`) |
-//! | `edgeguard_principal` | `anonymous`, `api_key:<id>`, `jwt:<provider>:<sub>`, `introspection:<provider>:<sub>`; for several, joined with `+` in the same order |
+//! | `edgeguard_auth_method` | `anonymous`, `api_key`, `jwt`, `introspection`, `basic`; for several credentials (`all`) their methods joined with `+` in a fixed order (`api_key+jwt`) |
+//! | `edgeguard_principal` | `anonymous`, `api_key:<id>`, `jwt:<provider>:<sub>`, `introspection:<provider>:<sub>`, `basic:<user name>`; for several, joined with `+` in the same order |
 //! | `edgeguard_plan` | the caller's plan ([`crate::plan`]) |
 //! | `edgeguard_rule` | the `name` of the rule that allowed the request; empty when it has none |
 //! | `edgeguard_decision` | `allow`, `deny`, `would_deny` (report mode) — set on denials too, with the reason ([`verdict`]) |
@@ -121,6 +121,7 @@ impl Published {
 fn principal(id: &Identity) -> String {
     match id.kind {
         Kind::ApiKey => format!("api_key:{}", id.key_id.as_deref().unwrap_or("~")),
+        Kind::Basic => format!("basic:{}", subject_part(id.subject.as_deref())),
         Kind::Jwt => format!(
             "{}:{}:{}",
             id.method.name(),

@@ -50,6 +50,20 @@ pub enum Reason {
     ExpiredKey,
     /// The presented API key's `not_before` is still ahead.
     KeyNotYetValid,
+    // --- HTTP Basic ---
+    /// The Basic user name is not configured, or the password is wrong (one answer for both: no
+    /// user enumeration).
+    BadCredentials,
+    /// The Basic user's password verified, but the user is switched off (`disabled`).
+    DisabledUser,
+    /// The Basic user's password verified, but its `expires_at` has passed.
+    ExpiredUser,
+    /// The Basic user name had `failures_per_user_per_minute` failed passwords this minute (on any
+    /// worker): refused before any password hash. 429 with `retry-after`.
+    TooManyFailures,
+    /// This worker's budget of slow password verifications (`slow_verifies_per_second`) is spent:
+    /// 503 with `retry-after`.
+    BasicAuthBusy,
     // --- authorization ---
     /// A valid credential lacks a required scope.
     InsufficientScope,
@@ -57,6 +71,8 @@ pub enum Reason {
     ClaimMismatch,
     /// A valid API key is not among the ids a rule allows.
     KeyNotAllowed,
+    /// A valid Basic user is not among the `users` a rule allows (403).
+    UserNotAllowed,
     /// No rule matched and the default is deny.
     NoMatchingRule,
     /// The request path is refused: a spelling later readers interpret differently (`;`, `\\`,
@@ -114,6 +130,12 @@ impl Reason {
             Reason::DisabledKey => "disabled_key",
             Reason::ExpiredKey => "expired_key",
             Reason::KeyNotYetValid => "key_not_yet_valid",
+            Reason::BadCredentials => "bad_credentials",
+            Reason::DisabledUser => "disabled_user",
+            Reason::ExpiredUser => "expired_user",
+            Reason::TooManyFailures => "too_many_failures",
+            Reason::BasicAuthBusy => "basic_auth_busy",
+            Reason::UserNotAllowed => "user_not_allowed",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::KeyNotAllowed => "key_not_allowed",
@@ -132,7 +154,7 @@ impl Reason {
     }
 
     /// Every reason, for metric registration and docs.
-    pub const ALL: [Reason; 33] = [
+    pub const ALL: [Reason; 39] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::TokenTooLarge,
@@ -166,6 +188,12 @@ impl Reason {
         Reason::InactiveToken,
         Reason::IntrospectionUnavailable,
         Reason::KeySetUnavailable,
+        Reason::BadCredentials,
+        Reason::DisabledUser,
+        Reason::ExpiredUser,
+        Reason::TooManyFailures,
+        Reason::BasicAuthBusy,
+        Reason::UserNotAllowed,
     ];
 
     /// A short human sentence for `error_description` and the JSON body.
@@ -190,6 +218,12 @@ impl Reason {
             Reason::DisabledKey => "the API key is disabled",
             Reason::ExpiredKey => "the API key has expired",
             Reason::KeyNotYetValid => "the API key is not yet valid",
+            Reason::BadCredentials => "the user name or password is not valid",
+            Reason::DisabledUser => "the user is disabled",
+            Reason::ExpiredUser => "the user has expired",
+            Reason::TooManyFailures => "too many failed passwords for this user; retry later",
+            Reason::BasicAuthBusy => "the password cannot be checked right now; retry later",
+            Reason::UserNotAllowed => "the user is not allowed on this route",
             Reason::InsufficientScope => "the credential lacks a required scope",
             Reason::ClaimMismatch => "the token lacks a required claim value",
             Reason::KeyNotAllowed => "the API key is not allowed on this route",
@@ -216,6 +250,7 @@ impl Reason {
             Reason::InsufficientScope
                 | Reason::ClaimMismatch
                 | Reason::KeyNotAllowed
+                | Reason::UserNotAllowed
                 | Reason::NoMatchingRule
                 | Reason::BadPath
                 | Reason::BadHost
@@ -230,6 +265,15 @@ impl Reason {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn every_code_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for r in Reason::ALL {
+            let row = format!("| `{}` |", r.code());
+            assert!(readme.contains(&row), "README's reason table lacks {row}");
+        }
+    }
 
     #[test]
     fn codes_are_unique_and_snake_case() {

@@ -76,6 +76,12 @@ pub trait Resources {
     /// The remote API-key set merged with the inline keys (only asked when `api_keys.remote` is
     /// configured).
     fn api_key_set(&self) -> Loaded<Rc<ApiKeySet>>;
+    /// Failed password verifications of HTTP Basic user name `user` in the current minute, across
+    /// every VM ([`crate::lockout`]); 0 without the failure counters (a port that does not hold
+    /// them).
+    fn basic_failures(&self, _user: &str) -> u32 {
+        0
+    }
 }
 
 /// `inner` as a check that must not wait sees it: what is ready is used, anything else is

@@ -27,6 +27,7 @@
 //! | `edgeguard_api_key_set_fetches_total` | counter | `result` | remote API-key set fetches |
 //! | `edgeguard_api_key_set_keys` | gauge | — | keys of the remote set in use (after skipped entries) |
 //! | `edgeguard_api_key_set_age_seconds` | gauge | — | age of the remote key set in use |
+//! | `edgeguard_basic_checks_total` | counter | `result` (`verified`, `failed`, `cache_hit`, `busy`, `locked`) | HTTP Basic credentials by how their check ended: the password checked with its slow hash (an unknown user's dummy check counts as failed), answered from the verified-credential cache (one keyed hash), or refused before any hash — the VM's slow-hash budget spent (503), the name had too many failures this minute (429) |
 
 use crate::reason::Reason;
 
@@ -48,6 +49,7 @@ pub const INTROSPECTION_LOOKUPS: &str = "edgeguard_introspection_lookups_total";
 pub const KEY_SET_FETCHES: &str = "edgeguard_api_key_set_fetches_total";
 pub const KEY_SET_KEYS: &str = "edgeguard_api_key_set_keys";
 pub const KEY_SET_AGE: &str = "edgeguard_api_key_set_age_seconds";
+pub const BASIC_CHECKS: &str = "edgeguard_basic_checks_total";
 
 /// The metric name of `family` with `labels`, in Istio's tag form.
 pub fn name(family: &str, labels: &[(&str, &str)]) -> String {
@@ -137,6 +139,11 @@ pub fn introspection(provider: &str, what: &str) -> String {
         _ => INTROSPECTION_LOOKUPS,
     };
     name(family, &[("provider", provider), ("result", what)])
+}
+
+/// How an HTTP Basic check ended (`verified`, `failed`, `cache_hit`, `busy`, `locked`).
+pub fn basic(result: &str) -> String {
+    name(BASIC_CHECKS, &[("result", result)])
 }
 
 pub fn key_set_fetch(ok: bool) -> String {

@@ -6,6 +6,8 @@
 //!   `expires_at` (Unix seconds) that far from now.
 //! - `edgeguard hash-key [KEY]`: the SHA-256 digest of a key (read from stdin when KEY is omitted,
 //!   which keeps it out of shell history).
+//! - `edgeguard hash-password [--cost N]`: the bcrypt hash (`$2b$`, cost 10 by default, 4–16) of
+//!   the password read from stdin (one line; kept out of shell history), for `basic_auth.users[].hash`.
 //! - `edgeguard check-config FILE`: validates a plugin configuration with the filter's own parser.
 //! - `edgeguard schema [--kong]`: the JSON Schema (draft 2020-12) of the plugin configuration, the
 //!   checked-in `schema/edgeguard.schema.json`; with `--kong`, Kong's `edgeguard.meta.json`
@@ -34,6 +36,7 @@ const USAGE: &str = "usage:
                                                     generate an API key and its config entry
                                                     (expiry in s, m, h or d from now)
   edgeguard hash-key [KEY]                          SHA-256 digest of KEY (or of stdin)
+  edgeguard hash-password [--cost N]                bcrypt hash of the password on stdin (cost 10)
   edgeguard check-config FILE                       validate a plugin configuration (JSON)
   edgeguard schema [--kong]                         the configuration's JSON Schema (2020-12); --kong:
                                                     Kong's edgeguard.meta.json (Draft 4) from it
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("new-key") => new_key(args.get(1..).unwrap_or_default()),
         Some("hash-key") => hash_key(args.get(1..).unwrap_or_default()),
+        Some("hash-password") => hash_password(args.get(1..).unwrap_or_default()),
         Some("check-config") => check_config(args.get(1..).unwrap_or_default()),
         Some("schema") => schema(args.get(1..).unwrap_or_default()),
         Some("new-signing-key") => new_signing_key(args.get(1..).unwrap_or_default()),
@@ -151,6 +155,43 @@ fn hash_key(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The bcrypt cost `hash-password` uses by default (≈ 72 ms per first verification in Envoy).
+const DEFAULT_BCRYPT_COST: u32 = 10;
+
+fn hash_password(args: &[String]) -> Result<(), String> {
+    let cost = match args {
+        [] => DEFAULT_BCRYPT_COST,
+        [flag, n] if flag == "--cost" => n
+            .parse::<u32>()
+            .ok()
+            .filter(|c| (4..=16).contains(c))
+            .ok_or("--cost is 4-16 (basic_auth.limits.max_bcrypt_cost is 12 by default)")?,
+        _ => return Err(USAGE.to_string()),
+    };
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| format!("cannot read stdin: {e}"))?;
+    let password = s.strip_suffix('\n').unwrap_or(&s);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("the password is empty".into());
+    }
+    if password.chars().any(char::is_control) {
+        return Err("the password has a control character (HTTP Basic refuses them)".into());
+    }
+    if password.len() > 72 {
+        return Err("bcrypt reads only the first 72 bytes of a password; use a shorter one".into());
+    }
+    let mut salt = [0u8; 16];
+    getrandom::getrandom(&mut salt).map_err(|e| format!("no randomness available: {e}"))?;
+    println!(
+        "{}",
+        edgeguard::password::format_bcrypt(password.as_bytes(), cost, salt)
+    );
+    Ok(())
+}
+
 fn check_config(args: &[String]) -> Result<(), String> {
     let [path] = args else {
         return Err(USAGE.to_string());
@@ -158,11 +199,19 @@ fn check_config(args: &[String]) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let config = Config::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
     println!(
-        "{path}: valid (mode {:?}, {} API key(s), {} provider(s))",
+        "{path}: valid (mode {:?}, {} API key(s), {} provider(s), {} Basic user(s))",
         config.mode,
         config.api_keys.as_ref().map_or(0, |k| k.keys().len()),
-        config.providers.len()
+        config.providers.len(),
+        config.basic_auth.as_ref().map_or(0, |b| b.users.len())
     );
+    if let Some(basic) = &config.basic_auth {
+        for (i, u) in basic.users.iter().enumerate() {
+            if !u.hash.is_slow() {
+                eprintln!("warning: basic_auth.users[{i}] ({}): {{SHA}} is unsalted SHA-1, weak; replace it (edgeguard hash-password)", u.name);
+            }
+        }
+    }
     Ok(())
 }
 

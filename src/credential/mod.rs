@@ -16,6 +16,7 @@
 //!   `headers.subject`, `headers.client_id`) are set by the engine from the [`Identity`] fields of the same meaning.
 
 pub mod api_key;
+pub mod basic;
 pub mod introspected;
 pub mod jwt;
 pub mod requirement;
@@ -29,6 +30,7 @@ use crate::reason::Reason;
 use crate::request::Request;
 use crate::resources::{AtOnce, Resources};
 use api_key::{ApiKeyAuth, ApiKeys};
+use basic::{BasicAuth, BasicUsers, Limits};
 use jwt::{JwtAuth, TokenCacheConfig};
 use requirement::CredentialRequirement;
 use std::collections::BTreeMap;
@@ -41,17 +43,20 @@ pub enum Kind {
     ApiKey,
     /// A bearer token of a named provider: a JWT verified locally, or a token introspected.
     Jwt,
+    /// A user and password of the `basic_auth` section (`Authorization: Basic`).
+    Basic,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 2] = [Kind::ApiKey, Kind::Jwt];
+    pub const ALL: [Kind; 3] = [Kind::ApiKey, Kind::Jwt, Kind::Basic];
 
-    /// The public name (`api_key`, `jwt`): metric labels, logs.
+    /// The public name (`api_key`, `jwt`, `basic`): metric labels, logs.
     pub fn name(self) -> &'static str {
         match self {
             Kind::ApiKey => "api_key",
             Kind::Jwt => "jwt",
+            Kind::Basic => "basic",
         }
     }
 
@@ -61,6 +66,7 @@ impl Kind {
     pub fn can_wait(self) -> bool {
         match self {
             Kind::ApiKey | Kind::Jwt => true,
+            Kind::Basic => false,
         }
     }
 }
@@ -73,18 +79,25 @@ pub enum Method {
     ApiKey,
     Jwt,
     Introspection,
+    Basic,
 }
 
 impl Method {
     /// Every method, in the order `edgeguard_auth_method` joins them.
-    pub const ALL: [Method; 3] = [Method::ApiKey, Method::Jwt, Method::Introspection];
+    pub const ALL: [Method; 4] = [
+        Method::ApiKey,
+        Method::Jwt,
+        Method::Introspection,
+        Method::Basic,
+    ];
 
-    /// The public name (`api_key`, `jwt`, `introspection`).
+    /// The public name (`api_key`, `jwt`, `introspection`, `basic`).
     pub fn name(self) -> &'static str {
         match self {
             Method::ApiKey => "api_key",
             Method::Jwt => "jwt",
             Method::Introspection => "introspection",
+            Method::Basic => "basic",
         }
     }
 }
@@ -138,11 +151,13 @@ pub struct Configured<'a> {
     pub api_keys: Option<&'a ApiKeys>,
     /// JWT providers by name.
     pub providers: &'a BTreeMap<String, Provider>,
+    /// The `basic_auth` section, if configured.
+    pub basic_auth: Option<&'a BasicUsers>,
 }
 
 impl Configured<'_> {
     /// A leaf accepting any valid credential, for each configured one: a key if `api_keys` is
-    /// configured, then a token of each provider.
+    /// configured, then a token of each provider, then a Basic user if `basic_auth` is.
     pub fn any_valid(&self) -> Vec<CredentialRequirement> {
         let api_key = self
             .api_keys
@@ -151,7 +166,10 @@ impl Configured<'_> {
             .providers
             .keys()
             .map(|p| CredentialRequirement::any(Kind::Jwt, Some(p.clone())));
-        api_key.into_iter().chain(tokens).collect()
+        let basic = self
+            .basic_auth
+            .map(|_| CredentialRequirement::any(Kind::Basic, None));
+        api_key.into_iter().chain(tokens).chain(basic).collect()
     }
 }
 
@@ -190,18 +208,21 @@ pub trait Authenticator {
 }
 
 /// The authenticator of every kind, with what each keeps across requests (the JWT kind's
-/// verified-token cache).
+/// verified-token cache, the Basic kind's verified-credential cache and slow-hash budget).
 #[derive(Debug)]
 pub struct Authenticators {
     api_key: ApiKeyAuth,
     jwt: JwtAuth,
+    basic: BasicAuth,
 }
 
 impl Authenticators {
-    pub fn new(token_cache: TokenCacheConfig) -> Self {
+    /// `basic`: the `basic_auth` limits, when configured.
+    pub fn new(token_cache: TokenCacheConfig, basic: Option<&Limits>) -> Self {
         Authenticators {
             api_key: ApiKeyAuth,
             jwt: JwtAuth::new(token_cache),
+            basic: BasicAuth::new(basic.unwrap_or(&Limits::default())),
         }
     }
 
@@ -210,6 +231,7 @@ impl Authenticators {
         match kind {
             Kind::ApiKey => &self.api_key,
             Kind::Jwt => &self.jwt,
+            Kind::Basic => &self.basic,
         }
     }
 }

@@ -29,7 +29,8 @@ pub struct CredentialRequirement {
     pub scopes: Vec<String>,
     /// `(claim path, allowed values)`: each claim must equal one of its values (JWTs).
     pub claims: Vec<(ClaimPath, Vec<Value>)>,
-    /// If non-empty, the identity's key id must be one of these (API keys).
+    /// If non-empty, the identity's key id must be one of these (API keys; a Basic leaf: its
+    /// `users`, matched against the subject).
     pub ids: Vec<String>,
 }
 
@@ -46,9 +47,15 @@ impl CredentialRequirement {
     }
 
     /// What `identity` lacks, checked in the order ids, scopes, claims (`None`: it carries it all):
-    /// `key_not_allowed`, `insufficient_scope` or `claim_mismatch`.
+    /// `key_not_allowed` (a Basic leaf's `users`: `user_not_allowed`), `insufficient_scope` or
+    /// `claim_mismatch`.
     pub fn unmet(&self, identity: &Identity) -> Option<Reason> {
-        let id_allowed = |ids: &[String]| identity.key_id.as_ref().is_some_and(|k| ids.contains(k));
+        // A Basic leaf's `ids` are user names, matched against the identity's subject.
+        let (id, not_allowed) = match self.kind {
+            Kind::Basic => (&identity.subject, Reason::UserNotAllowed),
+            Kind::ApiKey | Kind::Jwt => (&identity.key_id, Reason::KeyNotAllowed),
+        };
+        let id_allowed = |ids: &[String]| id.as_ref().is_some_and(|k| ids.contains(k));
         let claim_ok = |(path, allowed): &(ClaimPath, Vec<Value>)| {
             identity
                 .claims
@@ -57,7 +64,7 @@ impl CredentialRequirement {
                 .is_some_and(|v| claim_matches(v, allowed))
         };
         if !self.ids.is_empty() && !id_allowed(&self.ids) {
-            Some(Reason::KeyNotAllowed)
+            Some(not_allowed)
         } else if !has_scopes(&identity.scopes, &self.scopes) {
             Some(Reason::InsufficientScope)
         } else if !self.claims.iter().all(claim_ok) {

@@ -1,0 +1,567 @@
+//! HTTP Basic (RFC 7617): the `basic_auth` section (users with password hashes, scopes, a plan,
+//! an on/off switch and an expiry) and the credential kind that checks `Authorization: Basic`.
+//!
+//! # The check, in order
+//! 1. The credential is decoded ([`userpass`]: base64, first colon, no control characters);
+//!    otherwise 401 `malformed`.
+//! 2. The verified-credential cache ([`cache`], per VM): a user and password that verified within
+//!    `verified_cache_seconds` cost one keyed hash.
+//! 3. The name's failures this minute, across every VM (the `Resources` port,
+//!    [`crate::lockout`]): at `failures_per_user_per_minute`, 429 `too_many_failures` before any
+//!    slow hash.
+//! 4. The VM's budget of slow verifications ([`budget`]): beyond `slow_verifies_per_second`, 503
+//!    `basic_auth_busy`.
+//! 5. The password is verified against the user's hash; an unknown name is verified against a
+//!    dummy of the most expensive configured hash, and answers exactly as a wrong password does
+//!    (401 `bad_credentials`, counted as a failure of that name).
+//! 6. Only a verified password learns that its user is disabled (`disabled_user`) or expired
+//!    (`expired_user`): before it, both answer `bad_credentials`, and names cannot be enumerated.
+//!
+//! The identity is the user's name (`headers.subject`, principal `basic:<name>`), its scopes and
+//! plan. 401s challenge with `Basic realm="<realm>", charset="UTF-8"`.
+
+mod budget;
+mod cache;
+mod userpass;
+
+pub use budget::Budget;
+pub use cache::VerifiedCache;
+pub use userpass::{UserPass, UserPassError, MAX_ENCODED_BYTES};
+
+use super::requirement::{validate_scopes, CredentialRequirement};
+use super::{presented, Authenticator, Configured, Context, CredentialState, Identity, Kind};
+use crate::api_key_set::{is_key_id, MAX_TIME_SECONDS};
+use crate::config_error::ConfigError;
+use crate::decision::{Denial, Edits, ErrorWord};
+use crate::extractor::Source;
+use crate::password::{Caps, PasswordHash};
+use crate::reason::Reason;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// `retry-after` of a 429 `too_many_failures`: the counters are per minute.
+pub const LOCKED_RETRY_AFTER_SECONDS: u32 = 60;
+/// `retry-after` of a 503 `basic_auth_busy`: the budget refills every second.
+pub const BUSY_RETRY_AFTER_SECONDS: u32 = 1;
+
+/// JSON form of the `basic_auth` section.
+#[derive(Debug)]
+pub struct BasicAuthConfig {
+    users: Vec<UserConfig>,
+    forward_credential: Option<bool>,
+    allow_sha1: Option<bool>,
+    limits: Option<LimitsConfig>,
+}
+
+from_json_struct!(BasicAuthConfig {
+    users,
+    forward_credential,
+    allow_sha1,
+    limits,
+});
+
+/// JSON form of one `basic_auth.users[]` entry.
+#[derive(Debug)]
+struct UserConfig {
+    name: String,
+    hash: String,
+    scopes: Vec<String>,
+    plan: Option<String>,
+    disabled: bool,
+    expires_at: Option<u64>,
+}
+
+from_json_struct!(UserConfig {
+    name,
+    hash,
+    scopes = default,
+    plan,
+    disabled = default,
+    expires_at,
+});
+
+/// JSON form of `basic_auth.limits`.
+#[derive(Debug)]
+struct LimitsConfig {
+    max_bcrypt_cost: Option<u64>,
+    max_argon2_memory_kib: Option<u64>,
+    max_argon2_iterations: Option<u64>,
+    max_sha_crypt_rounds: Option<u64>,
+    slow_verifies_per_second: Option<u64>,
+    verified_cache_seconds: Option<u64>,
+    verified_cache_entries: Option<u64>,
+    failures_per_user_per_minute: Option<u64>,
+}
+
+from_json_struct!(LimitsConfig {
+    max_bcrypt_cost,
+    max_argon2_memory_kib,
+    max_argon2_iterations,
+    max_sha_crypt_rounds,
+    slow_verifies_per_second,
+    verified_cache_seconds,
+    verified_cache_entries,
+    failures_per_user_per_minute,
+});
+
+/// The validated `basic_auth.limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The hash parameters a configuration may hold.
+    pub caps: Caps,
+    /// Slow verifications per second per VM (token bucket).
+    pub slow_verifies_per_second: u32,
+    /// How long a verified user and password are answered from the cache (0: no cache).
+    pub verified_cache_seconds: u64,
+    /// Cache entries per VM (0: no cache).
+    pub verified_cache_entries: usize,
+    /// Failures of one name in a minute, across every VM, before it is refused (429).
+    pub failures_per_user_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            caps: Caps::default(),
+            slow_verifies_per_second: 5,
+            verified_cache_seconds: 300,
+            verified_cache_entries: 10_000,
+            failures_per_user_per_minute: 10,
+        }
+    }
+}
+
+/// One configured user (its password only as a hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub hash: PasswordHash,
+    pub scopes: Vec<String>,
+    /// The user's plan, one of `plans.names`.
+    pub plan: Option<String>,
+    pub disabled: bool,
+    /// Refused from this on (Unix seconds).
+    pub expires_at: Option<u64>,
+}
+
+/// The validated `basic_auth` section.
+#[derive(Debug, Clone)]
+pub struct BasicUsers {
+    pub users: Vec<User>,
+    /// Keep the `Authorization` header in the request that goes upstream (default: strip it).
+    pub forward_credential: bool,
+    pub limits: Limits,
+    /// Where the credential is read: `Authorization: Basic`.
+    pub sources: Vec<Source>,
+    by_name: BTreeMap<String, usize>,
+    /// What an unknown name's password is verified against (the most expensive configured hash's
+    /// parameters).
+    dummy: PasswordHash,
+}
+
+/// A user name: 1–64 letters, digits, `.`, `_`, `-`, `@` (no `:`, which ends the name in a Basic
+/// credential, and nothing a principal or a header would need to escape).
+fn is_user_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
+impl LimitsConfig {
+    fn validate(self, field: &str) -> Result<Limits, ConfigError> {
+        let d = Limits::default();
+        let range = |v: Option<u64>, default: u64, min: u64, max: u64, name: &str| {
+            let v = v.unwrap_or(default);
+            if (min..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError::new(
+                    &format!("{field}.{name}"),
+                    format!("must be between {min} and {max}"),
+                ))
+            }
+        };
+        let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let c = d.caps;
+        Ok(Limits {
+            caps: Caps {
+                max_bcrypt_cost: small(range(
+                    self.max_bcrypt_cost,
+                    c.max_bcrypt_cost.into(),
+                    4,
+                    16,
+                    "max_bcrypt_cost",
+                )?),
+                max_argon2_memory_kib: small(range(
+                    self.max_argon2_memory_kib,
+                    c.max_argon2_memory_kib.into(),
+                    8,
+                    262_144,
+                    "max_argon2_memory_kib",
+                )?),
+                max_argon2_iterations: small(range(
+                    self.max_argon2_iterations,
+                    c.max_argon2_iterations.into(),
+                    1,
+                    16,
+                    "max_argon2_iterations",
+                )?),
+                max_sha_crypt_rounds: small(range(
+                    self.max_sha_crypt_rounds,
+                    c.max_sha_crypt_rounds.into(),
+                    1000,
+                    1_000_000,
+                    "max_sha_crypt_rounds",
+                )?),
+                allow_sha1: false,
+            },
+            slow_verifies_per_second: small(range(
+                self.slow_verifies_per_second,
+                d.slow_verifies_per_second.into(),
+                1,
+                1000,
+                "slow_verifies_per_second",
+            )?),
+            verified_cache_seconds: range(
+                self.verified_cache_seconds,
+                d.verified_cache_seconds,
+                0,
+                86_400,
+                "verified_cache_seconds",
+            )?,
+            verified_cache_entries: usize::try_from(range(
+                self.verified_cache_entries,
+                d.verified_cache_entries as u64,
+                0,
+                1_000_000,
+                "verified_cache_entries",
+            )?)
+            .unwrap_or(d.verified_cache_entries),
+            failures_per_user_per_minute: small(range(
+                self.failures_per_user_per_minute,
+                d.failures_per_user_per_minute.into(),
+                1,
+                10_000,
+                "failures_per_user_per_minute",
+            )?),
+        })
+    }
+}
+
+impl BasicAuthConfig {
+    /// Validates the section found at `field` (`basic_auth`).
+    pub fn validate(self, field: &str) -> Result<BasicUsers, ConfigError> {
+        let mut limits = match self.limits {
+            Some(l) => l.validate(&format!("{field}.limits"))?,
+            None => Limits::default(),
+        };
+        limits.caps.allow_sha1 = self.allow_sha1.unwrap_or(false);
+        if self.users.is_empty() {
+            return Err(ConfigError::new(
+                &format!("{field}.users"),
+                "must list at least one user",
+            ));
+        }
+        let mut users = Vec::with_capacity(self.users.len());
+        let mut by_name = BTreeMap::new();
+        for (i, u) in self.users.into_iter().enumerate() {
+            let f = |sub: &str| format!("{field}.users[{i}].{sub}");
+            if !is_user_name(&u.name) {
+                return Err(ConfigError::new(
+                    &f("name"),
+                    "must be 1-64 characters of letters, digits, '.', '_', '-' or '@'",
+                ));
+            }
+            if by_name.insert(u.name.clone(), i).is_some() {
+                return Err(ConfigError::new(
+                    &f("name"),
+                    format!("user {:?} is listed twice", u.name),
+                ));
+            }
+            let hash = PasswordHash::parse(&u.hash, &limits.caps)
+                .map_err(|e| ConfigError::new(&f("hash"), e.to_string()))?;
+            for (j, s) in u.scopes.iter().enumerate() {
+                if s.is_empty() || s.contains(char::is_whitespace) {
+                    return Err(ConfigError::new(
+                        &f(&format!("scopes[{j}]")),
+                        "scopes are non-empty and contain no spaces",
+                    ));
+                }
+            }
+            if let Some(plan) = &u.plan {
+                if !is_key_id(plan) {
+                    return Err(ConfigError::new(
+                        &f("plan"),
+                        "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'",
+                    ));
+                }
+            }
+            if u.expires_at.is_some_and(|t| t > MAX_TIME_SECONDS) {
+                return Err(ConfigError::new(
+                    &f("expires_at"),
+                    format!("must be Unix seconds (at most {MAX_TIME_SECONDS}), not milliseconds"),
+                ));
+            }
+            users.push(User {
+                name: u.name,
+                hash,
+                scopes: u.scopes,
+                plan: u.plan,
+                disabled: u.disabled,
+                expires_at: u.expires_at,
+            });
+        }
+        let dummy = users
+            .iter()
+            .map(|u| &u.hash)
+            .max_by_key(|h| h.work())
+            .map(PasswordHash::dummy)
+            .ok_or_else(|| {
+                ConfigError::new(&format!("{field}.users"), "must list at least one user")
+            })?;
+        Ok(BasicUsers {
+            users,
+            forward_credential: self.forward_credential.unwrap_or(false),
+            limits,
+            sources: vec![Source::Header {
+                name: "authorization".into(),
+                prefix: Some("Basic ".into()),
+            }],
+            by_name,
+            dummy,
+        })
+    }
+}
+
+impl BasicUsers {
+    /// The user named `name`, with its index.
+    pub fn find(&self, name: &str) -> Option<(usize, &User)> {
+        let i = *self.by_name.get(name)?;
+        self.users.get(i).map(|u| (i, u))
+    }
+
+    /// What an unknown name's password is verified against.
+    pub fn dummy(&self) -> &PasswordHash {
+        &self.dummy
+    }
+}
+
+/// JSON form of the requirement leaf `{"basic": {"users": [...], "scopes": [...]}}` (`{}`: any
+/// valid user).
+#[derive(Debug)]
+pub struct RequirementConfig {
+    users: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+}
+
+from_json_struct!(RequirementConfig { users, scopes });
+
+impl RequirementConfig {
+    /// Validates the leaf found at `field` (`rules[0].require.basic`): refused without a
+    /// `basic_auth` section, or naming a user it does not configure.
+    pub fn validate(
+        self,
+        field: &str,
+        configured: Configured<'_>,
+    ) -> Result<CredentialRequirement, ConfigError> {
+        let Some(basic) = configured.basic_auth else {
+            return Err(ConfigError::new(
+                field,
+                "no \"basic_auth\" section is configured",
+            ));
+        };
+        let scopes = match self.scopes {
+            Some(s) => validate_scopes(s, &format!("{field}.scopes"))?,
+            None => Vec::new(),
+        };
+        let mut users: Vec<String> = Vec::new();
+        if let Some(names) = self.users {
+            if names.is_empty() {
+                return Err(ConfigError::new(
+                    &format!("{field}.users"),
+                    "must list at least one user (omit it to allow any user)",
+                ));
+            }
+            for (i, n) in names.into_iter().enumerate() {
+                if basic.find(&n).is_none() {
+                    return Err(ConfigError::new(
+                        &format!("{field}.users[{i}]"),
+                        format!("{n:?} is not a user of basic_auth.users"),
+                    ));
+                }
+                if !users.contains(&n) {
+                    users.push(n);
+                }
+            }
+        }
+        Ok(CredentialRequirement {
+            scopes,
+            ids: users,
+            ..CredentialRequirement::any(Kind::Basic, None)
+        })
+    }
+}
+
+/// The HTTP Basic credential kind, with its per-VM verified-credential cache and slow-hash budget.
+#[derive(Debug)]
+pub struct BasicAuth {
+    cache: RefCell<VerifiedCache>,
+    budget: RefCell<Budget>,
+}
+
+impl BasicAuth {
+    pub fn new(limits: &Limits) -> Self {
+        BasicAuth {
+            cache: RefCell::new(VerifiedCache::new(
+                limits.verified_cache_entries,
+                limits.verified_cache_seconds,
+            )),
+            budget: RefCell::new(Budget::new(limits.slow_verifies_per_second)),
+        }
+    }
+
+    /// Steps 2–5 of the module documentation: the index of the user whose password this is, or the
+    /// reason it is refused.
+    fn verify(
+        &self,
+        users: &BasicUsers,
+        up: &UserPass,
+        cx: &mut Context<'_>,
+    ) -> Result<usize, Reason> {
+        let tag = self.cache.borrow().tag(&up.user, &up.password);
+        let hit = self.cache.borrow().get(&tag, cx.now);
+        if let Some(i) = hit.filter(|i| users.users.get(*i).is_some_and(|u| u.name == up.user)) {
+            cx.events.basic.cache_hits += 1;
+            return Ok(i);
+        }
+        if cx.resources.basic_failures(&up.user) >= users.limits.failures_per_user_per_minute {
+            cx.events.basic.locked += 1;
+            return Err(Reason::TooManyFailures);
+        }
+        let user = users.find(&up.user);
+        let hash = user.map_or(users.dummy(), |(_, u)| &u.hash);
+        if hash.is_slow() {
+            let Ok(mut budget) = self.budget.try_borrow_mut() else {
+                return Err(Reason::BasicAuthBusy);
+            };
+            if !budget.take(cx.now) {
+                cx.events.basic.busy += 1;
+                return Err(Reason::BasicAuthBusy);
+            }
+        }
+        let verified = hash.verify(up.password.as_bytes());
+        match user {
+            Some((i, _)) if verified => {
+                cx.events.basic.verified += 1;
+                if let Ok(mut cache) = self.cache.try_borrow_mut() {
+                    cache.insert(tag, i, cx.now);
+                }
+                Ok(i)
+            }
+            _ => {
+                cx.events.basic.failed += 1;
+                cx.events.basic.failed_user = Some(up.user.clone());
+                Err(Reason::BadCredentials)
+            }
+        }
+    }
+}
+
+impl Authenticator for BasicAuth {
+    fn check(&self, _source: Option<&str>, cx: &mut Context<'_>) -> CredentialState {
+        let Some(users) = cx.configured.basic_auth else {
+            return CredentialState::Missing;
+        };
+        let (value, found) = match presented(&users.sources, cx.req) {
+            Ok(p) => p,
+            Err(state) => return state,
+        };
+        let Ok(up) = UserPass::decode(&value) else {
+            return CredentialState::Invalid(Reason::Malformed);
+        };
+        let user = match self.verify(users, &up, cx) {
+            Ok(i) => users.users.get(i),
+            Err(reason) => return CredentialState::Invalid(reason),
+        };
+        let Some(user) = user else {
+            return CredentialState::Invalid(Reason::BadCredentials);
+        };
+        cx.events.subject = Some(user.name.clone());
+        if user.disabled {
+            return CredentialState::Invalid(Reason::DisabledUser);
+        }
+        if user.expires_at.is_some_and(|t| cx.now >= t) {
+            return CredentialState::Invalid(Reason::ExpiredUser);
+        }
+        cx.verified_at(found, users.forward_credential);
+        CredentialState::Valid(Identity {
+            kind: Kind::Basic,
+            method: super::Method::Basic,
+            source: None,
+            subject: Some(user.name.clone()),
+            key_id: None,
+            client_id: None,
+            scopes: user.scopes.clone(),
+            claims: None,
+            plan: user.plan.as_deref().map(Box::from),
+        })
+    }
+
+    /// A credential sent over plaintext is named by its user name when that is a configured user
+    /// (never by hashing the password of a request that is refused anyway); an unknown name is
+    /// left unidentified.
+    fn identify(&self, _source: Option<&str>, cx: &mut Context<'_>) -> Option<Identity> {
+        let users = cx.configured.basic_auth?;
+        let (value, _) = presented(&users.sources, cx.req).ok()?;
+        let up = UserPass::decode(&value).ok()?;
+        let user = users.users.iter().find(|u| u.name == up.user)?;
+        Some(Identity {
+            kind: Kind::Basic,
+            method: super::Method::Basic,
+            source: None,
+            subject: Some(user.name.clone()),
+            key_id: None,
+            client_id: None,
+            scopes: Vec::new(),
+            claims: None,
+            plan: None,
+        })
+    }
+
+    /// 401 with `Basic realm="…", charset="UTF-8"`; 403 (a valid user lacking rights) without a
+    /// challenge; 429 `too_many_failures` and 503 `basic_auth_busy` with `retry-after`.
+    fn denial(&self, realm: &str, reason: Reason, _scopes: &[String]) -> Denial {
+        match reason {
+            Reason::TooManyFailures => Denial {
+                status: 429,
+                error: ErrorWord::TooManyRequests,
+                reason,
+                www_authenticate: None,
+                retry_after: Some(LOCKED_RETRY_AFTER_SECONDS),
+            },
+            Reason::BasicAuthBusy => Denial {
+                retry_after: Some(BUSY_RETRY_AFTER_SECONDS),
+                ..Denial::unavailable(reason)
+            },
+            r if r.is_forbidden() => Denial::forbidden(r, None),
+            r => Denial::unauthorized(r, format!("Basic realm=\"{realm}\", charset=\"UTF-8\"")),
+        }
+    }
+
+    /// Nothing besides `headers.subject`.
+    fn forward(&self, _: &Identity, _: Configured<'_>, _: &mut Edits<'_>) {}
+
+    fn sources<'a>(&self, configured: Configured<'a>) -> Vec<&'a Source> {
+        configured
+            .basic_auth
+            .map(|b| b.sources.iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn owned_headers<'a>(&self, _: Configured<'a>) -> Vec<&'a str> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests;
