@@ -36,7 +36,7 @@ const LEASE_MARGIN_MS: u64 = 1000;
 /// A request may wait this long beyond the call's timeout (another VM's lease, the next tick).
 const WAIT_MARGIN_MS: u64 = 2000;
 
-/// Counter ids of one provider (`edgeguard.introspection.<name>.*`).
+/// Counter ids of one provider (`edgeguard_introspection_{calls,lookups}_total{provider=<name>}`).
 #[derive(Debug, Default)]
 struct Ids {
     active: Option<u32>,
