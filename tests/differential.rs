@@ -310,19 +310,7 @@ fn now() -> u64 {
 
 /// An HS256 token for provider `idp` with `claims` merged over `iss`/`sub`/`iat`/`exp`.
 fn token(claims: Value) -> String {
-    let t = now();
-    let mut c = json!({"iss": ISS, "sub": "alice", "iat": t, "exp": t + 300});
-    for (k, v) in claims.as_object().cloned().unwrap_or_default() {
-        c[k] = v;
-    }
-    let header = json!({"alg": "HS256", "typ": "JWT", "kid": "h"});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(c.to_string().as_bytes())
-    );
-    let mac = hmac_sha256::HMAC::mac(input.as_bytes(), SECRET);
-    format!("{input}.{}", b64(&mac))
+    common::hs256_token(SECRET, ISS, claims)
 }
 
 /// An unsigned (`alg: none`) token with valid claims.

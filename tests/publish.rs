@@ -19,34 +19,15 @@ use edgeguard::stats;
 use common::{b64, cluster, wait_until, Envoy, HttpServer, Options, Reply, Response};
 use edgeguard::credential::api_key::sha256_hex;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const SECRET: &[u8] = b"publish-test-hs256-secret-32-bytes!";
 const ISS: &str = "https://idp.test";
 const NAMES: [&str; 5] = ["method", "principal", "plan", "rule", "cost"];
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// An HS256 token of provider `idp` with these claims added.
 fn token(claims: Value) -> String {
-    let t = now();
-    let mut c = json!({"iss": ISS, "sub": "alice", "iat": t, "exp": t + 300});
-    for (k, v) in claims.as_object().cloned().unwrap_or_default() {
-        c[k] = v;
-    }
-    let header = json!({"alg": "HS256", "typ": "JWT", "kid": "h"});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(c.to_string().as_bytes())
-    );
-    let mac = hmac_sha256::HMAC::mac(input.as_bytes(), SECRET);
-    format!("{input}.{}", b64(&mac))
+    common::hs256_token(SECRET, ISS, claims)
 }
 
 fn bearer(t: &str) -> String {

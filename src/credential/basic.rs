@@ -144,6 +144,23 @@ pub struct User {
     pub expires_at: Option<u64>,
 }
 
+impl User {
+    /// Who this user is, once verified: the subject is the name, with its scopes and plan.
+    fn identity(&self) -> Identity {
+        Identity {
+            kind: Kind::Basic,
+            method: super::Method::Basic,
+            source: None,
+            subject: Some(self.name.clone()),
+            key_id: None,
+            client_id: None,
+            scopes: self.scopes.clone(),
+            claims: None,
+            plan: self.plan.as_deref().map(Box::from),
+        }
+    }
+}
+
 /// The validated `basic_auth` section.
 #[derive(Debug, Clone)]
 pub struct BasicUsers {
@@ -494,17 +511,7 @@ impl Authenticator for BasicAuth {
             return CredentialState::Invalid(Reason::ExpiredUser);
         }
         cx.verified_at(found, users.forward_credential);
-        CredentialState::Valid(Identity {
-            kind: Kind::Basic,
-            method: super::Method::Basic,
-            source: None,
-            subject: Some(user.name.clone()),
-            key_id: None,
-            client_id: None,
-            scopes: user.scopes.clone(),
-            claims: None,
-            plan: user.plan.as_deref().map(Box::from),
-        })
+        CredentialState::Valid(user.identity())
     }
 
     /// A credential sent over plaintext is named by its user name when that is a configured user
@@ -515,17 +522,7 @@ impl Authenticator for BasicAuth {
         let (value, _) = presented(&users.sources, cx.req).ok()?;
         let up = UserPass::decode(&value).ok()?;
         let user = users.users.iter().find(|u| u.name == up.user)?;
-        Some(Identity {
-            kind: Kind::Basic,
-            method: super::Method::Basic,
-            source: None,
-            subject: Some(user.name.clone()),
-            key_id: None,
-            client_id: None,
-            scopes: Vec::new(),
-            claims: None,
-            plan: None,
-        })
+        Some(user.identity())
     }
 
     /// 401 with `Basic realm="…", charset="UTF-8"`; 403 (a valid user lacking rights) without a

@@ -516,6 +516,27 @@ impl Drop for Envoy {
 }
 
 /// base64url without padding, as JOSE uses it.
+/// An HS256 token with key id `h` signed with `secret`: `claims` merged over `iss`, `sub` `alice`,
+/// `iat` now and `exp` in 5 minutes.
+pub fn hs256_token(secret: &[u8], iss: &str, claims: Value) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let mut c = json!({"iss": iss, "sub": "alice", "iat": t, "exp": t + 300});
+    for (k, v) in claims.as_object().cloned().unwrap_or_default() {
+        c[k] = v;
+    }
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": "h"});
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(c.to_string().as_bytes())
+    );
+    let mac = hmac_sha256::HMAC::mac(input.as_bytes(), secret);
+    format!("{input}.{}", b64(&mac))
+}
+
 pub fn b64(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
