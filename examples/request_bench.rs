@@ -31,6 +31,9 @@ impl Connection for Plain {
     fn peer_uri_san(&self) -> Option<String> {
         None
     }
+    fn filter_chain(&self) -> Option<String> {
+        None
+    }
 }
 use jwt_simple::prelude::*;
 use serde_json::json;

@@ -24,7 +24,8 @@ use crate::reason::Reason;
 use crate::remote::Remotes;
 use crate::request::Request;
 use crate::transport::{
-    Connection, PEER_URI_SAN_PROPERTY, SOURCE_ADDRESS_PROPERTY, TLS_VERSION_PROPERTY,
+    Connection, FILTER_CHAIN_PROPERTY, PEER_URI_SAN_PROPERTY, SOURCE_ADDRESS_PROPERTY,
+    TLS_VERSION_PROPERTY,
 };
 use crate::waiters::{Attempt, Waiter, Waiters};
 use std::cell::{Cell, RefCell};
@@ -376,6 +377,12 @@ impl<H: Host> Connection for StreamConnection<'_, H> {
     fn peer_uri_san(&self) -> Option<String> {
         self.0
             .property(&PEER_URI_SAN_PROPERTY)
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+
+    fn filter_chain(&self) -> Option<String> {
+        self.0
+            .property(&FILTER_CHAIN_PROPERTY)
             .and_then(|b| String::from_utf8(b).ok())
     }
 }

@@ -15,7 +15,10 @@
 //! top-level `mode: "report"` does, which also makes this check report-only).
 //!
 //! # When the channel is TLS ([`Transport::channel`])
-//! - The downstream peer is **trusted** when its address (`source.address`, see
+//! - The downstream peer is **trusted** when the connection was matched to one of the listener
+//!   filter chains named in `filter_chains` (`xds.filter_chain_name`; the operator matches that
+//!   chain with `filter_chain_match.direct_source_prefix_ranges`, which Envoy evaluates on the TCP
+//!   peer: the robust way to trust a front proxy by address), when its address (`source.address`, see
 //!   [`Connection::source_address`]) is in `source_cidrs` — never an address Envoy took from
 //!   `x-forwarded-for`, which it reports with port 0 — or the first URI SAN of its certificate
 //!   (`connection.uri_san_peer_certificate`) is one of `peer_uri_sans` (byte for byte).
@@ -43,6 +46,9 @@ pub const TLS_VERSION_PROPERTY: [&str; 2] = ["connection", "tls_version"];
 pub const SOURCE_ADDRESS_PROPERTY: [&str; 2] = ["source", "address"];
 /// The host property with the first URI SAN of the downstream peer's certificate.
 pub const PEER_URI_SAN_PROPERTY: [&str; 2] = ["connection", "uri_san_peer_certificate"];
+/// The host property with the name of the listener filter chain the downstream connection was
+/// matched to (Envoy matches `filter_chain_match.direct_source_prefix_ranges` on the TCP peer).
+pub const FILTER_CHAIN_PROPERTY: [&str; 2] = ["xds", "filter_chain_name"];
 
 /// What the transport check may ask of the downstream connection. Each call may cost a host call:
 /// the check asks only what it needs, at most once each.
@@ -55,6 +61,8 @@ pub trait Connection {
     fn source_address(&self) -> Option<String>;
     /// The first URI SAN of the downstream peer's certificate, if it presented one.
     fn peer_uri_san(&self) -> Option<String>;
+    /// The name of the listener filter chain the connection was matched to (`xds.filter_chain_name`).
+    fn filter_chain(&self) -> Option<String>;
 }
 
 /// JSON form of `transport`.
@@ -76,11 +84,13 @@ from_json_struct!(TransportConfig {
 struct TrustConfig {
     source_cidrs: Option<Vec<String>>,
     peer_uri_sans: Option<Vec<String>>,
+    filter_chains: Option<Vec<String>>,
 }
 
 from_json_struct!(TrustConfig {
     source_cidrs,
     peer_uri_sans,
+    filter_chains,
 });
 
 /// The validated `transport` section (without one: nothing requires TLS).
@@ -93,6 +103,7 @@ pub struct Transport {
     /// Peers whose `x-forwarded-proto` is believed.
     trusted_cidrs: Vec<Cidr>,
     trusted_uri_sans: Vec<String>,
+    trusted_filter_chains: Vec<String>,
 }
 
 /// What carried the request, as far as credentials are concerned.
@@ -108,8 +119,8 @@ pub enum Channel {
 
 impl TransportConfig {
     pub fn validate(self, field: &str) -> Result<Transport, ConfigError> {
-        let (cidrs, sans) = match self.trust_forwarded_proto {
-            None => (Vec::new(), Vec::new()),
+        let (cidrs, sans, chains) = match self.trust_forwarded_proto {
+            None => (Vec::new(), Vec::new(), Vec::new()),
             Some(t) => {
                 let at = format!("{field}.trust_forwarded_proto");
                 let cidrs = t
@@ -131,13 +142,22 @@ impl TransportConfig {
                         ));
                     }
                 }
-                if cidrs.is_empty() && sans.is_empty() {
+                let chains = t.filter_chains.unwrap_or_default();
+                for (i, c) in chains.iter().enumerate() {
+                    if c.is_empty() || c.len() > 256 || c.chars().any(|c| c.is_control()) {
+                        return Err(ConfigError::new(
+                            &format!("{at}.filter_chains[{i}]"),
+                            "must be a non-empty listener filter chain name of at most 256 bytes without control characters",
+                        ));
+                    }
+                }
+                if cidrs.is_empty() && sans.is_empty() && chains.is_empty() {
                     return Err(ConfigError::new(
                         &at,
-                        "trusts nobody: give \"source_cidrs\" and/or \"peer_uri_sans\", or remove it",
+                        "trusts nobody: give \"source_cidrs\", \"peer_uri_sans\" and/or \"filter_chains\", or remove it",
                     ));
                 }
-                (cidrs, sans)
+                (cidrs, sans, chains)
             }
         };
         Ok(Transport {
@@ -145,6 +165,7 @@ impl TransportConfig {
             mode: self.mode.unwrap_or_default(),
             trusted_cidrs: cidrs,
             trusted_uri_sans: sans,
+            trusted_filter_chains: chains,
         })
     }
 }
@@ -183,7 +204,12 @@ impl Transport {
             conn.peer_uri_san()
                 .is_some_and(|san| self.trusted_uri_sans.contains(&san))
         };
-        (!self.trusted_cidrs.is_empty() && by_address())
+        let by_chain = || {
+            conn.filter_chain()
+                .is_some_and(|c| self.trusted_filter_chains.contains(&c))
+        };
+        (!self.trusted_filter_chains.is_empty() && by_chain())
+            || (!self.trusted_cidrs.is_empty() && by_address())
             || (!self.trusted_uri_sans.is_empty() && by_san())
     }
 }
@@ -219,6 +245,36 @@ mod tests {
 
     const TRUSTING: &str = r#"{"trust_forwarded_proto": {"source_cidrs": ["127.0.0.3/32", "fd00::/8"],
         "peer_uri_sans": ["spiffe://cluster.local/ns/edge/sa/gateway"]}}"#;
+
+    #[test]
+    fn a_peer_is_trusted_by_the_filter_chain_its_connection_was_matched_to() {
+        let t =
+            transport(r#"{"trust_forwarded_proto": {"filter_chains": ["from-gateway"]}}"#).unwrap();
+        let https = req(&[("x-forwarded-proto", "https")]);
+        let on = |chain: Option<&str>, source: &str| {
+            let mut c = conn(false, source, None);
+            c.filter_chain = chain.map(str::to_string);
+            c
+        };
+        assert_eq!(
+            t.channel(&https, &on(Some("from-gateway"), "127.0.0.3:4000")),
+            Channel::ForwardedHttps
+        );
+        // Another chain, or none: its header is ignored, whatever address Envoy reports (an
+        // x-forwarded-for spoof makes it say the gateway's, with port 0).
+        for c in [
+            on(Some("default"), "127.0.0.3:0"),
+            on(None, "127.0.0.3:4000"),
+        ] {
+            assert_eq!(t.channel(&https, &c), Channel::Clear);
+        }
+        assert!(
+            transport(r#"{"trust_forwarded_proto": {"filter_chains": [""]}}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("transport.trust_forwarded_proto.filter_chains[0]")
+        );
+    }
 
     #[test]
     fn tls_is_the_connection_unless_a_trusted_peer_says_otherwise() {

@@ -430,3 +430,68 @@ fn a_bad_cidr_is_a_configuration_error_naming_it() {
         "{out}"
     );
 }
+
+/// The robust way to trust a front proxy by address: the back's listener matches the front's TCP
+/// address with `filter_chain_match.direct_source_prefix_ranges` into a filter chain named
+/// `from-gateway`, and edgeguard trusts that chain (`xds.filter_chain_name`). This holds with
+/// Envoy's default forwarding settings, where `source.address` is the client's address from
+/// `x-forwarded-for` and `source_cidrs` could never match the front.
+#[test]
+fn a_front_proxy_is_trusted_by_the_filter_chain_its_address_was_matched_to() {
+    let signer = Ed25519KeyPair::generate();
+    let certs = make_certs(&temp_dir("certs"), GATEWAY);
+    let transport = json!({"trust_forwarded_proto": {"filter_chains": ["from-gateway"]}});
+    let plugin_json = plugin(&signer, transport);
+    let echo = EchoUpstream::start();
+    let mut cfg = config(&plugin_json, &wasm_path(), echo.port(), &Options::default());
+    let chain = cfg["static_resources"]["listeners"][0]["filter_chains"][0].clone();
+    let mut gateway = chain.clone();
+    gateway["name"] = json!("from-gateway");
+    gateway["filter_chain_match"] = json!({"direct_source_prefix_ranges": [{"address_prefix": FRONT_SOURCE, "prefix_len": 32}]});
+    let mut others = chain;
+    others["name"] = json!("others");
+    cfg["static_resources"]["listeners"][0]["filter_chains"] = json!([gateway, others]);
+    let dir = temp_dir("transport");
+    let path = dir.join("envoy.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    let mut back = Envoy::start_config_file(&path);
+    back.echo = Some(echo);
+    let front = start(
+        None,
+        Some(certs.downstream_tls(false)),
+        json!({"use_remote_address": true}),
+        Some(back.port),
+        Some(FRONT_SOURCE),
+    );
+    let key = [("x-api-key", KEY)];
+    let seen = upstream_headers(
+        &curl(
+            &over_tls(&certs),
+            front.listener_port("tls"),
+            "/orders",
+            &key,
+        ),
+        "through the TLS front",
+    );
+    assert_eq!(seen["x-forwarded-proto"], "https", "{seen}");
+    assert_eq!(seen["x-edgeguard-key-id"], "ios-app", "{seen}");
+    // Straight from a client: another filter chain, whatever it claims.
+    let direct = |headers: &[(&str, &str)]| {
+        let client = Client {
+            source: Some(CLIENT_SOURCE),
+            ..Client::default()
+        };
+        curl(&client, back.port, "/orders", headers)
+    };
+    let https = ("x-forwarded-proto", "https");
+    assert_insecure(&direct(&[https, key[0]]), "untrusted client");
+    assert_insecure(
+        &direct(&[https, ("x-forwarded-for", FRONT_SOURCE), key[0]]),
+        "x-forwarded-for naming the front",
+    );
+    // The front over plaintext says http: refused.
+    assert_insecure(
+        &curl(&plain(), front.port, "/orders", &key),
+        "the front's plaintext listener",
+    );
+}

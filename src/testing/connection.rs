@@ -12,6 +12,8 @@ pub struct FixedConnection {
     pub source: Option<String>,
     /// The first URI SAN of the peer certificate.
     pub uri_san: Option<String>,
+    /// The name of the listener filter chain the connection was matched to.
+    pub filter_chain: Option<String>,
     /// How many facts were read.
     pub reads: Cell<u32>,
 }
@@ -32,6 +34,7 @@ impl FixedConnection {
             tls,
             source: Some(source.to_string()),
             uri_san: uri_san.map(str::to_string),
+            filter_chain: None,
             reads: Cell::new(0),
         }
     }
@@ -55,5 +58,10 @@ impl Connection for FixedConnection {
     fn peer_uri_san(&self) -> Option<String> {
         self.read();
         self.uri_san.clone()
+    }
+
+    fn filter_chain(&self) -> Option<String> {
+        self.read();
+        self.filter_chain.clone()
     }
 }
