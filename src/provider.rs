@@ -22,26 +22,25 @@ use crate::claim_path::ClaimPath;
 use crate::config_error::ConfigError;
 use crate::extractor::{is_lowercase_header_name, validate_sources, Source, SourceConfig};
 use crate::introspection::{Introspection, IntrospectionConfig};
-use crate::jwt::jwk::{Alg, KeySet};
+use crate::jwt::jwk::Alg;
 use crate::jwt::{Rules, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_TOKEN_BYTES};
 use crate::spelling::same_header;
 
+mod callout;
 pub mod discovery;
-use discovery::{Discovery, DiscoveryConfig};
+pub mod jwks;
+pub(crate) use callout::{check_authority, check_cluster, check_path, in_range, is_plain_text};
+use jwks::JwksConfig;
+pub use jwks::{
+    JwksSource, RemoteJwks, DEFAULT_JWKS_MAX_BYTES, DEFAULT_MAX_STALE_SECONDS,
+    DEFAULT_REFRESH_SECONDS, DEFAULT_TIMEOUT_MS, MAX_JWKS_MAX_BYTES, MAX_MAX_STALE_SECONDS,
+    MAX_REFRESH_SECONDS, MAX_TIMEOUT_MS, MIN_JWKS_MAX_BYTES,
+};
 
 pub const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 pub const MAX_LIFETIME_SECONDS_LIMIT: u64 = 10 * 366 * 86400;
 pub const MIN_MAX_TOKEN_BYTES: usize = 64;
 pub const MAX_MAX_TOKEN_BYTES: usize = 65536;
-pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
-pub const MAX_REFRESH_SECONDS: u64 = 7 * 86400;
-pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
-pub const MAX_TIMEOUT_MS: u64 = 60_000;
-pub const DEFAULT_MAX_STALE_SECONDS: u64 = 86400;
-pub const MAX_MAX_STALE_SECONDS: u64 = 30 * 86400;
-pub const DEFAULT_JWKS_MAX_BYTES: usize = 512 * 1024;
-pub const MIN_JWKS_MAX_BYTES: usize = 1024;
-pub const MAX_JWKS_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// Headers a claim may never be copied into (routing, framing, hop-by-hop).
 const RESERVED_HEADERS: [&str; 14] = [
@@ -81,24 +80,6 @@ pub struct ProviderConfig {
 }
 
 #[derive(Debug)]
-struct JwksConfig {
-    inline: Option<serde_json::Value>,
-    remote: Option<RemoteConfig>,
-    discovery: Option<DiscoveryConfig>,
-}
-
-#[derive(Debug)]
-struct RemoteConfig {
-    cluster: String,
-    authority: String,
-    path: String,
-    refresh_seconds: Option<u64>,
-    timeout_ms: Option<u64>,
-    max_stale_seconds: Option<u64>,
-    max_bytes: Option<usize>,
-}
-
-#[derive(Debug)]
 struct ClaimHeaderConfig {
     claim: String,
     header: String,
@@ -120,54 +101,7 @@ from_json_struct!(ProviderConfig {
     scope_claims,
     plan_claim,
 });
-from_json_struct!(JwksConfig {
-    inline,
-    remote,
-    discovery
-});
-from_json_struct!(RemoteConfig {
-    cluster,
-    authority,
-    path,
-    refresh_seconds,
-    timeout_ms,
-    max_stale_seconds,
-    max_bytes,
-});
 from_json_struct!(ClaimHeaderConfig { claim, header });
-
-/// Where a provider's keys come from.
-#[derive(Debug, Clone)]
-pub enum JwksSource {
-    /// Keys given in the config.
-    Inline(KeySet),
-    /// Keys fetched over HTTP through an Envoy cluster.
-    Remote(RemoteJwks),
-    /// Keys found through the issuer's OpenID Connect discovery document.
-    Discovered(Discovery),
-    /// No key set: the provider introspects every token (it has `introspection`).
-    Absent,
-}
-
-impl JwksSource {
-    /// The keys are fetched (directly or through discovery), not given or absent.
-    pub fn is_remote(&self) -> bool {
-        matches!(self, JwksSource::Remote(_) | JwksSource::Discovered(_))
-    }
-}
-
-/// A remote JWKS endpoint and its refresh policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteJwks {
-    pub cluster: String,
-    pub authority: String,
-    pub path: String,
-    pub refresh_seconds: u64,
-    pub timeout_ms: u64,
-    pub max_stale_seconds: u64,
-    /// Responses larger than this are rejected (default 512 KiB).
-    pub max_bytes: usize,
-}
 
 /// A validated provider.
 #[derive(Debug, Clone)]
@@ -215,63 +149,6 @@ fn default_sources() -> Vec<Source> {
 
 fn default_scope_claims() -> Vec<String> {
     vec!["scope".into(), "scp".into()]
-}
-
-/// A callout's Envoy cluster name (`field` names it in the error).
-pub(crate) fn check_cluster(cluster: &str, field: &str) -> Result<(), ConfigError> {
-    if is_plain_text(cluster) {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            field,
-            "must be a non-empty Envoy cluster name",
-        ))
-    }
-}
-
-/// A callout's `:authority`: a host name, optionally with a port.
-pub(crate) fn check_authority(authority: &str, field: &str) -> Result<(), ConfigError> {
-    if is_plain_text(authority) && !authority.contains(['/', '@']) {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            field,
-            "must be a host name (optionally with a port)",
-        ))
-    }
-}
-
-/// A callout's `:path`.
-pub(crate) fn check_path(path: &str, field: &str) -> Result<(), ConfigError> {
-    if path.starts_with('/') && is_plain_text(path) && !path.contains('#') {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            field,
-            "must start with '/' and contain no spaces, control characters or '#'",
-        ))
-    }
-}
-
-pub(crate) fn is_plain_text(s: &str) -> bool {
-    !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
-pub(crate) fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
-    v: Option<T>,
-    default: T,
-    min: T,
-    max: T,
-    field: &str,
-) -> Result<T, ConfigError> {
-    let v = v.unwrap_or(default);
-    if v < min || v > max {
-        return Err(ConfigError::new(
-            field,
-            format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(v)
 }
 
 impl ProviderConfig {
@@ -466,76 +343,6 @@ impl ProviderConfig {
                 .plan_claim
                 .map(|c| ClaimPath::parse(&c).map_err(|e| ConfigError::new(&f("plan_claim"), e)))
                 .transpose()?,
-        })
-    }
-}
-
-impl JwksConfig {
-    /// `issuer` is the provider's (discovery starts from it).
-    fn validate(self, issuer: &str, field: &str) -> Result<JwksSource, ConfigError> {
-        Ok(match (self.inline, self.remote, self.discovery) {
-            (Some(doc), None, None) => {
-                let (keys, _skipped) = KeySet::from_value(&doc).map_err(|e| {
-                    ConfigError::new(&format!("{field}.inline"), format!("unusable key set: {e}"))
-                })?;
-                JwksSource::Inline(keys)
-            }
-            (None, Some(r), None) => JwksSource::Remote(r.validate(&format!("{field}.remote"))?),
-            (None, None, Some(d)) => {
-                JwksSource::Discovered(d.validate(issuer, &format!("{field}.discovery"))?)
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    field,
-                    "must have exactly one of \"inline\", \"remote\" or \"discovery\"",
-                ))
-            }
-        })
-    }
-}
-
-impl RemoteConfig {
-    fn validate(self, field: &str) -> Result<RemoteJwks, ConfigError> {
-        let f = |sub: &str| format!("{field}.{sub}");
-        check_cluster(&self.cluster, &f("cluster"))?;
-        check_authority(&self.authority, &f("authority"))?;
-        check_path(&self.path, &f("path"))?;
-        let refresh_seconds = in_range(
-            self.refresh_seconds,
-            DEFAULT_REFRESH_SECONDS,
-            1,
-            MAX_REFRESH_SECONDS,
-            &f("refresh_seconds"),
-        )?;
-        let timeout_ms = in_range(
-            self.timeout_ms,
-            DEFAULT_TIMEOUT_MS,
-            1,
-            MAX_TIMEOUT_MS,
-            &f("timeout_ms"),
-        )?;
-        let max_stale_seconds = in_range(
-            self.max_stale_seconds,
-            DEFAULT_MAX_STALE_SECONDS,
-            0,
-            MAX_MAX_STALE_SECONDS,
-            &f("max_stale_seconds"),
-        )?;
-        let max_bytes = in_range(
-            self.max_bytes,
-            DEFAULT_JWKS_MAX_BYTES,
-            MIN_JWKS_MAX_BYTES,
-            MAX_JWKS_MAX_BYTES,
-            &f("max_bytes"),
-        )?;
-        Ok(RemoteJwks {
-            cluster: self.cluster,
-            authority: self.authority,
-            path: self.path,
-            refresh_seconds,
-            timeout_ms,
-            max_stale_seconds,
-            max_bytes,
         })
     }
 }
