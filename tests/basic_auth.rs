@@ -273,7 +273,7 @@ fn after_n_failures_the_name_is_locked_without_spending_a_hash() {
     let envoy = start(
         &plugin(
             users,
-            json!({"limits": {"failures_per_user_per_minute": 3}}),
+            json!({"limits": {"failures_per_user_per_minute": 3, "slow_verifies_per_second": 1000}}),
         ),
         2,
     );
