@@ -185,7 +185,7 @@ run: envoy build demo-env
 	echo; \
 	echo "Each request's decision is logged below (access log). Envoy admin: http://127.0.0.1:9901/stats?filter=edgeguard — Ctrl-C stops Envoy."; \
 	echo
-	exec $(ENVOY) -c envoy/demo.yaml --disable-hot-restart --base-id 7100 --log-level warn --component-log-level wasm:info
+	exec $(ENVOY) -c envoy/demo.yaml --disable-hot-restart --base-id 7100 --log-level warn --component-log-level wasm:info --file-flush-interval-msec 500
 
 ## test: unit + integration tests against a real Envoy (CI=true works the same). Needs the plugin,
 ## not the release CLI (the tests build what they use).
