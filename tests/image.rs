@@ -14,17 +14,11 @@
 mod common;
 
 use common::{repo, temp_dir, wasm_path};
+use edgeguard::credential::api_key::sha256_hex;
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
-
-fn sha256_hex(b: &[u8]) -> String {
-    hmac_sha256::Hash::hash(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
 
 /// Builds the image of `wasm` into `out` with the repository's tool; its stdout.
 fn build(wasm: &Path, out: &Path, tag: &str) -> String {

@@ -13,7 +13,7 @@
 
 use crate::config_error::ConfigError;
 use crate::config_json::{variant, At, FromJson};
-use crate::provider::{check_authority, check_cluster, check_path};
+use crate::provider::{check_authority, check_cluster, check_path, in_range};
 use serde_json::Value;
 use std::fmt;
 
@@ -137,22 +137,6 @@ pub struct Introspection {
     pub max_entries: usize,
 }
 
-fn in_range<T: PartialOrd + Copy + fmt::Display>(
-    v: Option<T>,
-    default: T,
-    (min, max): (T, T),
-    field: &str,
-) -> Result<T, ConfigError> {
-    let v = v.unwrap_or(default);
-    if v < min || v > max {
-        return Err(ConfigError::new(
-            field,
-            format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(v)
-}
-
 impl IntrospectionConfig {
     /// Validates the section found at `field` (`providers.as.introspection`); `env` reads the VM's
     /// environment (`std::env::var` in the plugin).
@@ -233,13 +217,15 @@ impl IntrospectionConfig {
         let timeout_ms = in_range(
             self.timeout_ms,
             DEFAULT_TIMEOUT_MS,
-            (1, MAX_TIMEOUT_MS),
+            1,
+            MAX_TIMEOUT_MS,
             &f("timeout_ms"),
         )?;
         let max_in_flight = in_range(
             self.max_in_flight,
             DEFAULT_MAX_IN_FLIGHT,
-            (1, MAX_MAX_IN_FLIGHT),
+            1,
+            MAX_MAX_IN_FLIGHT,
             &f("max_in_flight"),
         )?;
         let cache = self.cache.unwrap_or(CacheConfig {
@@ -250,19 +236,22 @@ impl IntrospectionConfig {
         let max_ttl_seconds = in_range(
             cache.max_ttl_seconds,
             DEFAULT_MAX_TTL_SECONDS,
-            (1, MAX_MAX_TTL_SECONDS),
+            1,
+            MAX_MAX_TTL_SECONDS,
             &f("cache.max_ttl_seconds"),
         )?;
         let negative_ttl_seconds = in_range(
             cache.negative_ttl_seconds,
             DEFAULT_NEGATIVE_TTL_SECONDS,
-            (1, MAX_NEGATIVE_TTL_SECONDS),
+            1,
+            MAX_NEGATIVE_TTL_SECONDS,
             &f("cache.negative_ttl_seconds"),
         )?;
         let max_entries = in_range(
             cache.max_entries,
             DEFAULT_MAX_ENTRIES,
-            (MIN_MAX_ENTRIES, MAX_MAX_ENTRIES),
+            MIN_MAX_ENTRIES,
+            MAX_MAX_ENTRIES,
             &f("cache.max_entries"),
         )?;
         Ok(Introspection {

@@ -58,7 +58,8 @@ fn plugin(host: &MockHost, vm: u64) -> Plugin {
     }
 }
 
-fn get(host: &MockHost, id: u32, path: &str, extra: &[(&str, &str)]) {
+/// Opens request `id` (a GET of `path` on `api.test`, with `extra` headers).
+pub(super) fn get(host: &MockHost, id: u32, path: &str, extra: &[(&str, &str)]) {
     let mut h = vec![
         (":method", "GET"),
         (":path", path),
@@ -400,11 +401,11 @@ fn allowed_requests_publish_who_the_caller_is_and_report_mode_too() {
     get(&host, 9, "/keyed", &[("x-api-key", "the-key")]);
     assert_eq!(p.on_request(&host, 9, true), Flow::Continue);
     let published = host.published(9);
-    let get = |k: &str| published.get(k).map(String::as_str);
-    assert_eq!(get("edgeguard_auth_method"), Some("api_key"));
-    assert_eq!(get("edgeguard_principal"), Some("api_key:app"));
-    assert_eq!(get("edgeguard_plan"), Some("partner"));
-    assert_eq!(get("edgeguard_rule"), Some(""));
+    let value = |k: &str| published.get(k).map(String::as_str);
+    assert_eq!(value("edgeguard_auth_method"), Some("api_key"));
+    assert_eq!(value("edgeguard_principal"), Some("api_key:app"));
+    assert_eq!(value("edgeguard_plan"), Some("partner"));
+    assert_eq!(value("edgeguard_rule"), Some(""));
     let plan_header = host
         .headers(9)
         .into_iter()
@@ -412,7 +413,7 @@ fn allowed_requests_publish_who_the_caller_is_and_report_mode_too() {
         .map(|(_, v)| v);
     assert_eq!(plan_header.as_deref(), Some(&b"partner"[..]));
     // anonymous
-    get_req(&host, 10, "/public", &[("x-edgeguard-plan", "gold")]);
+    get(&host, 10, "/public", &[("x-edgeguard-plan", "gold")]);
     assert_eq!(p.on_request(&host, 10, true), Flow::Continue);
     assert_eq!(
         host.published(10)
@@ -431,11 +432,11 @@ fn allowed_requests_publish_who_the_caller_is_and_report_mode_too() {
         vec![b"standard".to_vec()],
         "the client's copy is replaced"
     );
-    assert_eq!(get("edgeguard_decision"), Some("allow"));
-    assert_eq!(get("edgeguard_reason"), None);
+    assert_eq!(value("edgeguard_decision"), Some("allow"));
+    assert_eq!(value("edgeguard_reason"), None);
     // a denial publishes only the decision and its reason; in report mode the would-be denial goes
     // upstream as anonymous
-    get_req(&host, 11, "/keyed", &[]);
+    get(&host, 11, "/keyed", &[]);
     p.on_request(&host, 11, true);
     let denied = host.published(11);
     assert_eq!(denied.len(), 2, "{denied:?}");
@@ -452,7 +453,7 @@ fn allowed_requests_publish_who_the_caller_is_and_report_mode_too() {
         Ok(p) => p,
         Err(e) => unreachable!("{e}"),
     };
-    get_req(&host, 12, "/keyed", &[]);
+    get(&host, 12, "/keyed", &[]);
     assert_eq!(r.on_request(&host, 12, true), Flow::Continue);
     assert_eq!(
         host.published(12).get("edgeguard_plan").map(String::as_str),
@@ -483,7 +484,7 @@ fn a_rule_cost_is_published_for_every_allowed_request_once_some_rule_has_one() {
         Ok(p) => p,
         Err(e) => unreachable!("{e}"),
     };
-    get_req(&host, 9, "/public", &[]);
+    get(&host, 9, "/public", &[]);
     assert_eq!(p.on_request(&host, 9, true), Flow::Continue);
     assert_eq!(
         host.published(9).get("edgeguard_cost").map(String::as_str),
@@ -498,7 +499,7 @@ fn a_rule_cost_is_published_for_every_allowed_request_once_some_rule_has_one() {
     );
     // without any cost in the configuration: nothing (no host call spent)
     let q = plugin(&host, 2);
-    get_req(&host, 11, "/public", &[]);
+    get(&host, 11, "/public", &[]);
     q.on_request(&host, 11, true);
     assert_eq!(host.published(11).get("edgeguard_cost"), None);
     assert_eq!(host.published(11).len(), 5, "4 of identity, the decision");
@@ -508,14 +509,10 @@ fn a_rule_cost_is_published_for_every_allowed_request_once_some_rule_has_one() {
         Ok(p) => p,
         Err(e) => unreachable!("{e}"),
     };
-    get_req(&host, 12, "/public", &[]);
+    get(&host, 12, "/public", &[]);
     assert_eq!(r.on_request(&host, 12, true), Flow::Continue);
     assert!(host.published(12).is_empty());
-    get_req(&host, 13, "/keyed", &[]);
+    get(&host, 13, "/keyed", &[]);
     r.on_request(&host, 13, true);
     assert!(host.published(13).is_empty());
-}
-
-fn get_req(host: &MockHost, id: u32, path: &str, extra: &[(&str, &str)]) {
-    get(host, id, path, extra);
 }

@@ -1,40 +1,24 @@
 //! The transport check through the mock host: which connection facts are read (each a host call),
 //! the local reply, and the plaintext-credential counter.
 
+use super::tests::get;
 use super::*;
 use crate::stats;
 use crate::testing::MockHost;
 
 const T0: u64 = 1_700_000_000_000;
 
-fn digest(key: &str) -> String {
-    hmac_sha256::Hash::hash(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn plugin(host: &MockHost, transport: &str) -> Plugin {
     let cfg = format!(
         r#"{{"api_keys": {{"keys": [{{"id": "app", "sha256": "{}"}}]}},
             "rules": [{{"match": {{"path_prefix": "/public"}}, "allow": "anonymous"}},
                       {{"require": {{"api_key": {{}}}}}}] {transport}}}"#,
-        digest("the-key")
+        crate::api_key_set::sha256_hex(b"the-key")
     );
     match Plugin::configure(host, cfg.as_bytes(), 0, 1) {
         Ok(p) => p,
         Err(e) => unreachable!("{e}"),
     }
-}
-
-fn get(host: &MockHost, id: u32, path: &str, extra: &[(&str, &str)]) {
-    let mut h = vec![
-        (":method", "GET"),
-        (":path", path),
-        (":authority", "api.test"),
-    ];
-    h.extend_from_slice(extra);
-    host.open(id, &h);
 }
 
 fn property_reads(host: &MockHost) -> u32 {

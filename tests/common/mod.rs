@@ -459,8 +459,7 @@ impl Envoy {
             .lines()
             .filter_map(|l| l.split_once(": "))
             .filter(|(n, _)| {
-                (n.len() == prefix.len() || n.starts_with(&format!("{prefix}.")))
-                    && n.starts_with(&prefix)
+                (*n == prefix || n.starts_with(&format!("{prefix}.")))
                     && labels
                         .iter()
                         .all(|(k, v)| n.contains(&format!(".{k}=.={v};.;")))

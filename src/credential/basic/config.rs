@@ -8,6 +8,7 @@ use crate::api_key_set::{is_key_id, MAX_TIME_SECONDS};
 use crate::config_error::ConfigError;
 use crate::extractor::Source;
 use crate::password::{Caps, PasswordHash};
+use crate::provider::in_range;
 use std::collections::BTreeMap;
 
 /// JSON form of the `basic_auth` section.
@@ -154,15 +155,7 @@ impl LimitsConfig {
     fn validate(self, field: &str) -> Result<Limits, ConfigError> {
         let d = Limits::default();
         let range = |v: Option<u64>, default: u64, min: u64, max: u64, name: &str| {
-            let v = v.unwrap_or(default);
-            if (min..=max).contains(&v) {
-                Ok(v)
-            } else {
-                Err(ConfigError::new(
-                    &format!("{field}.{name}"),
-                    format!("must be between {min} and {max}"),
-                ))
-            }
+            in_range(v, default, min, max, &format!("{field}.{name}"))
         };
         let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         let c = d.caps;
